@@ -1,0 +1,57 @@
+"""One benchmark cell: (dataset, model, protocol, method, sparsity, seed) and its stable identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+
+def stable_hash(value: Any, length: int = 12) -> str:
+    """Hash of a JSON-serialisable value, independent of key order."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Everything that determines a run's result. The device is not part of it (a CPU and a CUDA
+    run of the same cell count as the same cell); tracking and output paths are not either."""
+
+    dataset: dict[str, Any]
+    model: dict[str, Any]
+    protocol: dict[str, Any]
+    method: dict[str, Any]
+    sparsity: float
+    seed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "protocol": self.protocol,
+            "method": self.method,
+            "sparsity": self.sparsity,
+            "seed": self.seed,
+        }
+
+    @property
+    def method_name(self) -> str:
+        return self.method["name"]
+
+    @property
+    def config_hash(self) -> str:
+        return stable_hash(self.as_dict())
+
+    @property
+    def setting_hash(self) -> str:
+        """Identity of the comparison a cell belongs to: same data, model and protocol."""
+        return stable_hash({"dataset": self.dataset, "model": self.model, "protocol": self.protocol})
+
+    @property
+    def label(self) -> str:
+        return f"{self.method_name} sparsity={self.sparsity:.2f} seed={self.seed}"
+
+    def with_method(self, method: dict[str, Any], sparsity: float) -> Cell:
+        return replace(self, method=method, sparsity=sparsity)

@@ -1,0 +1,35 @@
+"""Evaluate a multitask model on a whole split."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from benchmarks.metrics import make_accumulator
+from datasets.tasks import TaskSpec
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    split: Dataset,
+    tasks: Sequence[TaskSpec],
+    device: torch.device,
+    batch_size: int,
+) -> dict[str, float]:
+    """Metrics of every task over the full split, keyed ``<task>/<metric>``."""
+    was_training = model.training
+    model.eval()
+    accumulators = {t.name: make_accumulator(t) for t in tasks}
+    for batch in DataLoader(split, batch_size=batch_size, shuffle=False):
+        outputs = model(batch["image"].to(device))
+        for task in tasks:
+            accumulators[task.name].update(outputs[task.name], batch[task.name].to(device))
+    model.train(was_training)
+    return {
+        f"{task}/{metric}": value
+        for task, acc in accumulators.items()
+        for metric, value in acc.compute().items()
+    }

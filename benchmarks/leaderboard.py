@@ -1,0 +1,223 @@
+"""Leaderboards regenerated from the MLflow store.
+
+``python -m benchmarks.leaderboard`` writes, per setting (dataset, tasks, model, protocol):
+``results/<setting>.md`` (one table per target sparsity, laid out like the paper's tables),
+``results/<setting>.csv`` (every aggregated row and metric) and ``results/<setting>_delta_m.png``
+(delta-m against sparsity per method), plus ``results/leaderboard.md`` with all tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from tabulate import tabulate
+
+from benchmarks.collect import collect_runs
+from benchmarks.delta_m import delta_m, delta_m_metrics, metric_specs
+from methods.registry import GROUP_OF_KIND
+
+log = logging.getLogger(__name__)
+GROUP_ORDER = list(GROUP_OF_KIND.values())  # dense, static, dynamic, pretrained, architecture
+UNPRUNED_GROUPS = ("dense", "architecture")
+DEFAULT_URI = "sqlite:///mlflow.db"
+
+
+@dataclass
+class Setting:
+    """All finished runs of one comparison, and how to name its files."""
+
+    slug: str
+    title: str
+    tasks: dict[str, str]
+    runs: pd.DataFrame
+
+
+def _with_delta_m(runs: pd.DataFrame, tasks: dict[str, str]) -> pd.DataFrame:
+    """delta-m of every run against the dense run of the same seed (else the dense mean)."""
+    metrics = list(metric_specs(tasks))
+    dense = runs[runs["group"] == "dense"]
+    dense_mean = dense[metrics].mean() if not dense.empty else None
+    by_seed = {int(r["seed"]): r for _, r in dense.iterrows()}
+    values = []
+    for _, run in runs.iterrows():
+        baseline = by_seed.get(int(run["seed"]), dense_mean)
+        if baseline is None:
+            values.append(math.nan)
+        else:
+            values.append(delta_m(run[metrics].to_dict(), baseline[metrics].to_dict(), tasks))
+    return runs.assign(delta_m=values)
+
+
+def split_settings(frame: pd.DataFrame) -> list[Setting]:
+    settings = []
+    keys = ["dataset", "tasks", "model", "protocol", "setting_hash"]
+    names_seen: dict[str, int] = {}
+    for (dataset, tasks_json, model, protocol, setting), runs in frame.groupby(keys, sort=True):
+        tasks = json.loads(tasks_json)
+        readable = f"{dataset}_{'+'.join(tasks)}_{model}_{protocol}"
+        names_seen[readable] = names_seen.get(readable, 0) + 1
+        slug = readable if names_seen[readable] == 1 else f"{readable}_{setting[:6]}"
+        title = (f"{dataset} ({', '.join(tasks)}), model {model}, protocol {protocol} "
+                 f"[setting {setting}]")
+        settings.append(Setting(slug, title, tasks, _with_delta_m(runs.copy(), tasks)))
+    return settings
+
+
+def aggregate(setting: Setting) -> pd.DataFrame:
+    """Mean and std over seeds per (group, method, target sparsity)."""
+    value_columns = [c for c in list(metric_specs(setting.tasks)) + ["sparsity/overall", "delta_m"]
+                     if c in setting.runs]
+    grouped = setting.runs.groupby(["group", "method", "sparsity"], sort=False)
+    mean = grouped[value_columns].mean().add_suffix(":mean")
+    std = grouped[value_columns].std(ddof=1).add_suffix(":std")
+    seeds = grouped["seed"].nunique().rename("seeds")
+    table = pd.concat([seeds, mean, std], axis=1).reset_index()
+    table["group_order"] = table["group"].map(
+        lambda g: GROUP_ORDER.index(g) if g in GROUP_ORDER else len(GROUP_ORDER)
+    )
+    return table.sort_values(["sparsity", "group_order", "method"]).drop(columns="group_order")
+
+
+def _format(mean: float, std: float, seeds: int) -> str:
+    if math.isnan(mean):
+        return "-"
+    if seeds > 1 and not math.isnan(std):
+        return f"{mean:.2f} ± {std:.2f}"
+    return f"{mean:.2f}"
+
+
+def _arrow(higher_is_better: bool) -> str:
+    return "↑" if higher_is_better else "↓"
+
+
+def render_table(rows: pd.DataFrame, tasks: dict[str, str]) -> str:
+    """Markdown table: a column per metric (with direction), achieved sparsity, delta-m.
+
+    The best compressed row of each column is bold.
+    """
+    specs = metric_specs(tasks)
+    columns = [k for k in delta_m_metrics(tasks) if f"{k}:mean" in rows]
+    header = ["group", "method", "sparsity %", "seeds"]
+    header += [f"{k.replace('/', ' ')} {_arrow(specs[k].higher_is_better)}" for k in columns]
+    header.append("Δm % ↑")
+    compressed = ~rows["group"].isin(UNPRUNED_GROUPS)
+    best = {}
+    for key, higher in [(k, specs[k].higher_is_better) for k in columns] + [("delta_m", True)]:
+        values = rows.loc[compressed, f"{key}:mean"].dropna()
+        if len(values) > 1:
+            best[key] = values.max() if higher else values.min()
+    body = []
+    for _, row in rows.iterrows():
+        line = [row["group"], row["method"], f"{100 * row['sparsity/overall:mean']:.1f}",
+                int(row["seeds"])]
+        for key in [*columns, "delta_m"]:
+            text = _format(row[f"{key}:mean"], row[f"{key}:std"], int(row["seeds"]))
+            if compressed[row.name] and key in best and row[f"{key}:mean"] == best[key]:
+                text = f"**{text}**"
+            line.append(text)
+        body.append(line)
+    return tabulate(body, headers=header, tablefmt="github", disable_numparse=True)
+
+
+def caption(tasks: dict[str, str]) -> str:
+    names = ", ".join(delta_m_metrics(tasks))
+    return (
+        "Δm: mean over tasks of the mean signed relative change against the dense baseline of the "
+        "same setting and seed (Maninis et al. 2019); positive is better than dense. Metrics in "
+        f"Δm: {names}. Sparsity: measured zeros among prunable weights. Mean ± std over seeds. "
+        "Bold: best compressed row."
+    )
+
+
+def render_setting(setting: Setting, table: pd.DataFrame) -> str:
+    parts = [f"## {setting.title}", ""]
+    dense_rows = table[table["group"].isin(UNPRUNED_GROUPS)]
+    levels = sorted(table.loc[~table["group"].isin(UNPRUNED_GROUPS), "sparsity"].unique())
+    for level in levels or [None]:
+        rows = table if level is None else pd.concat(
+            [dense_rows, table[(table["sparsity"] == level)
+                               & ~table["group"].isin(UNPRUNED_GROUPS)]]
+        )
+        if level is not None:
+            parts += [f"### target sparsity {100 * level:g}%", ""]
+        parts += [render_table(rows, setting.tasks), ""]
+    parts += [caption(setting.tasks), ""]
+    return "\n".join(parts)
+
+
+def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path) -> None:
+    """Delta-m against target sparsity, one line per compression method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.axhline(0.0, color="black", linewidth=1, label="dense")
+    compressed = table[~table["group"].isin(UNPRUNED_GROUPS)]
+    for method, rows in compressed.groupby("method"):
+        rows = rows.sort_values("sparsity")
+        ax.errorbar(100 * rows["sparsity"], rows["delta_m:mean"], yerr=rows["delta_m:std"],
+                    marker="o", capsize=3, label=method)
+    ax.set_xlabel("target sparsity (%)")
+    ax.set_ylabel("Δm vs dense (%)  ↑ better")
+    ax.set_title(setting.slug, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_leaderboard(uri: str, experiment: str, results_dir: str | Path) -> str:
+    """Rebuild every table from the store, write files under ``results_dir``; returns the text."""
+    frame = collect_runs(uri, experiment)
+    if frame.empty:
+        return f"No finished runs in experiment {experiment!r} of {uri} yet."
+    out = Path(results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sections = []
+    for setting in split_settings(frame):
+        table = aggregate(setting)
+        text = render_setting(setting, table)
+        (out / f"{setting.slug}.md").write_text(f"# Leaderboard\n\n{text}")
+        table.to_csv(out / f"{setting.slug}.csv", index=False, float_format="%.6g")
+        plot_delta_m(setting, table, out / f"{setting.slug}_delta_m.png")
+        sections.append(text)
+    full = "\n".join(sections)
+    (out / "leaderboard.md").write_text(f"# Leaderboard\n\nGenerated from {uri} "
+                                        f"(experiment {experiment}).\n\n{full}")
+    return full
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.leaderboard",
+        description="Regenerate the leaderboard tables, CSVs and plots from the MLflow store.",
+    )
+    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI),
+                        help="MLflow store (default: $MLFLOW_TRACKING_URI or %(default)s)")
+    parser.add_argument("--experiment", default="mtl-sparse-bench",
+                        help="MLflow experiment name (default: %(default)s)")
+    parser.add_argument("--results-dir", default="results",
+                        help="where tables and plots are written (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        print(write_leaderboard(args.tracking_uri, args.experiment, args.results_dir))
+    except LookupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"\nwritten under {args.results_dir}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Entry point: ``python -m benchmarks.run [overrides]`` (Hydra app; ``--help`` lists options)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("benchmarks.run")
+
+
+def _setup(cfg: DictConfig):
+    from benchmarks.device import resolve_device
+    from benchmarks.runner import RunEnv
+    from benchmarks.sweep import expand_sweep, load_method_config
+    from benchmarks.tracking import Tracker
+    from methods.registry import build_method
+
+    cells = expand_sweep(cfg)
+    for cell in cells:  # fail on bad method options before any training starts
+        build_method(cell.method_name, {k: v for k, v in cell.method.items() if k != "name"})
+    device = resolve_device(str(cfg.device))
+    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
+    return cells, RunEnv(tracker, device, load_method_config("dense"))
+
+
+def _is_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    from benchmarks.leaderboard import write_leaderboard
+    from benchmarks.sweep_runner import run_sweep
+
+    try:
+        cells, env = _setup(cfg)
+    except (ValueError, KeyError, LookupError, FileNotFoundError, RuntimeError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        log.error("configuration error: %s", message)
+        sys.exit(2)
+    log.info("%d cell(s) on %s; tracking %s (experiment %s)", len(cells), env.device,
+             cfg.tracking.uri, cfg.tracking.experiment)
+    report = run_sweep(env, cells)
+    log.info("sweep: %s", report.summary())
+    if cfg.leaderboard and not _is_multirun():
+        print(write_leaderboard(cfg.tracking.uri, cfg.tracking.experiment, cfg.results_dir))
+        log.info("leaderboard written under %s/", cfg.results_dir)
+    if report.failed and not _is_multirun():
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Expand the composed config into the list of cells to run.
+
+``method: all`` means dense + every registered compression method, each with its own config file
+from ``conf/method/``. ``sparsity``/``seed`` of null mean the lists under ``sweep``. Methods that do
+not prune (dense, architectures) run once per seed at sparsity 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from benchmarks.cell import Cell
+from methods.registry import GROUP_OF_KIND, MethodKind, get_method, list_methods
+
+CONF_DIR = Path(__file__).parent / "conf"
+ALL_METHODS = "all"
+KIND_ORDER = list(GROUP_OF_KIND)  # dense first: later cells reuse the dense model
+
+
+def load_method_config(name: str) -> dict[str, Any]:
+    """The config file of a registered method, as the ``method=name`` override would compose it."""
+    path = CONF_DIR / "method" / f"{name}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"method {name!r} is registered but has no config file {path}; add one with at least "
+            f"`name: {name}`"
+        )
+    config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    assert isinstance(config, dict)
+    return config
+
+
+def _method_configs(cfg: DictConfig) -> list[dict[str, Any]]:
+    chosen = OmegaConf.to_container(cfg.method, resolve=True)
+    assert isinstance(chosen, dict)
+    if chosen.get("name") != ALL_METHODS:
+        get_method(str(chosen.get("name")))  # unknown names fail here, listing the known ones
+        return [chosen]
+    names = [
+        n for n in list_methods() if n != "dense" or cfg.sweep.include_dense
+    ]
+    return [load_method_config(n) for n in names]
+
+
+def _as_list(value: Any, default: Any) -> list:
+    chosen = default if value is None else value
+    chosen = OmegaConf.to_container(chosen) if OmegaConf.is_config(chosen) else chosen
+    return list(chosen) if isinstance(chosen, list | tuple) else [chosen]
+
+
+def expand_sweep(cfg: DictConfig) -> list[Cell]:
+    """Cells in run order: dense first, then static, dynamic, pretrained, architectures."""
+    base = {
+        key: OmegaConf.to_container(cfg[key], resolve=True)
+        for key in ("dataset", "model", "protocol")
+    }
+    sparsities = [float(s) for s in _as_list(cfg.sparsity, cfg.sweep.sparsities)]
+    seeds = [int(s) for s in _as_list(cfg.seed, cfg.sweep.seeds)]
+    for s in sparsities:
+        if not 0.0 <= s < 1.0:
+            raise ValueError(f"sparsity={s} is outside [0, 1): give the fraction of weights removed")
+    cells = []
+    for method in _method_configs(cfg):
+        kind = get_method(method["name"]).kind
+        prunes = kind not in (MethodKind.DENSE, MethodKind.ARCHITECTURE)
+        for sparsity in sparsities if prunes else [0.0]:
+            for seed in seeds:
+                cells.append(Cell(**base, method=method, sparsity=sparsity, seed=seed))
+    order = {name: i for i, name in enumerate(KIND_ORDER)}
+    unique = list({c.config_hash: c for c in cells}.values())
+    return sorted(
+        unique,
+        key=lambda c: (order[get_method(c.method_name).kind], c.method_name, c.sparsity, c.seed),
+    )

@@ -1,0 +1,159 @@
+"""MLflow tracking: one run per cell, found again by the hash of its config."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own progress is enough
+MAX_BATCH = 100  # MLflow's per-request limit for params / metrics in log_batch
+
+
+def default_artifact_location(uri: str) -> str | None:
+    """Keep artifacts beside a SQLite store (``<db dir>/mlartifacts``) instead of the cwd."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return None
+    db_path = Path(uri[len(prefix):]).expanduser().resolve()
+    return (db_path.parent / "mlartifacts").as_uri()
+
+
+def code_version() -> str:
+    """Git commit of the checkout (with ``-dirty`` for local changes), else the package version."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("mtl-sparse-bench")
+        except PackageNotFoundError:
+            return "unknown"
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> ``{"a.b.c": "value"}`` for MLflow params."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+class Tracker:
+    """Thin layer over ``MlflowClient`` for one experiment."""
+
+    def __init__(self, uri: str, experiment: str, artifact_location: str | None = None):
+        self.uri = uri
+        try:
+            self.client = MlflowClient(tracking_uri=uri)
+            found = self.client.get_experiment_by_name(experiment)
+        except Exception as error:  # MLflow raises many types for a bad store
+            raise RuntimeError(
+                f"cannot open the MLflow store tracking.uri={uri!r}: {error}. Use a writable "
+                "path such as sqlite:///mlflow.db or a reachable tracking server."
+            ) from error
+        if found is None:
+            location = artifact_location or default_artifact_location(uri)
+            self.experiment_id = self.client.create_experiment(experiment, location)
+        else:
+            self.experiment_id = found.experiment_id
+        self.experiment = experiment
+
+    def find_finished(self, config_hash: str):
+        """The newest finished run of this config, or ``None``."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return runs[0] if runs else None
+
+    @contextmanager
+    def run(self, name: str, tags: Mapping[str, str], params: Mapping[str, str]) -> Iterator[RunLog]:
+        """A run that ends FINISHED, or FAILED with the reason when the body raises."""
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
+        run_log = RunLog(self.client, run.info.run_id)
+        run_log.params(params)
+        try:
+            yield run_log
+        except BaseException as error:
+            run_log.flush()
+            reason = f"{type(error).__name__}: {error}"[:4900]
+            self.client.set_tag(run.info.run_id, "failure_reason", reason)
+            self.client.set_tag(run.info.run_id, "mlflow.note.content", f"FAILED: {reason}")
+            status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+            self.client.set_terminated(run.info.run_id, status)
+            raise
+        run_log.flush()
+        self.client.set_terminated(run.info.run_id, "FINISHED")
+
+    def download(self, run_id: str, artifact_path: str, destination: str) -> Path:
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=artifact_path, dst_path=destination,
+                tracking_uri=self.uri,
+            )
+        )
+
+
+class RunLog:
+    """Buffered metric logging for one run (one request per flush, not one per value)."""
+
+    def __init__(self, client: MlflowClient, run_id: str):
+        self.client = client
+        self.run_id = run_id
+        self.pending: list[Metric] = []
+
+    def params(self, params: Mapping[str, str]) -> None:
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for start in range(0, len(items), MAX_BATCH):
+            self.client.log_batch(self.run_id, params=items[start : start + MAX_BATCH])
+
+    def metrics(self, values: Mapping[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        self.pending.extend(Metric(k, float(v), now, step) for k, v in values.items())
+        if len(self.pending) >= 500:
+            self.flush()
+
+    def flush(self) -> None:
+        for start in range(0, len(self.pending), MAX_BATCH):
+            self.client.log_batch(self.run_id, metrics=self.pending[start : start + MAX_BATCH])
+        self.pending = []
+
+    def tags(self, tags: Mapping[str, str]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def artifact(self, local_path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(local_path), artifact_path)
+
+    def artifact_text(self, text: str, filename: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / filename
+            path.write_text(text)
+            self.artifact(path)

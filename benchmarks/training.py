@@ -1,0 +1,152 @@
+"""The training loop shared by every method: masked multitask training with periodic validation."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from datasets.tasks import TaskSpec
+from methods.masks import MaskSet
+
+log = logging.getLogger(__name__)
+MetricSink = Callable[[dict[str, float], int], None]
+
+
+class DivergenceError(RuntimeError):
+    """The loss became NaN or infinite; the cell is recorded as failed."""
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Training schedule (config group ``protocol``)."""
+
+    name: str
+    batch_size: int
+    steps: int
+    finetune_steps: int
+    optimizer: str
+    lr: float
+    weight_decay: float
+    lr_schedule: str
+    eval_every: int
+    eval_batch_size: int
+    log_every: int
+    momentum: float = 0.9
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Protocol:
+        from datasets.options import options_from_mapping
+
+        protocol = options_from_mapping(cls, config, "protocol")
+        if protocol.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"protocol.optimizer must be adam or sgd, got {protocol.optimizer!r}")
+        if protocol.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(
+                f"protocol.lr_schedule must be cosine or constant, got {protocol.lr_schedule!r}"
+            )
+        for name in ("batch_size", "eval_every", "eval_batch_size", "log_every"):
+            if getattr(protocol, name) < 1:
+                raise ValueError(f"protocol.{name} must be >= 1")
+        return protocol
+
+
+def make_optimizer(model: torch.nn.Module, protocol: Protocol) -> torch.optim.Optimizer:
+    if protocol.optimizer == "adam":
+        return torch.optim.Adam(
+            model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay
+        )
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=protocol.lr,
+        momentum=protocol.momentum,
+        weight_decay=protocol.weight_decay,
+    )
+
+
+def endless_batches(
+    split: Dataset, batch_size: int, generator: torch.Generator, device: torch.device
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Shuffled batches forever (reshuffled each epoch from ``generator``), moved to ``device``."""
+    loader = DataLoader(
+        split,
+        batch_size=min(batch_size, len(split)),  # type: ignore[arg-type]
+        shuffle=True,
+        drop_last=True,
+        generator=generator,
+    )
+    while True:
+        for batch in loader:
+            yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def weighted_losses(
+    outputs: dict[str, torch.Tensor],
+    batch: dict[str, torch.Tensor],
+    tasks: tuple[TaskSpec, ...],
+    loss_weights: Mapping[str, float],
+) -> tuple[torch.Tensor, dict[str, float]]:
+    per_task = {t.name: t.compute_loss(outputs[t.name], batch[t.name]) for t in tasks}
+    total = sum(loss_weights.get(name, 1.0) * loss for name, loss in per_task.items())
+    return total, {name: loss.item() for name, loss in per_task.items()}  # type: ignore[return-value]
+
+
+def train(
+    model: torch.nn.Module,
+    masks: MaskSet,
+    batches: Iterator[dict[str, torch.Tensor]],
+    tasks: tuple[TaskSpec, ...],
+    loss_weights: Mapping[str, float],
+    protocol: Protocol,
+    steps: int,
+    validate: Callable[[], dict[str, float]],
+    sink: MetricSink,
+    description: str = "train",
+) -> None:
+    """Run ``steps`` optimiser steps with ``masks`` re-applied after each one.
+
+    Train losses go to ``sink`` every ``log_every`` steps; validation metrics every ``eval_every``
+    steps and at the end. Raises ``DivergenceError`` on a non-finite loss.
+    """
+    optimizer = make_optimizer(model, protocol)
+    scheduler = None
+    if protocol.lr_schedule == "cosine" and steps > 0:
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    hook = masks.attach(model, optimizer)
+    model.train()
+    bar = tqdm(range(steps), desc=description, leave=False, file=sys.stderr, disable=None)
+    try:
+        for step in bar:
+            batch = next(batches)
+            loss, task_losses = weighted_losses(model(batch["image"]), batch, tasks, loss_weights)
+            if not math.isfinite(loss.item()):
+                raise DivergenceError(f"loss is {loss.item()} at step {step} ({task_losses})")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            done = step + 1
+            if done % protocol.log_every == 0 or done == steps:
+                sink({"train/loss": loss.item(), **{f"train/loss_{k}": v
+                                                    for k, v in task_losses.items()}}, done)
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            if done % protocol.eval_every == 0 or done == steps:
+                metrics = validate()
+                sink({f"val/{k}": v for k, v in metrics.items()}, done)
+                log.info("  %s step %d/%d loss %.4f | %s", description, done, steps, loss.item(),
+                         _short(metrics))
+    finally:
+        hook.remove()
+        bar.close()
+
+
+def _short(metrics: dict[str, float], limit: int = 4) -> str:
+    return ", ".join(f"{k} {v:.3g}" for k, v in list(metrics.items())[:limit])

@@ -1,0 +1,74 @@
+"""Dataset registry: a dataset is a builder function registered by name."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from datasets.tasks import TaskSpec
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class DatasetBundle:
+    """What a run needs from a dataset: its tasks and one torch ``Dataset`` per split.
+
+    Each split yields dicts with ``image`` plus one label tensor per task name.
+    """
+
+    name: str
+    tasks: tuple[TaskSpec, ...]
+    splits: dict[str, Dataset]
+    resolution: tuple[int, int]
+
+    def summary(self) -> list[str]:
+        task_list = ", ".join(t.name for t in self.tasks)
+        h, w = self.resolution
+        return [
+            f"{self.name}/{split}: {len(ds)} samples, {h}x{w}, tasks {task_list}"  # type: ignore[arg-type]
+            for split, ds in self.splits.items()
+        ]
+
+
+DatasetBuilder = Callable[[Mapping[str, Any]], DatasetBundle]
+_BUILDERS: dict[str, DatasetBuilder] = {}
+
+
+def register_dataset(name: str) -> Callable[[DatasetBuilder], DatasetBuilder]:
+    def decorate(builder: DatasetBuilder) -> DatasetBuilder:
+        if name in _BUILDERS and _BUILDERS[name] is not builder:
+            raise ValueError(f"dataset {name!r} is registered twice")
+        _BUILDERS[name] = builder
+        return builder
+
+    return decorate
+
+
+def _discover() -> None:
+    """Import every sub-package of ``datasets`` so their ``@register_dataset`` calls run."""
+    import datasets
+
+    for module in pkgutil.iter_modules(datasets.__path__):
+        if module.ispkg:
+            importlib.import_module(f"datasets.{module.name}")
+
+
+def list_datasets() -> list[str]:
+    _discover()
+    return sorted(_BUILDERS)
+
+
+def build_dataset(name: str, options: Mapping[str, Any]) -> DatasetBundle:
+    """Build dataset ``name`` from its config options (everything but ``name``)."""
+    _discover()
+    if name not in _BUILDERS:
+        raise KeyError(
+            f"unknown dataset {name!r}; registered datasets: {', '.join(sorted(_BUILDERS))}"
+        )
+    return _BUILDERS[name](options)

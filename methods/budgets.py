@@ -1,0 +1,99 @@
+"""Layer budgets: how a global sparsity is spread over layers, and top-k selection under it.
+
+- ``global``: one threshold over all tensors (the k highest scores anywhere survive).
+- ``uniform``: every layer keeps the same fraction.
+- ``erk``: Erdos-Renyi-Kernel (Evci et al. 2020): layer density proportional to
+  (sum of the tensor's dimensions) / (product of its dimensions), layers that would exceed
+  density 1 are kept dense and the rest re-solved.
+
+Every budget keeps exactly ``round((1 - sparsity) * total)`` weights, so the achieved sparsity is
+the requested one up to one weight.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+BUDGETS = ("global", "uniform", "erk")
+
+
+def check_budget(budget: str) -> None:
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown layer budget {budget!r}; choose one of {', '.join(BUDGETS)}")
+
+
+def erk_densities(shapes: dict[str, tuple[int, ...]], density: float) -> dict[str, float]:
+    """Per-layer densities whose weighted mean is ``density`` (RigL's ERK with saturation)."""
+    sizes = {n: math.prod(s) for n, s in shapes.items()}
+    raw = {n: sum(s) / sizes[n] for n, s in shapes.items()}
+    dense: set[str] = set()
+    while True:
+        budget = density * sum(sizes.values()) - sum(sizes[n] for n in dense)
+        divisor = sum(raw[n] * sizes[n] for n in shapes if n not in dense)
+        if divisor == 0:
+            return {n: 1.0 for n in shapes}
+        scale = budget / divisor
+        saturated = {n for n in shapes if n not in dense and scale * raw[n] > 1.0}
+        if not saturated:
+            return {n: 1.0 if n in dense else scale * raw[n] for n in shapes}
+        dense |= saturated
+
+
+def _round_counts(ideal: dict[str, float], sizes: dict[str, int], target: int) -> dict[str, int]:
+    """Integer keep counts close to ``ideal`` that sum exactly to ``target`` (largest remainder)."""
+    counts = {n: min(int(math.floor(v)), sizes[n]) for n, v in ideal.items()}
+    remainder = target - sum(counts.values())
+    order = sorted(ideal, key=lambda n: ideal[n] - math.floor(ideal[n]), reverse=True)
+    while remainder > 0:
+        progressed = False
+        for name in order:
+            if remainder == 0:
+                break
+            if counts[name] < sizes[name]:
+                counts[name] += 1
+                remainder -= 1
+                progressed = True
+        if not progressed:
+            break
+    return counts
+
+
+def layer_keep_counts(
+    shapes: dict[str, tuple[int, ...]], sparsity: float, budget: str
+) -> dict[str, int]:
+    """How many weights each layer keeps under a layerwise budget (``uniform`` or ``erk``)."""
+    sizes = {n: math.prod(s) for n, s in shapes.items()}
+    target = round((1.0 - sparsity) * sum(sizes.values()))
+    if budget == "uniform":
+        densities = {n: 1.0 - sparsity for n in shapes}
+    elif budget == "erk":
+        densities = erk_densities(shapes, 1.0 - sparsity)
+    else:
+        raise ValueError(f"layer_keep_counts needs a layerwise budget, got {budget!r}")
+    return _round_counts({n: densities[n] * sizes[n] for n in shapes}, sizes, target)
+
+
+def _top_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
+    mask = torch.zeros(scores.numel(), dtype=torch.bool, device=scores.device)
+    if k > 0:
+        mask[torch.topk(scores.flatten(), k, sorted=False).indices] = True
+    return mask.view_as(scores)
+
+
+def masks_from_scores(
+    scores: dict[str, torch.Tensor], sparsity: float, budget: str
+) -> dict[str, torch.Tensor]:
+    """Keep the highest-scoring weights so that exactly ``1 - sparsity`` of them survive."""
+    check_budget(budget)
+    if not 0.0 <= sparsity <= 1.0:
+        raise ValueError(f"sparsity must be in [0, 1], got {sparsity}")
+    if budget == "global":
+        names = list(scores)
+        flat = torch.cat([scores[n].flatten().float() for n in names])
+        kept = _top_k_mask(flat, round((1.0 - sparsity) * flat.numel()))
+        pieces = torch.split(kept, [scores[n].numel() for n in names])
+        return {n: piece.view_as(scores[n]) for n, piece in zip(names, pieces, strict=True)}
+    counts = layer_keep_counts({n: tuple(s.shape) for n, s in scores.items()}, sparsity, budget)
+    return {n: _top_k_mask(s.float(), counts[n]) for n, s in scores.items()}

@@ -1,0 +1,119 @@
+"""Binary masks over a network's prunable tensors.
+
+Invariant: once a mask is applied, a pruned weight is exactly zero after every optimizer step and
+after loading a checkpoint, and the sparsity we report is the real count of zeros among the
+prunable weights (``measure_sparsity``), not what the mask claims.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+PRUNABLE_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)
+
+
+def prunable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
+    """Conv and linear weights, keyed by fully qualified parameter name (biases and BN are kept)."""
+    return {
+        f"{name}.weight" if name else "weight": module.weight
+        for name, module in model.named_modules()
+        if isinstance(module, PRUNABLE_MODULES)
+    }
+
+
+def owners_of(model: nn.Module, names: Iterable[str]) -> dict[str, str]:
+    """Owner (``shared`` or a task) of each named tensor, from the model's structure."""
+    all_owners = model.parameter_owners()  # type: ignore[operator]
+    return {name: all_owners[name] for name in names}
+
+
+class MaskSet:
+    """One boolean keep-mask per prunable tensor, with the owner of each tensor."""
+
+    def __init__(self, masks: dict[str, torch.Tensor], owners: dict[str, str]):
+        if set(masks) != set(owners):
+            raise ValueError("masks and owners must cover the same tensors")
+        self.masks = {name: m.bool() for name, m in masks.items()}
+        self.owners = dict(owners)
+
+    @classmethod
+    def dense(cls, model: nn.Module) -> MaskSet:
+        params = prunable_parameters(model)
+        masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in params.items()}
+        return cls(masks, owners_of(model, params))
+
+    # ---- applying -------------------------------------------------------------------------
+    @torch.no_grad()
+    def apply(self, model: nn.Module) -> None:
+        """Zero every pruned weight of ``model``."""
+        for name, mask in self.masks.items():
+            param = model.get_parameter(name)
+            param.mul_(mask.to(param.device, param.dtype))
+
+    def attach(self, model: nn.Module, optimizer: torch.optim.Optimizer):
+        """Apply now and after every ``optimizer.step()``; returns the hook handle.
+
+        Masks are cached as float tensors on the parameters' device so the per-step cost is a
+        single fused multiply over all prunable tensors.
+        """
+        params = [model.get_parameter(n) for n in self.masks]
+        factors = [m.to(p.device, p.dtype) for p, m in zip(params, self.masks.values(), strict=True)]
+
+        @torch.no_grad()
+        def reapply(*_args, **_kwargs) -> None:
+            torch._foreach_mul_(params, factors)
+
+        reapply()
+        return optimizer.register_step_post_hook(reapply)
+
+    # ---- counting -------------------------------------------------------------------------
+    def num_total(self) -> int:
+        return sum(m.numel() for m in self.masks.values())
+
+    def num_kept(self) -> int:
+        return sum(int(m.sum()) for m in self.masks.values())
+
+    def sparsity(self) -> float:
+        return 1.0 - self.num_kept() / self.num_total()
+
+    def sparsity_by_layer(self) -> dict[str, float]:
+        return {n: 1.0 - m.float().mean().item() for n, m in self.masks.items()}
+
+    def sparsity_by_owner(self) -> dict[str, float]:
+        return _fraction_by_owner({n: ~m for n, m in self.masks.items()}, self.owners)
+
+    # ---- persistence ----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"masks": {n: m.cpu() for n, m in self.masks.items()}, "owners": self.owners}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> MaskSet:
+        return cls(state["masks"], state["owners"])
+
+    def to(self, device: torch.device | str) -> MaskSet:
+        return MaskSet({n: m.to(device) for n, m in self.masks.items()}, self.owners)
+
+
+def _fraction_by_owner(flags: dict[str, torch.Tensor], owners: dict[str, str]) -> dict[str, float]:
+    hits: dict[str, int] = defaultdict(int)
+    sizes: dict[str, int] = defaultdict(int)
+    for name, flag in flags.items():
+        hits[owners[name]] += int(flag.sum())
+        sizes[owners[name]] += flag.numel()
+    return {owner: hits[owner] / sizes[owner] for owner in sizes}
+
+
+@torch.no_grad()
+def measure_sparsity(model: nn.Module) -> dict[str, float]:
+    """Real zeros among prunable weights: ``overall`` and ``owner/<owner>`` fractions."""
+    params = prunable_parameters(model)
+    zeros = {n: p == 0 for n, p in params.items()}
+    total = sum(z.numel() for z in zeros.values())
+    result = {"overall": sum(int(z.sum()) for z in zeros.values()) / total}
+    by_owner = _fraction_by_owner(zeros, owners_of(model, params))
+    result.update({f"owner/{owner}": value for owner, value in by_owner.items()})
+    return result

@@ -1,0 +1,46 @@
+"""The default model: a small multitask CNN sized for CPU runs.
+
+Encoder: six 3x3 conv-BN-ReLU blocks, output stride 4, the last one dilated for context.
+Head per task: one 3x3 conv-BN-ReLU and a 1x1 classifier, upsampled bilinearly to the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from datasets.tasks import TaskSpec
+from methods.networks.base import MultiTaskNet
+
+
+def conv_bn_relu(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride, padding=dilation, dilation=dilation, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+def small_encoder(width: int) -> nn.Sequential:
+    w = width
+    return nn.Sequential(
+        conv_bn_relu(3, w),
+        conv_bn_relu(w, 2 * w, stride=2),
+        conv_bn_relu(2 * w, 2 * w),
+        conv_bn_relu(2 * w, 4 * w, stride=2),
+        conv_bn_relu(4 * w, 4 * w),
+        conv_bn_relu(4 * w, 4 * w, dilation=2),
+    )
+
+
+def small_head(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(conv_bn_relu(in_channels, hidden), nn.Conv2d(hidden, out_channels, 1))
+
+
+def build_multitask_cnn(tasks: Sequence[TaskSpec], width: int = 16) -> MultiTaskNet:
+    """``width`` is the channel count of the first block (later blocks use 2x and 4x)."""
+    if width < 1:
+        raise ValueError(f"model.width must be >= 1, got {width}")
+    heads = {t.name: small_head(4 * width, 2 * width, t.channels) for t in tasks}
+    return MultiTaskNet(small_encoder(width), heads)

@@ -1,0 +1,60 @@
+"""Gradient-based saliency shared by the scoring methods (SNIP, DiSparse, ...)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+from methods.context import PruneContext
+from methods.masks import prunable_parameters
+
+
+def multitask_loss(ctx: PruneContext, batch: dict, task: str | None = None) -> torch.Tensor:
+    """Weighted sum of the task losses, or one task's weighted loss when ``task`` is given."""
+    outputs = ctx.model(batch["image"])
+    total = outputs[ctx.tasks[0].name].new_zeros(())
+    for spec in ctx.tasks:
+        if task is None or spec.name == task:
+            loss = spec.compute_loss(outputs[spec.name], batch[spec.name])
+            total = total + ctx.loss_weights.get(spec.name, 1.0) * loss
+    return total
+
+
+@contextlib.contextmanager
+def preserved_buffers(model: torch.nn.Module) -> Iterator[None]:
+    """Scoring passes run in train mode; keep them from moving BatchNorm running statistics."""
+    saved = {name: b.detach().clone() for name, b in model.named_buffers()}
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, buffer in model.named_buffers():
+                buffer.copy_(saved[name])
+
+
+def accumulated_gradients(
+    ctx: PruneContext, num_batches: int, task: str | None = None
+) -> dict[str, torch.Tensor]:
+    """Gradient of the (task's) loss w.r.t. every prunable tensor, summed over ``num_batches``."""
+    params = prunable_parameters(ctx.model)
+    grads = {name: torch.zeros_like(p) for name, p in params.items()}
+    ctx.model.train()
+    with preserved_buffers(ctx.model):
+        for batch in ctx.batches(num_batches):
+            loss = multitask_loss(ctx, batch, task)
+            values = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+            for name, g in zip(params, values, strict=True):
+                if g is not None:
+                    grads[name] += g
+    return grads
+
+
+def connection_sensitivity(
+    ctx: PruneContext, num_batches: int, task: str | None = None
+) -> dict[str, torch.Tensor]:
+    """SNIP's saliency |g * w| (Lee et al. 2019) of the (task's) loss, per prunable tensor."""
+    params = prunable_parameters(ctx.model)
+    grads = accumulated_gradients(ctx, num_batches, task)
+    return {name: (grads[name] * params[name].detach()).abs() for name in params}
