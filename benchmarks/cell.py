@@ -1,4 +1,4 @@
-"""One benchmark cell: (dataset, model, protocol, method, sparsity, seed) and its stable identity."""
+"""One benchmark cell: (dataset, model, protocol, method, sparsity, seed) and its identity."""
 
 from __future__ import annotations
 
@@ -47,7 +47,9 @@ class Cell:
     @property
     def setting_hash(self) -> str:
         """Identity of the comparison a cell belongs to: same data, model and protocol."""
-        return stable_hash({"dataset": self.dataset, "model": self.model, "protocol": self.protocol})
+        return stable_hash(
+            {"dataset": self.dataset, "model": self.model, "protocol": self.protocol}
+        )
 
     @property
     def label(self) -> str:

@@ -6,8 +6,17 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 TAG_COLUMNS = (
-    "method", "method_kind", "group", "dataset", "tasks", "model", "protocol", "sparsity", "seed",
-    "setting_hash", "config_hash",
+    "method",
+    "method_kind",
+    "group",
+    "dataset",
+    "tasks",
+    "model",
+    "protocol",
+    "sparsity",
+    "seed",
+    "setting_hash",
+    "config_hash",
 )
 
 
@@ -26,7 +35,9 @@ def collect_runs(uri: str, experiment: str) -> pd.DataFrame:
     rows, token = [], None
     while True:
         page = client.search_runs(
-            [found.experiment_id], "attributes.status = 'FINISHED'", max_results=1000,
+            [found.experiment_id],
+            "attributes.status = 'FINISHED'",
+            max_results=1000,
             page_token=token,
         )
         for run in page:
@@ -34,8 +45,9 @@ def collect_runs(uri: str, experiment: str) -> pd.DataFrame:
                 continue
             row = {c: run.data.tags.get(c) for c in TAG_COLUMNS}
             metrics = run.data.metrics
-            row.update({k.removeprefix("test/"): v for k, v in metrics.items()
-                        if k.startswith("test/")})
+            row.update(
+                {k.removeprefix("test/"): v for k, v in metrics.items() if k.startswith("test/")}
+            )
             row.update({k: v for k, v in metrics.items() if k.startswith("sparsity/")})
             row["run_id"] = run.info.run_id
             row["start_time"] = run.info.start_time

@@ -17,6 +17,7 @@ class LeaderboardAfterMultirun(Callback):
             return
         from benchmarks.leaderboard import write_leaderboard
 
-        print(write_leaderboard(config.tracking.uri, config.tracking.experiment,
-                                config.results_dir))
+        print(
+            write_leaderboard(config.tracking.uri, config.tracking.experiment, config.results_dir)
+        )
         log.info("leaderboard written under %s/", config.results_dir)

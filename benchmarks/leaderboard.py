@@ -65,16 +65,21 @@ def split_settings(frame: pd.DataFrame) -> list[Setting]:
         readable = f"{dataset}_{'+'.join(tasks)}_{model}_{protocol}"
         names_seen[readable] = names_seen.get(readable, 0) + 1
         slug = readable if names_seen[readable] == 1 else f"{readable}_{setting[:6]}"
-        title = (f"{dataset} ({', '.join(tasks)}), model {model}, protocol {protocol} "
-                 f"[setting {setting}]")
+        title = (
+            f"{dataset} ({', '.join(tasks)}), model {model}, protocol {protocol} "
+            f"[setting {setting}]"
+        )
         settings.append(Setting(slug, title, tasks, _with_delta_m(runs.copy(), tasks)))
     return settings
 
 
 def aggregate(setting: Setting) -> pd.DataFrame:
     """Mean and std over seeds per (group, method, target sparsity)."""
-    value_columns = [c for c in list(metric_specs(setting.tasks)) + ["sparsity/overall", "delta_m"]
-                     if c in setting.runs]
+    value_columns = [
+        c
+        for c in [*metric_specs(setting.tasks), "sparsity/overall", "delta_m"]
+        if c in setting.runs
+    ]
     grouped = setting.runs.groupby(["group", "method", "sparsity"], sort=False)
     mean = grouped[value_columns].mean().add_suffix(":mean")
     std = grouped[value_columns].std(ddof=1).add_suffix(":std")
@@ -116,8 +121,12 @@ def render_table(rows: pd.DataFrame, tasks: dict[str, str]) -> str:
             best[key] = values.max() if higher else values.min()
     body = []
     for _, row in rows.iterrows():
-        line = [row["group"], row["method"], f"{100 * row['sparsity/overall:mean']:.1f}",
-                int(row["seeds"])]
+        line = [
+            row["group"],
+            row["method"],
+            f"{100 * row['sparsity/overall:mean']:.1f}",
+            int(row["seeds"]),
+        ]
         for key in [*columns, "delta_m"]:
             text = _format(row[f"{key}:mean"], row[f"{key}:std"], int(row["seeds"]))
             if compressed[row.name] and key in best and row[f"{key}:mean"] == best[key]:
@@ -142,9 +151,15 @@ def render_setting(setting: Setting, table: pd.DataFrame) -> str:
     dense_rows = table[table["group"].isin(UNPRUNED_GROUPS)]
     levels = sorted(table.loc[~table["group"].isin(UNPRUNED_GROUPS), "sparsity"].unique())
     for level in levels or [None]:
-        rows = table if level is None else pd.concat(
-            [dense_rows, table[(table["sparsity"] == level)
-                               & ~table["group"].isin(UNPRUNED_GROUPS)]]
+        rows = (
+            table
+            if level is None
+            else pd.concat(
+                [
+                    dense_rows,
+                    table[(table["sparsity"] == level) & ~table["group"].isin(UNPRUNED_GROUPS)],
+                ]
+            )
         )
         if level is not None:
             parts += [f"### target sparsity {100 * level:g}%", ""]
@@ -165,8 +180,14 @@ def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path) -> None:
     compressed = table[~table["group"].isin(UNPRUNED_GROUPS)]
     for method, rows in compressed.groupby("method"):
         rows = rows.sort_values("sparsity")
-        ax.errorbar(100 * rows["sparsity"], rows["delta_m:mean"], yerr=rows["delta_m:std"],
-                    marker="o", capsize=3, label=method)
+        ax.errorbar(
+            100 * rows["sparsity"],
+            rows["delta_m:mean"],
+            yerr=rows["delta_m:std"],
+            marker="o",
+            capsize=3,
+            label=method,
+        )
     ax.set_xlabel("target sparsity (%)")
     ax.set_ylabel("Δm vs dense (%)  ↑ better")
     ax.set_title(setting.slug, fontsize=9)
@@ -193,8 +214,9 @@ def write_leaderboard(uri: str, experiment: str, results_dir: str | Path) -> str
         plot_delta_m(setting, table, out / f"{setting.slug}_delta_m.png")
         sections.append(text)
     full = "\n".join(sections)
-    (out / "leaderboard.md").write_text(f"# Leaderboard\n\nGenerated from {uri} "
-                                        f"(experiment {experiment}).\n\n{full}")
+    (out / "leaderboard.md").write_text(
+        f"# Leaderboard\n\nGenerated from {uri} (experiment {experiment}).\n\n{full}"
+    )
     return full
 
 
@@ -203,12 +225,21 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.leaderboard",
         description="Regenerate the leaderboard tables, CSVs and plots from the MLflow store.",
     )
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI),
-                        help="MLflow store (default: $MLFLOW_TRACKING_URI or %(default)s)")
-    parser.add_argument("--experiment", default="mtl-sparse-bench",
-                        help="MLflow experiment name (default: %(default)s)")
-    parser.add_argument("--results-dir", default="results",
-                        help="where tables and plots are written (default: %(default)s)")
+    parser.add_argument(
+        "--tracking-uri",
+        default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI),
+        help="MLflow store (default: $MLFLOW_TRACKING_URI or %(default)s)",
+    )
+    parser.add_argument(
+        "--experiment",
+        default="mtl-sparse-bench",
+        help="MLflow experiment name (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--results-dir",
+        default="results",
+        help="where tables and plots are written (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     try:
         print(write_leaderboard(args.tracking_uri, args.experiment, args.results_dir))

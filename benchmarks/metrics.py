@@ -67,8 +67,10 @@ class NormalMetrics:
     def compute(self) -> dict[str, float]:
         angles = torch.cat(self.angles) if self.angles else torch.empty(0)
         if angles.numel() == 0:
-            return {m: math.nan for m in ("mean_angle", "median_angle", "within_11.25",
-                                           "within_22.5", "within_30")}
+            return {
+                m: math.nan
+                for m in ("mean_angle", "median_angle", "within_11.25", "within_22.5", "within_30")
+            }
         return {
             "mean_angle": angles.double().mean().item(),
             # lower median, as numpy's "lower" method: an element of the data, no interpolation

@@ -8,7 +8,7 @@ import sys
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 log = logging.getLogger("benchmarks.run")
 
@@ -43,8 +43,13 @@ def main(cfg: DictConfig) -> None:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         log.error("configuration error: %s", message)
         sys.exit(2)
-    log.info("%d cell(s) on %s; tracking %s (experiment %s)", len(cells), env.device,
-             cfg.tracking.uri, cfg.tracking.experiment)
+    log.info(
+        "%d cell(s) on %s; tracking %s (experiment %s)",
+        len(cells),
+        env.device,
+        cfg.tracking.uri,
+        cfg.tracking.experiment,
+    )
     report = run_sweep(env, cells)
     log.info("sweep: %s", report.summary())
     if cfg.leaderboard and not _is_multirun():

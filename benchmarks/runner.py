@@ -63,7 +63,9 @@ def _scoring_batches(bundle: DatasetBundle, protocol: Protocol, seed: int, devic
     """The same first n training batches on every call (seeded apart from the training order)."""
     cache: list[dict[str, torch.Tensor]] = []
     stream = endless_batches(
-        bundle.splits["train"], protocol.batch_size, torch.Generator().manual_seed(seed + 7919),
+        bundle.splits["train"],
+        protocol.batch_size,
+        torch.Generator().manual_seed(seed + 7919),
         device,
     )
 
@@ -145,27 +147,38 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
         run.metrics({f"sparsity_at_start/{k}": v for k, v in measure_sparsity(model).items()}, 0)
 
         def validate() -> dict[str, float]:
-            return evaluate(model, bundle.splits["val"], bundle.tasks, env.device,
-                            protocol.eval_batch_size)
+            return evaluate(
+                model, bundle.splits["val"], bundle.tasks, env.device, protocol.eval_batch_size
+            )
 
         train_started = time.perf_counter()
         train(
-            model, masks,
+            model,
+            masks,
             endless_batches(bundle.splits["train"], protocol.batch_size, data_order, env.device),
-            bundle.tasks, loss_weights, protocol, steps, validate, run.metrics,
+            bundle.tasks,
+            loss_weights,
+            protocol,
+            steps,
+            validate,
+            run.metrics,
             description=cell.label,
         )
         train_s = time.perf_counter() - train_started
-        test = evaluate(model, bundle.splits["test"], bundle.tasks, env.device,
-                        protocol.eval_batch_size)
+        test = evaluate(
+            model, bundle.splits["test"], bundle.tasks, env.device, protocol.eval_batch_size
+        )
         achieved = measure_sparsity(model)
         run.metrics({f"test/{k}": v for k, v in test.items()}, steps)
         run.metrics({f"sparsity/{k}": v for k, v in achieved.items()}, steps)
         run.metrics({f"sparsity_layer/{k}": v for k, v in masks.sparsity_by_layer().items()}, steps)
         run.metrics({"time/train_s": train_s, "time/cell_s": time.perf_counter() - started}, steps)
         _log_artifacts(run, cell, model, masks)
-        log.info("  done: sparsity %.4f | %s", achieved["overall"],
-                 ", ".join(f"{k} {v:.3g}" for k, v in test.items()))
+        log.info(
+            "  done: sparsity %.4f | %s",
+            achieved["overall"],
+            ", ".join(f"{k} {v:.3g}" for k, v in test.items()),
+        )
         return run.run_id
 
 

@@ -39,9 +39,7 @@ def _method_configs(cfg: DictConfig) -> list[dict[str, Any]]:
     if chosen.get("name") != ALL_METHODS:
         get_method(str(chosen.get("name")))  # unknown names fail here, listing the known ones
         return [chosen]
-    names = [
-        n for n in list_methods() if n != "dense" or cfg.sweep.include_dense
-    ]
+    names = [n for n in list_methods() if n != "dense" or cfg.sweep.include_dense]
     return [load_method_config(n) for n in names]
 
 
@@ -61,7 +59,9 @@ def expand_sweep(cfg: DictConfig) -> list[Cell]:
     seeds = [int(s) for s in _as_list(cfg.seed, cfg.sweep.seeds)]
     for s in sparsities:
         if not 0.0 <= s < 1.0:
-            raise ValueError(f"sparsity={s} is outside [0, 1): give the fraction of weights removed")
+            raise ValueError(
+                f"sparsity={s} is outside [0, 1): give the fraction of weights removed"
+            )
     cells = []
     for method in _method_configs(cfg):
         kind = get_method(method["name"]).kind

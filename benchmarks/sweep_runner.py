@@ -19,8 +19,10 @@ class SweepReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
-        lines = [f"{len(self.ran)} ran, {len(self.skipped)} skipped (already finished), "
-                 f"{len(self.failed)} failed"]
+        lines = [
+            f"{len(self.ran)} ran, {len(self.skipped)} skipped (already finished), "
+            f"{len(self.failed)} failed"
+        ]
         lines += [f"  FAILED {label}: {reason}" for label, reason in self.failed]
         return "\n".join(lines)
 
@@ -46,6 +48,10 @@ def run_sweep(env: RunEnv, cells: list[Cell]) -> SweepReport:
             report.failed.append((cell.label, f"{type(error).__name__}: {error}"))
             continue
         report.ran.append(cell.label)
-        log.info("%s: finished in %.1fs (sweep %.0fs so far)", prefix,
-                 time.perf_counter() - cell_started, time.perf_counter() - started)
+        log.info(
+            "%s: finished in %.1fs (sweep %.0fs so far)",
+            prefix,
+            time.perf_counter() - cell_started,
+            time.perf_counter() - started,
+        )
     return report

@@ -26,7 +26,7 @@ def default_artifact_location(uri: str) -> str | None:
     prefix = "sqlite:///"
     if not uri.startswith(prefix):
         return None
-    db_path = Path(uri[len(prefix):]).expanduser().resolve()
+    db_path = Path(uri[len(prefix) :]).expanduser().resolve()
     return (db_path.parent / "mlartifacts").as_uri()
 
 
@@ -36,11 +36,17 @@ def code_version() -> str:
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=True, timeout=10,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True, timeout=10,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
@@ -95,7 +101,9 @@ class Tracker:
         return runs[0] if runs else None
 
     @contextmanager
-    def run(self, name: str, tags: Mapping[str, str], params: Mapping[str, str]) -> Iterator[RunLog]:
+    def run(
+        self, name: str, tags: Mapping[str, str], params: Mapping[str, str]
+    ) -> Iterator[RunLog]:
         """A run that ends FINISHED, or FAILED with the reason when the body raises."""
         run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
         run_log = RunLog(self.client, run.info.run_id)
@@ -116,7 +124,9 @@ class Tracker:
     def download(self, run_id: str, artifact_path: str, destination: str) -> Path:
         return Path(
             mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=artifact_path, dst_path=destination,
+                run_id=run_id,
+                artifact_path=artifact_path,
+                dst_path=destination,
                 tracking_uri=self.uri,
             )
         )

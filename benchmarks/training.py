@@ -135,14 +135,25 @@ def train(
                 scheduler.step()
             done = step + 1
             if done % protocol.log_every == 0 or done == steps:
-                sink({"train/loss": loss.item(), **{f"train/loss_{k}": v
-                                                    for k, v in task_losses.items()}}, done)
+                sink(
+                    {
+                        "train/loss": loss.item(),
+                        **{f"train/loss_{k}": v for k, v in task_losses.items()},
+                    },
+                    done,
+                )
                 bar.set_postfix(loss=f"{loss.item():.4f}")
             if done % protocol.eval_every == 0 or done == steps:
                 metrics = validate()
                 sink({f"val/{k}": v for k, v in metrics.items()}, done)
-                log.info("  %s step %d/%d loss %.4f | %s", description, done, steps, loss.item(),
-                         _short(metrics))
+                log.info(
+                    "  %s step %d/%d loss %.4f | %s",
+                    description,
+                    done,
+                    steps,
+                    loss.item(),
+                    _short(metrics),
+                )
     finally:
         hook.remove()
         bar.close()

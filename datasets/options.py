@@ -1,4 +1,4 @@
-"""Typed options from a config mapping: unknown or mistyped keys fail with a message that names them.
+"""Typed options from a config mapping; unknown or mistyped keys fail naming the key.
 
 Shared by dataset builders and methods (the lowest layer holds it so both can import it).
 """
@@ -49,7 +49,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
 
 
 def options_from_mapping(cls: type[T], mapping: Mapping[str, Any], where: str) -> T:
-    """Build dataclass ``cls`` from ``mapping``; ``where`` prefixes errors (e.g. ``method.snip``)."""
+    """Build dataclass ``cls`` from ``mapping``; ``where`` prefixes errors (``method=snip``)."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(mapping) - set(fields))

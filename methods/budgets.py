@@ -43,7 +43,7 @@ def erk_densities(shapes: dict[str, tuple[int, ...]], density: float) -> dict[st
 
 def _round_counts(ideal: dict[str, float], sizes: dict[str, int], target: int) -> dict[str, int]:
     """Integer keep counts close to ``ideal`` that sum exactly to ``target`` (largest remainder)."""
-    counts = {n: min(int(math.floor(v)), sizes[n]) for n, v in ideal.items()}
+    counts = {n: min(math.floor(v), sizes[n]) for n, v in ideal.items()}
     remainder = target - sum(counts.values())
     order = sorted(ideal, key=lambda n: ideal[n] - math.floor(ideal[n]), reverse=True)
     while remainder > 0:

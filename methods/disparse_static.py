@@ -37,7 +37,10 @@ def per_task_saliency(ctx: PruneContext, num_batches: int) -> dict[str, dict[str
 class DiSparseStatic(Method):
     kind = MethodKind.PRUNE_AT_INIT
     Hparams = ScoringHparams
-    paper = "Sun et al., DiSparse: Disentangled Sparsification for Multitask Model Compression, CVPR 2022"
+    paper = (
+        "Sun et al., DiSparse: Disentangled Sparsification for Multitask Model Compression, "
+        "CVPR 2022"
+    )
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
         owners = owners_of(ctx.model, prunable_parameters(ctx.model))

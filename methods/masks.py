@@ -61,7 +61,9 @@ class MaskSet:
         single fused multiply over all prunable tensors.
         """
         params = [model.get_parameter(n) for n in self.masks]
-        factors = [m.to(p.device, p.dtype) for p, m in zip(params, self.masks.values(), strict=True)]
+        factors = [
+            m.to(p.device, p.dtype) for p, m in zip(params, self.masks.values(), strict=True)
+        ]
 
         @torch.no_grad()
         def reapply(*_args, **_kwargs) -> None:

@@ -18,7 +18,9 @@ from methods.scoring import connection_sensitivity
 class Snip(Method):
     kind = MethodKind.PRUNE_AT_INIT
     Hparams = ScoringHparams
-    paper = "Lee et al., SNIP: Single-shot Network Pruning based on Connection Sensitivity, ICLR 2019"
+    paper = (
+        "Lee et al., SNIP: Single-shot Network Pruning based on Connection Sensitivity, ICLR 2019"
+    )
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
         scores = connection_sensitivity(ctx, self.hparams.scoring_batches)

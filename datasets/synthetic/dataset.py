@@ -94,8 +94,14 @@ def load_split(options: SyntheticOptions, split: str) -> dict[str, np.ndarray]:
     if path.exists():
         with np.load(path) as cached:
             return {key: cached[key] for key in cached.files}
-    log.info("rendering %d %s scenes at %dx%d -> %s", len(_split_seeds(options)[split]), split,
-             options.height, options.width, path)
+    log.info(
+        "rendering %d %s scenes at %dx%d -> %s",
+        len(_split_seeds(options)[split]),
+        split,
+        options.height,
+        options.width,
+        path,
+    )
     arrays = _render_split(_split_seeds(options)[split], settings)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

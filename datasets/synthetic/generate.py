@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datasets.synthetic.render import Hits, camera_to_world, camera_rays, cast
+from datasets.synthetic.render import Hits, camera_rays, camera_to_world, cast
 from datasets.synthetic.scene import (
     BOX,
     CEILING,
@@ -99,9 +99,10 @@ def _albedo(rng: np.random.Generator, room: Room, objects: list[Primitive], hits
 
 def _shade(rng, room, objects, hits: Hits, points, normal, noise_std: float) -> np.ndarray:
     """Lambertian point light with cast shadows from the objects, ambient term and sensor noise."""
-    albedo = _albedo(rng, room, objects, hits) * _texture(hits.cls, points, rng.uniform(0, 3, 3))[
-        :, None
-    ]
+    albedo = (
+        _albedo(rng, room, objects, hits)
+        * _texture(hits.cls, points, rng.uniform(0, 3, 3))[:, None]
+    )
     to_light = room.light - points
     distance = np.linalg.norm(to_light, axis=1)
     to_light /= distance[:, None]
@@ -132,9 +133,7 @@ def _edges(obj: np.ndarray, normal: np.ndarray, crease_deg: float) -> np.ndarray
 def _corner_points(room: Room, objects: list[Primitive]) -> np.ndarray:
     """3D keypoints: the back wall's corners, box corners and cylinder top centres."""
     hw = room.half_width
-    points = [
-        (sx * hw, y, room.back_z) for sx in (-1, 1) for y in (room.floor_y, room.ceiling_y)
-    ]
+    points = [(sx * hw, y, room.back_z) for sx in (-1, 1) for y in (room.floor_y, room.ceiling_y)]
     for primitive in objects:
         if primitive.cls == BOX:
             c, s = np.cos(primitive.yaw), np.sin(primitive.yaw)

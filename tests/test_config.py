@@ -1,0 +1,79 @@
+"""Hydra composition of every config, and how the command line narrows the sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from benchmarks.sweep import CONF_DIR, expand_sweep
+from methods.registry import MethodKind, get_method, list_methods
+
+GROUPS = ("dataset", "model", "method", "protocol", "tracking", "experiment")
+
+
+def compose_with(*overrides: str):
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=False)
+
+
+@pytest.mark.parametrize(
+    "group,option",
+    [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))],
+)
+def test_every_config_option_composes_and_resolves(group, option):
+    cfg = compose_with(f"{group}={option}")
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert container["dataset"]["name"]
+    assert container["protocol"]["steps"] >= 1
+    cells = expand_sweep(cfg)
+    assert cells
+
+
+def test_default_sweep_is_dense_plus_every_method_at_three_sparsities():
+    cells = expand_sweep(compose_with())
+    compressors = [
+        m
+        for m in list_methods()
+        if get_method(m).kind not in (MethodKind.DENSE, MethodKind.ARCHITECTURE)
+    ]
+    unpruned = [m for m in list_methods() if m not in compressors]
+    assert len(cells) == len(unpruned) + 3 * len(compressors)
+    assert cells[0].method_name == "dense"  # first: later cells reuse the trained dense model
+    assert {c.sparsity for c in cells if c.method_name == "snip"} == {0.5, 0.7, 0.9}
+    assert {c.sparsity for c in cells if c.method_name == "dense"} == {0.0}
+
+
+def test_naming_method_sparsity_and_seed_gives_one_cell():
+    cells = expand_sweep(compose_with("method=snip", "sparsity=0.9", "seed=3"))
+    assert [(c.method_name, c.sparsity, c.seed) for c in cells] == [("snip", 0.9, 3)]
+
+
+def test_naming_only_the_sparsity_narrows_every_method_to_it():
+    cells = expand_sweep(compose_with("sparsity=0.7"))
+    assert {c.sparsity for c in cells if c.method_name != "dense"} == {0.7}
+
+
+def test_config_hash_is_stable_and_sensitive():
+    a = expand_sweep(compose_with("method=snip", "sparsity=0.9", "seed=0"))[0]
+    b = expand_sweep(compose_with("method=snip", "sparsity=0.9", "seed=0"))[0]
+    c = expand_sweep(compose_with("method=snip", "sparsity=0.9", "seed=0", "method.budget=erk"))[0]
+    assert a.config_hash == b.config_hash != c.config_hash
+    assert a.setting_hash == c.setting_hash
+
+
+def test_out_of_range_sparsity_is_a_clear_error():
+    with pytest.raises(ValueError, match="sparsity=1.5 is outside"):
+        expand_sweep(compose_with("sparsity=1.5"))
+
+
+def test_tracking_uri_honours_the_environment(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    assert compose_with().tracking.uri == "sqlite:///elsewhere.db"
+
+
+def test_every_group_file_is_documented():
+    for path in Path(CONF_DIR).rglob("*.yaml"):
+        assert path.read_text().lstrip().startswith("#") or path.parent.name == "help", path

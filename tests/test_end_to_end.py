@@ -1,0 +1,183 @@
+"""End to end, as a user runs it: smoke sweep into a fresh MLflow store, leaderboard, rerun."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from mlflow.tracking import MlflowClient
+
+from benchmarks.leaderboard import main as leaderboard_main
+from benchmarks.runner import RunEnv
+from benchmarks.sweep import expand_sweep, load_method_config
+from benchmarks.sweep_runner import run_sweep
+from benchmarks.tracking import Tracker
+from methods.random_pruning import RandomPruning
+from methods.registry import _METHODS, MethodKind, list_methods, register_method
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_benchmark(tmp: Path, *overrides: str, multirun: bool = False):
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.run",
+        *(["-m"] if multirun else []),
+        "experiment=smoke",
+        f"tracking.uri=sqlite:///{tmp}/mlflow.db",
+        f"results_dir={tmp}/results",
+        f"hydra.run.dir={tmp}/out",
+        f"hydra.sweep.dir={tmp}/multi",
+        f"dataset.cache_dir={tmp}/cache",
+        *overrides,
+    ]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def finished_runs(tmp: Path):
+    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    experiment = client.get_experiment_by_name("mtl-sparse-bench")
+    return client, client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+@pytest.fixture(scope="module")
+def smoke_store(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("smoke")
+    result = run_benchmark(tmp)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp, result
+
+
+def test_smoke_sweep_logs_every_cell_with_params_metrics_tags_and_artifacts(smoke_store):
+    tmp, result = smoke_store
+    client, runs = finished_runs(tmp)
+    compressors = [m for m in list_methods() if m != "dense"]
+    assert len(runs) == 1 + 2 * len(compressors)
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    for run in runs:
+        tags = run.data.tags
+        for key in ("method", "dataset", "sparsity", "seed", "config_hash", "code_version"):
+            assert tags[key]
+        assert run.data.params["protocol.name"] == "smoke"
+        assert "test/seg/mIoU" in run.data.metrics
+        assert "train/loss" in run.data.metrics
+        assert "val/normal/mean_angle" in run.data.metrics
+        assert abs(run.data.metrics["sparsity/overall"] - float(tags["sparsity"])) < 0.001
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"config.yaml", "masks", "checkpoint"} <= artifacts
+    dense = [r for r in runs if r.data.tags["method"] == "dense"]
+    assert len(dense) == 1  # trained once, reused by every pretrained cell
+    pretrained = [r for r in runs if r.data.tags["method"] == "magnitude"]
+    assert {r.data.tags["pretrained_run_id"] for r in pretrained} == {dense[0].info.run_id}
+    assert "[1/9] dense" in result.stdout + result.stderr
+
+
+def test_leaderboard_files_are_written_and_regenerated(smoke_store, capsys):
+    tmp, result = smoke_store
+    results = tmp / "results"
+    name = "synthetic_seg+normal_small_cnn_smoke"
+    for suffix in (".md", ".csv", "_delta_m.png"):
+        assert (results / f"{name}{suffix}").stat().st_size > 0
+    assert "| static" in result.stdout and "Δm" in result.stdout
+    (results / f"{name}.md").unlink()
+    code = leaderboard_main(
+        ["--tracking-uri", f"sqlite:///{tmp}/mlflow.db", "--results-dir", str(results)]
+    )
+    assert code == 0
+    text = (results / f"{name}.md").read_text()
+    assert "target sparsity 90%" in text and "disparse_static" in text
+    assert "seg mIoU ↑" in text and "normal mean_angle ↓" in text
+
+
+def test_rerun_skips_every_finished_cell(smoke_store):
+    tmp, _ = smoke_store
+    before = len(finished_runs(tmp)[1])
+    result = run_benchmark(tmp)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "0 ran, 9 skipped" in result.stdout + result.stderr
+    assert len(finished_runs(tmp)[1]) == before
+
+
+def test_multirun_runs_the_grid_and_prints_the_leaderboard_once(tmp_path):
+    result = run_benchmark(tmp_path, "method=snip,random", "sparsity=0.9", "seed=0", multirun=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, runs = finished_runs(tmp_path)
+    assert sorted(r.data.tags["method"] for r in runs) == ["random", "snip"]
+    assert result.stdout.count("## synthetic") == 1
+
+
+def test_bad_override_is_a_clear_error(tmp_path):
+    result = run_benchmark(tmp_path, "method=snip", "method.budget=layerwise")
+    assert result.returncode == 2
+    assert "unknown layer budget 'layerwise'" in result.stdout + result.stderr
+    result = run_benchmark(tmp_path, "method=snap")  # Hydra lists the method config files
+    assert result.returncode != 0
+    assert "Could not find 'method/snap'" in result.stderr and "disparse_static" in result.stderr
+    result = run_benchmark(tmp_path, "method.name=snap")  # the registry lists registered methods
+    assert result.returncode == 2
+    assert "unknown method 'snap'; registered methods: dense" in result.stdout + result.stderr
+
+
+class ExplodingPruning(RandomPruning):
+    kind = MethodKind.PRUNE_AT_INIT
+
+    def make_masks(self, ctx):
+        raise RuntimeError("scores exploded")
+
+
+@pytest.fixture
+def exploding_method():
+    register_method("exploding")(ExplodingPruning)
+    yield "exploding"
+    del _METHODS["exploding"]
+
+
+def smoke_cells(*overrides):
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        return expand_sweep(compose("config", overrides=["experiment=smoke", *overrides]))
+
+
+def test_failed_cell_is_recorded_and_the_sweep_goes_on(tmp_path, exploding_method):
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "mtl-sparse-bench")
+    env = RunEnv(tracker, torch.device("cpu"), load_method_config("dense"))
+    base = smoke_cells(
+        "method=random", "sparsity=0.5", "seed=0", f"dataset.cache_dir={tmp_path}/cache"
+    )[0]
+    bad = base.with_method({"name": "exploding", "budget": "global"}, 0.5)
+    report = run_sweep(env, [bad, base])
+    assert report.failed[0][0] == bad.label and "scores exploded" in report.failed[0][1]
+    assert report.ran == [base.label]
+    _, runs = finished_runs(tmp_path)
+    status = {r.data.tags["method"]: r for r in runs}
+    assert status["exploding"].info.status == "FAILED"
+    assert "scores exploded" in status["exploding"].data.tags["failure_reason"]
+    assert status["random"].info.status == "FINISHED"
+
+
+def test_same_seed_gives_same_masks_and_metrics(tmp_path):
+    cells = smoke_cells(
+        "method=snip", "sparsity=0.9", "seed=1", f"dataset.cache_dir={tmp_path}/cache"
+    )
+    metrics = []
+    for store in ("a", "b"):
+        tracker = Tracker(f"sqlite:///{tmp_path}/{store}.db", "mtl-sparse-bench")
+        env = RunEnv(tracker, torch.device("cpu"), load_method_config("dense"))
+        run_sweep(env, cells)
+        client, runs = MlflowClient(f"sqlite:///{tmp_path}/{store}.db"), None
+        runs = client.search_runs([tracker.experiment_id])
+        masks = torch.load(
+            tracker.download(runs[0].info.run_id, "masks/masks.pt", str(tmp_path / store)),
+            weights_only=True,
+        )
+        metrics.append(
+            ({k: v for k, v in runs[0].data.metrics.items() if k.startswith("test/")}, masks)
+        )
+    (m_a, masks_a), (m_b, masks_b) = metrics
+    assert m_a == m_b
+    assert all(torch.equal(masks_a["masks"][n], masks_b["masks"][n]) for n in masks_a["masks"])

@@ -1,0 +1,104 @@
+"""Every registered method honours the contract: config file, exact sparsity, determinism,
+zeros that survive training."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmarks.sweep import CONF_DIR, load_method_config
+from benchmarks.training import Protocol, train
+from methods.masks import MaskSet, prunable_parameters
+from methods.registry import MethodKind, build_method, get_method, list_methods
+from tests.conftest import make_context
+
+METHODS = list_methods()
+
+
+def fresh_model(tiny_tasks, seed=0):
+    from methods.networks import build_model
+
+    torch.manual_seed(seed)
+    return build_model("small_cnn", {"width": 4}, tiny_tasks)
+
+
+def masks_for(name, tiny_tasks, tiny_bundle, sparsity, seed=0) -> MaskSet:
+    config = load_method_config(name)
+    method = build_method(name, {k: v for k, v in config.items() if k != "name"})
+    model = fresh_model(tiny_tasks, seed)
+    return method.make_masks(make_context(model, tiny_bundle, sparsity, seed)), model
+
+
+def test_every_method_config_file_names_a_registered_method():
+    files = {p.stem for p in (CONF_DIR / "method").glob("*.yaml")} - {"all"}
+    assert files == set(METHODS)
+    for name in METHODS:
+        assert load_method_config(name)["name"] == name
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_method_declares_kind_paper_and_typed_options(name):
+    cls = get_method(name)
+    assert isinstance(cls.kind, MethodKind)
+    assert cls.paper
+    with pytest.raises(ValueError, match=f"method={name}: unknown option"):
+        build_method(name, {"no_such_option": 1})
+
+
+@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("sparsity", [0.5, 0.9])
+def test_method_hits_the_requested_sparsity_exactly(name, sparsity, tiny_tasks, tiny_bundle):
+    masks, model = masks_for(name, tiny_tasks, tiny_bundle, sparsity)
+    assert set(masks.masks) == set(prunable_parameters(model))
+    expected = (
+        sparsity
+        if get_method(name).kind not in (MethodKind.DENSE, MethodKind.ARCHITECTURE)
+        else 0.0
+    )
+    assert abs(masks.sparsity() - expected) < 0.001
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_method_is_deterministic_for_a_seed(name, tiny_tasks, tiny_bundle):
+    a, _ = masks_for(name, tiny_tasks, tiny_bundle, 0.8, seed=3)
+    b, _ = masks_for(name, tiny_tasks, tiny_bundle, 0.8, seed=3)
+    assert all(torch.equal(a.masks[n], b.masks[n]) for n in a.masks)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_method_trains_with_its_masks_and_keeps_zeros(name, tiny_tasks, tiny_bundle):
+    masks, model = masks_for(name, tiny_tasks, tiny_bundle, 0.9)
+    protocol = Protocol(
+        name="t",
+        batch_size=4,
+        steps=3,
+        finetune_steps=1,
+        optimizer="adam",
+        lr=0.01,
+        weight_decay=0.0,
+        lr_schedule="cosine",
+        eval_every=3,
+        eval_batch_size=4,
+        log_every=1,
+    )
+    ctx = make_context(model, tiny_bundle, 0.9)
+    logged = []
+    train(
+        model,
+        masks,
+        ctx.batches(3),
+        tiny_bundle.tasks,
+        {},
+        protocol,
+        3,
+        validate=lambda: {"x": 0.0},
+        sink=lambda m, s: logged.append(s),
+    )
+    for n, mask in masks.masks.items():
+        assert torch.all(model.get_parameter(n)[~mask] == 0)
+    assert logged  # losses and validation were reported
+
+
+def test_unknown_method_lists_the_registered_ones():
+    with pytest.raises(KeyError, match="registered methods: .*snip"):
+        get_method("snap")
