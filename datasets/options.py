@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -27,7 +27,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         non_none = [a for a in args if a is not type(None)]
         return _coerce(value, non_none[0], where)
     if origin in (tuple, list):
-        if not isinstance(value, list | tuple):
+        if isinstance(value, str) or not isinstance(value, Sequence):
             raise OptionError(f"{where}: expected a list, got {value!r}")
         item_type = args[0] if args else Any
         return origin(_coerce(v, item_type, where) for v in value)

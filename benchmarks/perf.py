@@ -1,0 +1,154 @@
+"""``python -m benchmarks.perf``: performance figures measured side by side in one run.
+
+1. Masked vs dense training step on the default model, data size and batch: the two are timed in
+   alternation (A B A B ...) so machine noise hits both alike; the ratio of medians is printed.
+2. Per-cell wall time of the default sweep: one cell of each kind (dense, prune-at-init,
+   prune-pretrained) is run into a throwaway MLflow store, and the default sweep's total is
+   estimated from those measured times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections import Counter
+
+import torch
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from benchmarks.device import resolve_device
+from benchmarks.runner import RunEnv, run_cell, seed_everything
+from benchmarks.sweep import expand_sweep, load_method_config
+from benchmarks.tracking import Tracker
+from benchmarks.training import Protocol, make_optimizer, weighted_losses
+from datasets.registry import build_dataset
+from methods.budgets import masks_from_scores
+from methods.masks import MaskSet, owners_of, prunable_parameters
+from methods.networks import build_model
+from methods.registry import MethodKind, get_method
+
+
+def default_config(*overrides: str):
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def step_times(
+    device: torch.device, steps: int, sparsity: float
+) -> tuple[list[float], list[float]]:
+    """Interleaved timings of dense and masked training steps (seconds per step)."""
+    cfg = OmegaConf.to_container(default_config(), resolve=True)
+    data = {k: v for k, v in cfg["dataset"].items() if k not in ("name", "loss_weights")}
+    bundle = build_dataset(cfg["dataset"]["name"], data)
+    protocol = Protocol.from_config(cfg["protocol"])
+    model_options = {k: v for k, v in cfg["model"].items() if k != "name"}
+    batch = {
+        k: torch.stack([bundle.splits["train"][i][k] for i in range(protocol.batch_size)]).to(
+            device
+        )
+        for k in bundle.splits["train"][0]
+    }
+    runs = {}
+    for name in ("dense", "masked"):
+        seed_everything(0)
+        model = build_model(cfg["model"]["name"], model_options, bundle.tasks).to(device).train()
+        optimizer = make_optimizer(model, protocol)
+        if name == "masked":
+            params = prunable_parameters(model)
+            scores = {n: torch.rand_like(p) for n, p in params.items()}
+            masks = MaskSet(masks_from_scores(scores, sparsity, "global"), owners_of(model, params))
+            masks.to(device).attach(model, optimizer)
+        runs[name] = (model, optimizer)
+
+    def one_step(name: str) -> float:
+        model, optimizer = runs[name]
+        _synchronize(device)
+        start = time.perf_counter()
+        loss, _ = weighted_losses(model(batch["image"]), batch, bundle.tasks, {})
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        _synchronize(device)
+        return time.perf_counter() - start
+
+    for name in runs:  # warm-up
+        for _ in range(3):
+            one_step(name)
+    dense, masked = [], []
+    for _ in range(steps):
+        dense.append(one_step("dense"))
+        masked.append(one_step("masked"))
+    return dense, masked
+
+
+def cell_times(device: torch.device) -> dict[str, float]:
+    """Wall time of one default cell per kind, run into a throwaway store."""
+    picks = {
+        "dense": ("dense", 0.0),
+        "prune_at_init": ("snip", 0.9),
+        "prune_pretrained": ("magnitude", 0.9),
+    }
+    times = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = RunEnv(
+            Tracker(f"sqlite:///{tmp}/perf.db", "perf"), device, load_method_config("dense")
+        )
+        for kind, (method, sparsity) in picks.items():
+            cell = expand_sweep(
+                default_config(f"method={method}", f"sparsity={sparsity}", "seed=0")
+            )[0]
+            start = time.perf_counter()
+            run_cell(env, cell)
+            times[kind] = time.perf_counter() - start
+    return times
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.perf",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per variant")
+    parser.add_argument("--sparsity", type=float, default=0.9, help="mask sparsity (default 0.9)")
+    parser.add_argument("--skip-cells", action="store_true", help="only the step-time ratio")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+
+    dense, masked = step_times(device, args.steps, args.sparsity)
+    d, m = statistics.median(dense), statistics.median(masked)
+    print(f"training step, default model and batch ({args.steps} interleaved steps each):")
+    print(f"  dense  median {1000 * d:8.2f} ms")
+    print(f"  masked median {1000 * m:8.2f} ms  (sparsity {args.sparsity:g}, mask after each step)")
+    print(f"  masked / dense = {m / d:.3f}   (goal <= 1.05)")
+    if args.skip_cells:
+        return
+    times = cell_times(device)
+    print("per-cell wall time of the default sweep (one measured cell per kind):")
+    for kind, seconds in times.items():
+        print(f"  {kind:17s} {seconds:7.1f} s")
+    sweep = expand_sweep(default_config())
+    kinds = Counter(get_method(c.method_name).kind for c in sweep)
+    kind_time = {
+        MethodKind.DENSE: times["dense"],
+        MethodKind.PRUNE_AT_INIT: times["prune_at_init"],
+        MethodKind.DYNAMIC: times["prune_at_init"],
+        MethodKind.PRUNE_PRETRAINED: times["prune_pretrained"],
+        MethodKind.ARCHITECTURE: times["dense"],
+    }
+    total = sum(kind_time[k] * n for k, n in kinds.items())
+    print(f"  default sweep: {len(sweep)} cells, estimated {total / 60:.1f} min on this machine")
+
+
+if __name__ == "__main__":
+    main()
