@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import yaml
 
+from benchmarks.analyze import log_task_mask_analysis
 from benchmarks.cell import Cell
 from benchmarks.evaluation import evaluate
 from benchmarks.tracking import RunLog, Tracker, code_version, flatten
@@ -22,7 +23,7 @@ from datasets.registry import DatasetBundle, build_dataset
 from methods.context import PruneContext
 from methods.masks import MaskSet, measure_sparsity
 from methods.networks import build_model
-from methods.registry import Method, MethodKind, build_method
+from methods.registry import Method, MethodKind, TrainingState, build_method
 
 log = logging.getLogger(__name__)
 DATASET_META_KEYS = ("name", "loss_weights")  # dataset config keys that are not loader options
@@ -94,8 +95,8 @@ def cell_tags(cell: Cell, method: Method, bundle: DatasetBundle) -> dict[str, st
     }
 
 
-def load_pretrained(env: RunEnv, cell: Cell, model: torch.nn.Module) -> str:
-    """Load the trained dense model of the same setting and seed, training it first if needed."""
+def _pretrained_run(env: RunEnv, cell: Cell):
+    """The finished dense run of the same setting and seed, training it first if needed."""
     source = env.pretrained_source(cell)
     run = env.tracker.find_finished(source.config_hash)
     if run is None:
@@ -104,76 +105,163 @@ def load_pretrained(env: RunEnv, cell: Cell, model: torch.nn.Module) -> str:
         run = env.tracker.find_finished(source.config_hash)
         if run is None:
             raise RuntimeError("the dense model was trained but its run cannot be found")
+    return run
+
+
+def _save_state(
+    run: RunLog,
+    model: torch.nn.Module,
+    artifact_dir: str,
+    filename: str,
+    masks: MaskSet | None = None,
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        path = env.tracker.download(run.info.run_id, CHECKPOINT, tmp)
-        state = torch.load(path, map_location=env.device, weights_only=True)
-    model.load_state_dict(state["model"])
-    return run.info.run_id
+        path = Path(tmp) / filename
+        state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+        if masks is not None:
+            state["masks"] = masks.state_dict()
+        torch.save(state, path)
+        run.artifact(path, artifact_dir)
+
+
+class CellRun:
+    """The state of one cell while it runs: model, data stream, step counter, MLflow run."""
+
+    def __init__(self, env: RunEnv, cell: Cell, run: RunLog):
+        self.env, self.cell, self.run = env, cell, run
+        self.method = build_method(cell.method_name, _options(cell.method))
+        self.protocol = Protocol.from_config(cell.protocol)
+        self.bundle = env.dataset(cell.dataset)
+        self.loss_weights = dict(cell.dataset.get("loss_weights") or {})
+        self.generator = seed_everything(cell.seed)  # model init and the method's random choices
+        data_order = torch.Generator().manual_seed(cell.seed + 104_729)  # same for all methods
+        self.stream = endless_batches(
+            self.bundle.splits["train"], self.protocol.batch_size, data_order, env.device
+        )
+        self.model = build_model(cell.model["name"], _options(cell.model), self.bundle.tasks)
+        self.model.to(env.device)
+        self.steps_done = 0
+        self.pretrained_run_id: str | None = None
+
+    def context(self) -> PruneContext:
+        return PruneContext(
+            model=self.model,
+            tasks=self.bundle.tasks,
+            loss_weights=self.loss_weights,
+            sparsity=self.cell.sparsity,
+            batches=_scoring_batches(self.bundle, self.protocol, self.cell.seed, self.env.device),
+            generator=self.generator,
+            train=self.train_for,
+            snapshot=self.dense_snapshot,
+            finetune_steps=self.protocol.finetune_steps,
+            snapshot_steps=self.protocol.snapshot_steps,
+        )
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        return evaluate(
+            self.model,
+            self.bundle.splits[split],
+            self.bundle.tasks,
+            self.env.device,
+            self.protocol.eval_batch_size,
+        )
+
+    def train_for(self, masks: MaskSet, steps: int, after_backward=None) -> None:
+        """Train under ``masks``; metrics continue the cell's step count across rounds."""
+        snapshot_steps = (
+            set(self.protocol.snapshot_steps) if self.method.kind == MethodKind.DENSE else set()
+        )
+        if 0 in snapshot_steps and self.steps_done == 0:
+            _save_state(self.run, self.model, "snapshots", "step_0.pt")
+
+        def on_step_end(step: int) -> None:
+            if step in snapshot_steps:
+                _save_state(self.run, self.model, "snapshots", f"step_{step}.pt")
+
+        train(
+            self.model,
+            masks,
+            self.stream,
+            self.bundle.tasks,
+            self.loss_weights,
+            self.protocol,
+            steps,
+            lambda: self.evaluate("val"),
+            self.run.metrics,
+            description=self.cell.label,
+            after_backward=after_backward,
+            on_step_end=on_step_end,
+            step_offset=self.steps_done,
+        )
+        self.steps_done += steps
+
+    def load_pretrained(self) -> None:
+        run = _pretrained_run(self.env, self.cell)
+        self.pretrained_run_id = run.info.run_id
+        self.model.load_state_dict(self._download_state(CHECKPOINT)["model"])
+        self.run.tags({"pretrained_run_id": run.info.run_id})
+
+    def dense_snapshot(self, step: int) -> dict[str, torch.Tensor]:
+        """State of the dense run at training step ``step`` (saved at protocol.snapshot_steps)."""
+        if self.pretrained_run_id is None:
+            raise RuntimeError("dense snapshots exist only for prune_pretrained methods")
+        if step not in self.protocol.snapshot_steps:
+            raise ValueError(
+                f"the dense run kept snapshots at steps {list(self.protocol.snapshot_steps)}, not "
+                f"{step}; add {step} to protocol.snapshot_steps (this retrains the dense model)"
+            )
+        return self._download_state(f"snapshots/step_{step}.pt")["model"]
+
+    def _download_state(self, artifact: str) -> dict:
+        assert self.pretrained_run_id is not None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = self.env.tracker.download(self.pretrained_run_id, artifact, tmp)
+            return torch.load(path, map_location=self.env.device, weights_only=True)
+
+
+def _options(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k != "name"}
 
 
 def run_cell(env: RunEnv, cell: Cell) -> str:
     """Train and evaluate one cell in its own MLflow run; returns the run id."""
     started = time.perf_counter()
-    method = build_method(cell.method_name, {k: v for k, v in cell.method.items() if k != "name"})
-    protocol = Protocol.from_config(cell.protocol)
-    bundle = env.dataset(cell.dataset)
-    loss_weights = dict(cell.dataset.get("loss_weights") or {})
-    generator = seed_everything(cell.seed)  # model init and the method's random choices
-    data_order = torch.Generator().manual_seed(cell.seed + 104_729)  # same for every method
-    tags = cell_tags(cell, method, bundle)
+    method = build_method(cell.method_name, _options(cell.method))
+    tags = cell_tags(cell, method, env.dataset(cell.dataset))
     params = flatten({**cell.as_dict(), "device": str(env.device)})
     name = f"{cell.method_name}-s{cell.sparsity:g}-seed{cell.seed}"
     with env.tracker.run(name, tags, params) as run:
-        model = build_model(
-            cell.model["name"], {k: v for k, v in cell.model.items() if k != "name"}, bundle.tasks
-        ).to(env.device)
-        steps = protocol.steps
+        state = CellRun(env, cell, run)
         if method.kind == MethodKind.PRUNE_PRETRAINED:
-            run.tags({"pretrained_run_id": load_pretrained(env, cell, model)})
-            steps = protocol.finetune_steps
-        ctx = PruneContext(
-            model=model,
-            tasks=bundle.tasks,
-            loss_weights=loss_weights,
-            sparsity=cell.sparsity,
-            batches=_scoring_batches(bundle, protocol, cell.seed, env.device),
-            generator=generator,
-        )
+            state.load_pretrained()
+        ctx = state.context()
         prune_started = time.perf_counter()
-        masks = method.make_masks(ctx) if method.prunes else MaskSet.dense(model)
+        masks = method.make_masks(ctx) if method.prunes else MaskSet.dense(state.model)
         masks = masks.to(env.device)
-        masks.apply(model)
-        run.metrics({"time/prune_s": time.perf_counter() - prune_started}, 0)
-        run.metrics({f"sparsity_at_start/{k}": v for k, v in measure_sparsity(model).items()}, 0)
+        masks.apply(state.model)
+        run.metrics({"time/prune_s": time.perf_counter() - prune_started}, state.steps_done)
+        run.metrics(
+            {f"sparsity_at_start/{k}": v for k, v in measure_sparsity(state.model).items()},
+            state.steps_done,
+        )
+        steps = method.training_steps(state.protocol.steps, state.protocol.finetune_steps)
+        after_backward = None
+        if method.kind == MethodKind.DYNAMIC:
 
-        def validate() -> dict[str, float]:
-            return evaluate(
-                model, bundle.splits["val"], bundle.tasks, env.device, protocol.eval_batch_size
-            )
+            def after_backward(step, optimizer, batch):
+                method.after_backward(step, steps, TrainingState(ctx, masks, optimizer, batch))
 
         train_started = time.perf_counter()
-        train(
-            model,
-            masks,
-            endless_batches(bundle.splits["train"], protocol.batch_size, data_order, env.device),
-            bundle.tasks,
-            loss_weights,
-            protocol,
-            steps,
-            validate,
-            run.metrics,
-            description=cell.label,
-        )
+        state.train_for(masks, steps, after_backward)
         train_s = time.perf_counter() - train_started
-        test = evaluate(
-            model, bundle.splits["test"], bundle.tasks, env.device, protocol.eval_batch_size
-        )
-        achieved = measure_sparsity(model)
-        run.metrics({f"test/{k}": v for k, v in test.items()}, steps)
-        run.metrics({f"sparsity/{k}": v for k, v in achieved.items()}, steps)
-        run.metrics({f"sparsity_layer/{k}": v for k, v in masks.sparsity_by_layer().items()}, steps)
-        run.metrics({"time/train_s": train_s, "time/cell_s": time.perf_counter() - started}, steps)
-        _log_artifacts(run, cell, model, masks)
+        test = state.evaluate("test")
+        achieved = measure_sparsity(state.model)
+        end = state.steps_done
+        run.metrics({f"test/{k}": v for k, v in test.items()}, end)
+        run.metrics({f"sparsity/{k}": v for k, v in achieved.items()}, end)
+        run.metrics({f"sparsity_layer/{k}": v for k, v in masks.sparsity_by_layer().items()}, end)
+        run.metrics({"time/train_s": train_s, "time/cell_s": time.perf_counter() - started}, end)
+        _log_artifacts(run, cell, state.model, masks)
         log.info(
             "  done: sparsity %.4f | %s",
             achieved["overall"],
@@ -188,7 +276,6 @@ def _log_artifacts(run: RunLog, cell: Cell, model: torch.nn.Module, masks: MaskS
         mask_path = Path(tmp) / "masks.pt"
         torch.save(masks.state_dict(), mask_path)
         run.artifact(mask_path, "masks")
-        checkpoint = Path(tmp) / "model.pt"
-        state = {k: v.cpu() for k, v in model.state_dict().items()}
-        torch.save({"model": state, "masks": masks.state_dict()}, checkpoint)
-        run.artifact(checkpoint, "checkpoint")
+    _save_state(run, model, "checkpoint", "model.pt", masks)
+    if masks.task_masks:
+        log_task_mask_analysis(run, masks)

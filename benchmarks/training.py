@@ -18,6 +18,7 @@ from methods.masks import MaskSet
 
 log = logging.getLogger(__name__)
 MetricSink = Callable[[dict[str, float], int], None]
+AfterBackward = Callable[[int, torch.optim.Optimizer, dict[str, torch.Tensor]], None]
 
 
 class DivergenceError(RuntimeError):
@@ -40,6 +41,7 @@ class Protocol:
     eval_batch_size: int
     log_every: int
     momentum: float = 0.9
+    snapshot_steps: tuple[int, ...] = (0,)  # dense runs keep these states (lottery rewinding)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Protocol:
@@ -109,11 +111,16 @@ def train(
     validate: Callable[[], dict[str, float]],
     sink: MetricSink,
     description: str = "train",
+    after_backward: AfterBackward | None = None,
+    on_step_end: Callable[[int], None] | None = None,
+    step_offset: int = 0,
 ) -> None:
     """Run ``steps`` optimiser steps with ``masks`` re-applied after each one.
 
     Train losses go to ``sink`` every ``log_every`` steps; validation metrics every ``eval_every``
-    steps and at the end. Raises ``DivergenceError`` on a non-finite loss.
+    steps and at the end (logged at ``step_offset + step``). ``after_backward(step, optimizer,
+    batch)`` runs between backward and the optimiser step (dynamic sparsity); ``on_step_end(step)``
+    after it. Raises ``DivergenceError`` on a non-finite loss.
     """
     optimizer = make_optimizer(model, protocol)
     scheduler = None
@@ -130,22 +137,22 @@ def train(
                 raise DivergenceError(f"loss is {loss.item()} at step {step} ({task_losses})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if after_backward is not None:
+                after_backward(step, optimizer, batch)
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
             done = step + 1
+            if on_step_end is not None:
+                on_step_end(done)
             if done % protocol.log_every == 0 or done == steps:
-                sink(
-                    {
-                        "train/loss": loss.item(),
-                        **{f"train/loss_{k}": v for k, v in task_losses.items()},
-                    },
-                    done,
-                )
+                losses = {"train/loss": loss.item()}
+                losses.update({f"train/loss_{k}": v for k, v in task_losses.items()})
+                sink(losses, step_offset + done)
                 bar.set_postfix(loss=f"{loss.item():.4f}")
             if done % protocol.eval_every == 0 or done == steps:
                 metrics = validate()
-                sink({f"val/{k}": v for k, v in metrics.items()}, done)
+                sink({f"val/{k}": v for k, v in metrics.items()}, step_offset + done)
                 log.info(
                     "  %s step %d/%d loss %.4f | %s",
                     description,
@@ -159,5 +166,9 @@ def train(
         bar.close()
 
 
-def _short(metrics: dict[str, float], limit: int = 4) -> str:
-    return ", ".join(f"{k} {v:.3g}" for k, v in list(metrics.items())[:limit])
+def _short(metrics: dict[str, float]) -> str:
+    """The first (headline) metric of each task."""
+    first: dict[str, str] = {}
+    for key, value in metrics.items():
+        first.setdefault(key.split("/")[0], f"{key} {value:.3g}")
+    return ", ".join(first.values())

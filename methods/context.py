@@ -1,16 +1,28 @@
-"""What a method sees when it chooses masks: the model, the tasks and a source of batches."""
+"""What a method sees when it chooses masks: the model, the tasks, batches and training."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from datasets.tasks import TaskSpec
 from methods.networks.base import MultiTaskNet
 
+if TYPE_CHECKING:
+    from methods.masks import MaskSet
+
 Batch = dict[str, torch.Tensor]
+
+
+def _no_training(masks: MaskSet, steps: int) -> None:
+    raise RuntimeError("this context cannot train; multi-round methods need the runner's context")
+
+
+def _no_snapshots(step: int) -> dict[str, torch.Tensor]:
+    raise RuntimeError("no dense-run snapshots here; rewinding needs a prune_pretrained run")
 
 
 @dataclass
@@ -19,8 +31,14 @@ class PruneContext:
     tasks: tuple[TaskSpec, ...]
     loss_weights: dict[str, float]
     sparsity: float
-    batches: Callable[[int], Iterator[Batch]]  # n -> n training batches, already on the device
+    batches: Callable[[int], Iterator[Batch]]  # n -> the same first n training batches each call
     generator: torch.Generator  # seeded; every random choice of a method draws from it
+    # Train ``model`` under masks for n steps (rounds of IMP / lottery tickets).
+    train: Callable[[MaskSet, int], None] = _no_training
+    # State dict of the dense run at training step k (lottery-ticket rewinding).
+    snapshot: Callable[[int], dict[str, torch.Tensor]] = _no_snapshots
+    finetune_steps: int = 0  # the protocol's fine-tuning length, for methods that train in rounds
+    snapshot_steps: tuple[int, ...] = ()  # steps at which ``snapshot`` has the dense state
 
     def task(self, name: str) -> TaskSpec:
         return next(t for t in self.tasks if t.name == name)

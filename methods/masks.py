@@ -34,11 +34,19 @@ def owners_of(model: nn.Module, names: Iterable[str]) -> dict[str, str]:
 class MaskSet:
     """One boolean keep-mask per prunable tensor, with the owner of each tensor."""
 
-    def __init__(self, masks: dict[str, torch.Tensor], owners: dict[str, str]):
+    def __init__(
+        self,
+        masks: dict[str, torch.Tensor],
+        owners: dict[str, str],
+        task_masks: dict[str, dict[str, torch.Tensor]] | None = None,
+    ):
         if set(masks) != set(owners):
             raise ValueError("masks and owners must cover the same tensors")
         self.masks = {name: m.bool() for name, m in masks.items()}
         self.owners = dict(owners)
+        # Methods that select per task (DiSparse) keep each task's own selection for analysis.
+        self.task_masks = task_masks
+        self._factors: dict[str, torch.Tensor] = {}  # float copies used by attach()
 
     @classmethod
     def dense(cls, model: nn.Module) -> MaskSet:
@@ -61,9 +69,10 @@ class MaskSet:
         single fused multiply over all prunable tensors.
         """
         params = [model.get_parameter(n) for n in self.masks]
-        factors = [
-            m.to(p.device, p.dtype) for p, m in zip(params, self.masks.values(), strict=True)
-        ]
+        self._factors = {
+            n: m.to(p.device, p.dtype) for (n, m), p in zip(self.masks.items(), params, strict=True)
+        }
+        factors = list(self._factors.values())
 
         @torch.no_grad()
         def reapply(*_args, **_kwargs) -> None:
@@ -71,6 +80,12 @@ class MaskSet:
 
         reapply()
         return optimizer.register_step_post_hook(reapply)
+
+    def set_mask(self, name: str, mask: torch.Tensor) -> None:
+        """Replace one tensor's mask (dynamic sparse training); attached hooks see the change."""
+        self.masks[name] = mask.bool()
+        if name in self._factors:
+            self._factors[name].copy_(mask)
 
     # ---- counting -------------------------------------------------------------------------
     def num_total(self) -> int:
@@ -97,7 +112,9 @@ class MaskSet:
         return cls(state["masks"], state["owners"])
 
     def to(self, device: torch.device | str) -> MaskSet:
-        return MaskSet({n: m.to(device) for n, m in self.masks.items()}, self.owners)
+        return MaskSet(
+            {n: m.to(device) for n, m in self.masks.items()}, self.owners, self.task_masks
+        )
 
 
 def _fraction_by_owner(flags: dict[str, torch.Tensor], owners: dict[str, str]) -> dict[str, float]:

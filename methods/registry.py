@@ -9,12 +9,16 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import Enum
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from datasets.options import describe_options, options_from_mapping
 from methods.context import PruneContext
 from methods.masks import MaskSet
+
+if TYPE_CHECKING:
+    import torch
 
 
 class MethodKind(str, Enum):
@@ -35,6 +39,16 @@ GROUP_OF_KIND = {
     MethodKind.PRUNE_PRETRAINED: "pretrained",
     MethodKind.ARCHITECTURE: "architecture",
 }
+
+
+@dataclass
+class TrainingState:
+    """What a dynamic method may read and change during training."""
+
+    ctx: PruneContext
+    masks: MaskSet
+    optimizer: torch.optim.Optimizer
+    batch: dict[str, torch.Tensor]
 
 
 class Method:
@@ -59,6 +73,13 @@ class Method:
     def make_masks(self, ctx: PruneContext) -> MaskSet:
         """Choose which weights survive. Dense and architecture methods keep everything."""
         return MaskSet.dense(ctx.model)
+
+    def training_steps(self, steps: int, finetune_steps: int) -> int:
+        """Steps the runner trains after ``make_masks``: fine-tuning for pretrained methods."""
+        return finetune_steps if self.kind == MethodKind.PRUNE_PRETRAINED else steps
+
+    def after_backward(self, step: int, total_steps: int, state: TrainingState) -> None:
+        """Called after every backward pass, before the optimiser step (dynamic methods)."""
 
 
 M = TypeVar("M", bound=type[Method])

@@ -55,14 +55,14 @@ def merge_task_scores(
         raise ValueError(f"no task scored these tensors: {', '.join(unscored)}")
     total = sum(sizes.values())
 
-    def merged_at(keep_ratio: float) -> tuple[dict[str, torch.Tensor], float]:
+    def merged_at(keep_ratio: float):
         per_task = {
             task: masks_from_scores(scores, 1.0 - keep_ratio, budget)
             for task, scores in task_scores.items()
         }
         merged = union_of_task_masks(per_task, owners)
         kept = sum(int(m.sum()) for m in merged.values())
-        return merged, 1.0 - kept / total
+        return (merged, per_task), 1.0 - kept / total
 
     low, high = 0.0, 1.0 - sparsity  # the union never keeps less than one task does
     best_masks, best_sparsity = merged_at(high)
@@ -78,4 +78,5 @@ def merge_task_scores(
             high = mid
         if high - low < 1e-9 or abs(best_sparsity - sparsity) * total <= 0.5:
             break  # within half a weight of the target: nothing closer exists
-    return MaskSet(best_masks, owners), best_ratio
+    merged, per_task = best_masks
+    return MaskSet(merged, owners, task_masks=per_task), best_ratio
