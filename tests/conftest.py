@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 import torch
 
+from benchmarks.training import Protocol, train
 from datasets.registry import build_dataset
 from datasets.tasks import make_task
 from methods.context import PruneContext
@@ -43,16 +45,29 @@ def tiny_bundle(tmp_path_factory):
     )
 
 
+TINY_PROTOCOL = Protocol(
+    name="tiny",
+    batch_size=4,
+    steps=3,
+    finetune_steps=2,
+    optimizer="adam",
+    lr=0.01,
+    weight_decay=0.0,
+    lr_schedule="constant",
+    eval_every=1000,
+    eval_batch_size=4,
+    log_every=1000,
+    snapshot_steps=(0,),
+)
+
+
 def make_context(model, bundle, sparsity: float, seed: int = 0, batch_size: int = 4):
-    """A PruneContext over the first training batches of ``bundle`` (fixed order)."""
-    images = torch.stack(
-        [bundle.splits["train"][i]["image"] for i in range(len(bundle.splits["train"]))]
-    )
+    """A PruneContext over the first training batches of ``bundle`` (fixed order) that can
+    really train (a few Adam steps) and rewind to the model's state at creation (step 0)."""
+    split = bundle.splits["train"]
+    images = torch.stack([split[i]["image"] for i in range(len(split))])
     labels = {
-        t.name: torch.stack(
-            [bundle.splits["train"][i][t.name] for i in range(len(bundle.splits["train"]))]
-        )
-        for t in bundle.tasks
+        t.name: torch.stack([split[i][t.name] for i in range(len(split))]) for t in bundle.tasks
     }
     batches = [
         {
@@ -61,13 +76,40 @@ def make_context(model, bundle, sparsity: float, seed: int = 0, batch_size: int 
         }
         for i in range(0, len(images), batch_size)
     ]
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def batch_source(n):
+        return iter([batches[i % len(batches)] for i in range(n)])
+
+    def train_for(masks, steps):
+        stream = itertools.cycle(batches)
+        train(
+            model,
+            masks,
+            stream,
+            bundle.tasks,
+            {},
+            TINY_PROTOCOL,
+            steps,
+            validate=lambda: {},
+            sink=lambda metrics, step: None,
+        )
+
+    def snapshot(step):
+        assert step == 0, "the test context keeps only the initial state"
+        return initial
+
     return PruneContext(
         model=model,
         tasks=bundle.tasks,
         loss_weights={},
         sparsity=sparsity,
-        batches=lambda n: iter([batches[i % len(batches)] for i in range(n)]),
+        batches=batch_source,
         generator=torch.Generator().manual_seed(seed),
+        train=train_for,
+        snapshot=snapshot,
+        finetune_steps=2,
+        snapshot_steps=(0,),
     )
 
 

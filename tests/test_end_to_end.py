@@ -11,6 +11,7 @@ import torch
 from hydra import compose, initialize_config_module
 from mlflow.tracking import MlflowClient
 
+from benchmarks.analyze import main as analyze_main
 from benchmarks.leaderboard import main as leaderboard_main
 from benchmarks.runner import RunEnv
 from benchmarks.sweep import expand_sweep, load_method_config
@@ -75,7 +76,20 @@ def test_smoke_sweep_logs_every_cell_with_params_metrics_tags_and_artifacts(smok
     assert len(dense) == 1  # trained once, reused by every pretrained cell
     pretrained = [r for r in runs if r.data.tags["method"] == "magnitude"]
     assert {r.data.tags["pretrained_run_id"] for r in pretrained} == {dense[0].info.run_id}
-    assert "[1/9] dense" in result.stdout + result.stderr
+    assert f"[1/{len(runs)}] dense" in result.stdout + result.stderr
+    analysed = [
+        r
+        for r in runs
+        if r.data.tags["method"].startswith("disparse_")
+        and r.data.tags["method"] != "disparse_dynamic"
+    ]
+    for run in analysed:
+        files = {a.path for a in client.list_artifacts(run.info.run_id, "analysis")}
+        assert "analysis/task_mask_iou.csv" in files
+    out = tmp / "analysis"
+    run_id = analysed[0].info.run_id
+    code = analyze_main([run_id, "--tracking-uri", f"sqlite:///{tmp}/mlflow.db", "--out", str(out)])
+    assert code == 0 and (out / run_id / "task_mask_iou.png").stat().st_size > 0
 
 
 def test_leaderboard_files_are_written_and_regenerated(smoke_store, capsys):
@@ -100,7 +114,7 @@ def test_rerun_skips_every_finished_cell(smoke_store):
     before = len(finished_runs(tmp)[1])
     result = run_benchmark(tmp)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "0 ran, 9 skipped" in result.stdout + result.stderr
+    assert f"0 ran, {before} skipped" in result.stdout + result.stderr
     assert len(finished_runs(tmp)[1]) == before
 
 

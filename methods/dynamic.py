@@ -1,0 +1,122 @@
+"""Dynamic sparse training shared by ``rigl``, ``set`` and ``disparse_dynamic``.
+
+The layout starts random under the layer budget (ERK by default, as RigL). Every ``delta_t``
+steps until ``t_end`` (a fraction of training) each layer drops its ``n`` smallest-magnitude
+active weights and grows ``n`` inactive ones, so every layer's density stays constant;
+n = round(fraction(t) * active), with the cosine-decayed update fraction of Evci et al. (2020):
+
+    fraction(t) = alpha / 2 * (1 + cos(pi * t / t_end))   for t < t_end, else 0
+
+Grown weights start at zero (and their optimiser state is reset); which inactive weights grow is
+what each method decides (``grow_scores``: the higher, the sooner).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from methods.budgets import masks_from_scores
+from methods.context import PruneContext
+from methods.hparams import PruningHparams
+from methods.masks import MaskSet, owners_of, prunable_parameters
+from methods.random_pruning import random_scores
+from methods.registry import Method, MethodKind, TrainingState
+
+
+@dataclass(frozen=True)
+class DynamicHparams(PruningHparams):
+    budget: str = field(default="erk", metadata={"help": "initial layout: erk, uniform or global"})
+    alpha: float = field(default=0.3, metadata={"help": "initial update fraction"})
+    delta_t: int = field(default=25, metadata={"help": "steps between mask updates"})
+    t_end: float = field(
+        default=0.75, metadata={"help": "updates stop at this fraction of the training steps"}
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 < self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in (0, 1], got {self.alpha}")
+        if self.delta_t < 1:
+            raise ValueError(f"delta_t must be >= 1, got {self.delta_t}")
+        if not 0.0 < self.t_end <= 1.0:
+            raise ValueError(f"t_end must be in (0, 1], got {self.t_end}")
+
+
+def update_fraction(step: int, alpha: float, t_end: int) -> float:
+    """Cosine-decayed share of a layer's active weights replaced at ``step``."""
+    if step >= t_end:
+        return 0.0
+    return alpha / 2 * (1 + math.cos(math.pi * step / t_end))
+
+
+def drop_and_grow(
+    weight: torch.Tensor, mask: torch.Tensor, grow_score: torch.Tensor, count: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Drop the ``count`` smallest-|w| active weights, grow the ``count`` best-scored inactive
+    ones (a just-dropped weight may grow back). Returns (new mask, dropped, grown)."""
+    flat_mask = mask.flatten()
+    magnitude = torch.where(flat_mask, weight.detach().abs().flatten(), math.inf)
+    dropped = torch.zeros_like(flat_mask)
+    dropped[torch.topk(magnitude, count, largest=False).indices] = True
+    after_drop = flat_mask & ~dropped
+    candidates = torch.where(after_drop, -math.inf, grow_score.flatten().to(magnitude.dtype))
+    grown = torch.zeros_like(flat_mask)
+    grown[torch.topk(candidates, count).indices] = True
+    return (after_drop | grown).view_as(mask), dropped.view_as(mask), grown.view_as(mask)
+
+
+def reset_optimizer_state(optimizer: torch.optim.Optimizer, param, where: torch.Tensor) -> None:
+    """Zero the per-weight optimiser state (Adam moments, momentum) of the ``where`` entries."""
+    for value in optimizer.state.get(param, {}).values():
+        if torch.is_tensor(value) and value.shape == param.shape:
+            value[where] = 0
+
+
+class DynamicSparseMethod(Method):
+    """Base of the dynamic methods: subclasses only say how inactive weights are ranked."""
+
+    kind = MethodKind.DYNAMIC
+    Hparams = DynamicHparams
+
+    def make_masks(self, ctx: PruneContext) -> MaskSet:
+        masks = masks_from_scores(random_scores(ctx), ctx.sparsity, self.hparams.budget)
+        return MaskSet(masks, owners_of(ctx.model, masks))
+
+    def grow_scores(
+        self, state: TrainingState, inactive: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def after_backward(self, step: int, total_steps: int, state: TrainingState) -> None:
+        t_end = int(self.hparams.t_end * total_steps)
+        if step == 0 or step % self.hparams.delta_t != 0:
+            return
+        fraction = update_fraction(step, self.hparams.alpha, t_end)
+        if fraction <= 0:
+            return
+        params = prunable_parameters(state.ctx.model)
+        counts = {n: round(fraction * int(m.sum())) for n, m in state.masks.masks.items()}
+        inactive = {n: ~m for n, m in state.masks.masks.items()}
+        scores = self.grow_scores(state, inactive)
+        with torch.no_grad():
+            for name, count in counts.items():
+                if count == 0:
+                    continue
+                new_mask, _, grown = drop_and_grow(
+                    params[name], state.masks.masks[name], scores[name], count
+                )
+                params[name][grown] = 0.0  # grown weights start at zero
+                reset_optimizer_state(state.optimizer, params[name], grown)
+                state.masks.set_mask(name, new_mask)
+
+
+def dense_gradients(state: TrainingState) -> dict[str, torch.Tensor]:
+    """The gradient of the training loss for every weight, pruned ones included (they are real
+    zeros in the network, so backward gives their gradient too)."""
+    params = prunable_parameters(state.ctx.model)
+    return {
+        n: p.grad.detach() if p.grad is not None else torch.zeros_like(p) for n, p in params.items()
+    }

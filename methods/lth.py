@@ -1,0 +1,59 @@
+"""``lth``: lottery tickets with rewinding (Frankle et al., Linear Mode Connectivity and the
+Lottery Ticket Hypothesis, ICML 2020; k = 0 is the original ticket of Frankle & Carbin 2019).
+
+Rule: from the trained dense model, prune the smallest |w|, rewind the surviving weights to their
+values at iteration k of the dense run, retrain; repeat until the target sparsity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from methods.context import PruneContext
+from methods.imp import IterativeHparams
+from methods.magnitude import magnitude_masks, round_sparsities
+from methods.masks import MaskSet
+from methods.registry import Method, MethodKind, register_method
+
+
+@dataclass(frozen=True)
+class LotteryHparams(IterativeHparams):
+    rounds: int = field(default=2, metadata={"help": "prune-rewind-retrain rounds"})
+    rewind_step: int | None = field(
+        default=None,
+        metadata={
+            "help": "dense-run iteration k to rewind to; null: the last of "
+            "protocol.snapshot_steps; 0: the original lottery ticket"
+        },
+    )
+
+
+@register_method("lth")
+class LotteryTicketRewinding(Method):
+    kind = MethodKind.PRUNE_PRETRAINED
+    Hparams = LotteryHparams
+    paper = "Frankle et al., Linear Mode Connectivity and the Lottery Ticket Hypothesis, ICML 2020"
+
+    def rewind_step(self, ctx: PruneContext) -> int:
+        if self.hparams.rewind_step is not None:
+            return self.hparams.rewind_step
+        if not ctx.snapshot_steps:
+            raise ValueError("lth needs protocol.snapshot_steps (dense-run states to rewind to)")
+        return max(ctx.snapshot_steps)
+
+    def make_masks(self, ctx: PruneContext) -> MaskSet:
+        hp = self.hparams
+        rewind_state = ctx.snapshot(self.rewind_step(ctx))
+        round_steps = ctx.finetune_steps if hp.round_steps is None else hp.round_steps
+        schedule = round_sparsities(ctx.sparsity, hp.rounds, hp.fraction)
+        for index, sparsity in enumerate(schedule):
+            masks = magnitude_masks(ctx.model, sparsity, hp.budget)
+            ctx.model.load_state_dict(rewind_state)
+            masks.apply(ctx.model)
+            if index < len(schedule) - 1:
+                ctx.train(masks, round_steps)
+        return masks
+
+    def training_steps(self, steps: int, finetune_steps: int) -> int:
+        """The final retraining lasts as long as each round's."""
+        return finetune_steps if self.hparams.round_steps is None else self.hparams.round_steps
