@@ -20,9 +20,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from benchmarks.device import resolve_device
-from benchmarks.runner import RunEnv, run_cell, seed_everything
-from benchmarks.sweep import expand_sweep, load_method_config
-from benchmarks.tracking import Tracker
+from benchmarks.sweep import expand_sweep
 from benchmarks.training import Protocol, make_optimizer, weighted_losses
 from datasets.registry import build_dataset
 from methods.budgets import masks_from_scores
@@ -58,7 +56,7 @@ def step_times(
     }
     runs = {}
     for name in ("dense", "masked"):
-        seed_everything(0)
+        torch.manual_seed(0)
         model = build_model(cfg["model"]["name"], model_options, bundle.tasks).to(device).train()
         optimizer = make_optimizer(model, protocol)
         if name == "masked":
@@ -91,6 +89,10 @@ def step_times(
 
 def cell_times(device: torch.device) -> dict[str, float]:
     """Wall time of one default cell per kind, run into a throwaway store."""
+    from benchmarks.runner import RunEnv, run_cell  # MLflow is needed only for this part
+    from benchmarks.sweep import load_method_config
+    from benchmarks.tracking import Tracker
+
     picks = {
         "dense": ("dense", 0.0),
         "prune_at_init": ("snip", 0.9),

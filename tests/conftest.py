@@ -61,7 +61,9 @@ TINY_PROTOCOL = Protocol(
 )
 
 
-def make_context(model, bundle, sparsity: float, seed: int = 0, batch_size: int = 4):
+def make_context(
+    model, bundle, sparsity: float, seed: int = 0, batch_size: int = 4, device: str = "cpu"
+):
     """A PruneContext over the first training batches of ``bundle`` (fixed order) that can
     really train (a few Adam steps) and rewind to the model's state at creation (step 0)."""
     split = bundle.splits["train"]
@@ -76,6 +78,7 @@ def make_context(model, bundle, sparsity: float, seed: int = 0, batch_size: int 
         }
         for i in range(0, len(images), batch_size)
     ]
+    batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
     initial = {k: v.clone() for k, v in model.state_dict().items()}
 
     def batch_source(n):
