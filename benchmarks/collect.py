@@ -48,7 +48,7 @@ def collect_runs(uri: str, experiment: str) -> pd.DataFrame:
             row.update(
                 {k.removeprefix("test/"): v for k, v in metrics.items() if k.startswith("test/")}
             )
-            row.update({k: v for k, v in metrics.items() if k.startswith("sparsity/")})
+            row.update({k: v for k, v in metrics.items() if k.startswith(("sparsity/", "model/"))})
             row["run_id"] = run.info.run_id
             row["start_time"] = run.info.start_time
             rows.append(row)

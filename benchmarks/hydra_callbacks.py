@@ -13,11 +13,16 @@ log = logging.getLogger(__name__)
 
 class LeaderboardAfterMultirun(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if not config.leaderboard:
+        if not config.leaderboard.enabled:
             return
         from benchmarks.leaderboard import write_leaderboard
 
         print(
-            write_leaderboard(config.tracking.uri, config.tracking.experiment, config.results_dir)
+            write_leaderboard(
+                config.tracking.uri,
+                config.tracking.experiment,
+                config.results_dir,
+                config.leaderboard.baseline,
+            )
         )
         log.info("leaderboard written under %s/", config.results_dir)

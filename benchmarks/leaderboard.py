@@ -22,11 +22,12 @@ from tabulate import tabulate
 
 from benchmarks.collect import collect_runs
 from benchmarks.delta_m import delta_m, delta_m_metrics, metric_specs
-from methods.registry import GROUP_OF_KIND
+from methods.registry import GROUP_OF_KIND, get_method, list_methods
 
 log = logging.getLogger(__name__)
 GROUP_ORDER = list(GROUP_OF_KIND.values())  # dense, static, dynamic, pretrained, architecture
 UNPRUNED_GROUPS = ("dense", "architecture")
+COMPLEXITY = ("model/params", "model/params_nonzero", "model/macs", "model/macs_nonzero")
 DEFAULT_URI = "sqlite:///mlflow.db"
 
 
@@ -40,23 +41,36 @@ class Setting:
     runs: pd.DataFrame
 
 
-def _with_delta_m(runs: pd.DataFrame, tasks: dict[str, str]) -> pd.DataFrame:
-    """delta-m of every run against the dense run of the same seed (else the dense mean)."""
+def _with_delta_m(runs: pd.DataFrame, tasks: dict[str, str], baseline: str) -> pd.DataFrame:
+    """delta-m of every run against the ``baseline`` method's run of the same seed (else the
+    mean of its runs); NaN when the setting has no baseline run."""
     metrics = list(metric_specs(tasks))
-    dense = runs[runs["group"] == "dense"]
-    dense_mean = dense[metrics].mean() if not dense.empty else None
-    by_seed = {int(r["seed"]): r for _, r in dense.iterrows()}
+    reference = runs[runs["method"] == baseline]
+    reference_mean = reference[metrics].mean() if not reference.empty else None
+    by_seed = {int(r["seed"]): r for _, r in reference.iterrows()}
     values = []
     for _, run in runs.iterrows():
-        baseline = by_seed.get(int(run["seed"]), dense_mean)
-        if baseline is None:
+        base = by_seed.get(int(run["seed"]), reference_mean)
+        if base is None:
             values.append(math.nan)
         else:
-            values.append(delta_m(run[metrics].to_dict(), baseline[metrics].to_dict(), tasks))
+            values.append(delta_m(run[metrics].to_dict(), base[metrics].to_dict(), tasks))
     return runs.assign(delta_m=values)
 
 
-def split_settings(frame: pd.DataFrame) -> list[Setting]:
+def with_shared_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows for methods that share another method's cells (hard_sharing is dense), listed under
+    their own name and group."""
+    extra = []
+    for name in list_methods():
+        cls = get_method(name)
+        if cls.same_cell_as:
+            rows = frame[frame["method"] == cls.same_cell_as].copy()
+            extra.append(rows.assign(method=name, group=GROUP_OF_KIND[cls.kind]))
+    return pd.concat([frame, *extra], ignore_index=True) if extra else frame
+
+
+def split_settings(frame: pd.DataFrame, baseline: str = "dense") -> list[Setting]:
     settings = []
     keys = ["dataset", "tasks", "model", "protocol", "setting_hash"]
     names_seen: dict[str, int] = {}
@@ -69,7 +83,8 @@ def split_settings(frame: pd.DataFrame) -> list[Setting]:
             f"{dataset} ({', '.join(tasks)}), model {model}, protocol {protocol} "
             f"[setting {setting}]"
         )
-        settings.append(Setting(slug, title, tasks, _with_delta_m(runs.copy(), tasks)))
+        runs = _with_delta_m(runs.copy(), tasks, baseline)
+        settings.append(Setting(slug, title, tasks, runs))
     return settings
 
 
@@ -77,7 +92,7 @@ def aggregate(setting: Setting) -> pd.DataFrame:
     """Mean and std over seeds per (group, method, target sparsity)."""
     value_columns = [
         c
-        for c in [*metric_specs(setting.tasks), "sparsity/overall", "delta_m"]
+        for c in [*metric_specs(setting.tasks), "sparsity/overall", "delta_m", *COMPLEXITY]
         if c in setting.runs
     ]
     grouped = setting.runs.groupby(["group", "method", "sparsity"], sort=False)
@@ -99,6 +114,14 @@ def _format(mean: float, std: float, seeds: int) -> str:
     return f"{mean:.2f}"
 
 
+def _size(row: pd.Series, key: str, unit: float) -> str:
+    """ "total (nonzero)" in ``unit``s, from the run's complexity metrics."""
+    total, nonzero = row.get(f"{key}:mean", math.nan), row.get(f"{key}_nonzero:mean", math.nan)
+    if math.isnan(total):
+        return "-"
+    return f"{total / unit:.1f} ({nonzero / unit:.1f})"
+
+
 def _arrow(higher_is_better: bool) -> str:
     return "↑" if higher_is_better else "↓"
 
@@ -110,7 +133,7 @@ def render_table(rows: pd.DataFrame, tasks: dict[str, str]) -> str:
     """
     specs = metric_specs(tasks)
     columns = [k for k in delta_m_metrics(tasks) if f"{k}:mean" in rows]
-    header = ["group", "method", "sparsity %", "seeds"]
+    header = ["group", "method", "sparsity %", "seeds", "params k (nonzero)", "MACs M (nonzero)"]
     header += [f"{k.replace('/', ' ')} {_arrow(specs[k].higher_is_better)}" for k in columns]
     header.append("Δm % ↑")
     compressed = ~rows["group"].isin(UNPRUNED_GROUPS)
@@ -126,6 +149,8 @@ def render_table(rows: pd.DataFrame, tasks: dict[str, str]) -> str:
             row["method"],
             f"{100 * row['sparsity/overall:mean']:.1f}",
             int(row["seeds"]),
+            _size(row, "model/params", 1e3),
+            _size(row, "model/macs", 1e6),
         ]
         for key in [*columns, "delta_m"]:
             text = _format(row[f"{key}:mean"], row[f"{key}:std"], int(row["seeds"]))
@@ -136,17 +161,20 @@ def render_table(rows: pd.DataFrame, tasks: dict[str, str]) -> str:
     return tabulate(body, headers=header, tablefmt="github", disable_numparse=True)
 
 
-def caption(tasks: dict[str, str]) -> str:
+def caption(tasks: dict[str, str], baseline: str) -> str:
     names = ", ".join(delta_m_metrics(tasks))
+    reference = "dense hard-sharing" if baseline == "dense" else baseline
     return (
-        "Δm: mean over tasks of the mean signed relative change against the dense baseline of the "
-        "same setting and seed (Maninis et al. 2019); positive is better than dense. Metrics in "
-        f"Δm: {names}. Sparsity: measured zeros among prunable weights. Mean ± std over seeds. "
-        "Bold: best compressed row."
+        f"Δm: mean over tasks of the mean signed relative change against the {reference} "
+        "baseline of the same setting and seed (Maninis et al. 2019); positive is better than "
+        f"the baseline. Metrics in Δm: {names}. Sparsity: measured zeros among prunable weights. "
+        "Params and MACs (multiply-accumulates of conv/linear layers for one input at the "
+        "benchmark resolution), in brackets counting nonzero weights only. Mean ± std over "
+        "seeds. Bold: best compressed row."
     )
 
 
-def render_setting(setting: Setting, table: pd.DataFrame) -> str:
+def render_setting(setting: Setting, table: pd.DataFrame, baseline: str = "dense") -> str:
     parts = [f"## {setting.title}", ""]
     dense_rows = table[table["group"].isin(UNPRUNED_GROUPS)]
     levels = sorted(table.loc[~table["group"].isin(UNPRUNED_GROUPS), "sparsity"].unique())
@@ -164,7 +192,7 @@ def render_setting(setting: Setting, table: pd.DataFrame) -> str:
         if level is not None:
             parts += [f"### target sparsity {100 * level:g}%", ""]
         parts += [render_table(rows, setting.tasks), ""]
-    parts += [caption(setting.tasks), ""]
+    parts += [caption(setting.tasks, baseline), ""]
     return "\n".join(parts)
 
 
@@ -198,17 +226,29 @@ def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def write_leaderboard(uri: str, experiment: str, results_dir: str | Path) -> str:
-    """Rebuild every table from the store, write files under ``results_dir``; returns the text."""
+BASELINES = ("dense", "single_task")
+
+
+def write_leaderboard(
+    uri: str, experiment: str, results_dir: str | Path, baseline: str = "dense"
+) -> str:
+    """Rebuild every table from the store, write files under ``results_dir``; returns the text.
+
+    ``baseline``: the method delta-m is measured against, dense (hard sharing) or single_task.
+    """
+    if baseline not in BASELINES:
+        raise ValueError(
+            f"leaderboard baseline must be one of {', '.join(BASELINES)}, got {baseline!r}"
+        )
     frame = collect_runs(uri, experiment)
     if frame.empty:
         return f"No finished runs in experiment {experiment!r} of {uri} yet."
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     sections = []
-    for setting in split_settings(frame):
+    for setting in split_settings(with_shared_cells(frame), baseline):
         table = aggregate(setting)
-        text = render_setting(setting, table)
+        text = render_setting(setting, table, baseline)
         (out / f"{setting.slug}.md").write_text(f"# Leaderboard\n\n{text}")
         table.to_csv(out / f"{setting.slug}.csv", index=False, float_format="%.6g")
         plot_delta_m(setting, table, out / f"{setting.slug}_delta_m.png")
@@ -240,9 +280,17 @@ def main(argv: list[str] | None = None) -> int:
         default="results",
         help="where tables and plots are written (default: %(default)s)",
     )
+    parser.add_argument(
+        "--baseline",
+        default="dense",
+        choices=BASELINES,
+        help="delta-m reference: dense (hard sharing, default) or single_task",
+    )
     args = parser.parse_args(argv)
     try:
-        print(write_leaderboard(args.tracking_uri, args.experiment, args.results_dir))
+        print(
+            write_leaderboard(args.tracking_uri, args.experiment, args.results_dir, args.baseline)
+        )
     except LookupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -52,8 +52,12 @@ def main(cfg: DictConfig) -> None:
     )
     report = run_sweep(env, cells)
     log.info("sweep: %s", report.summary())
-    if cfg.leaderboard and not _is_multirun():
-        print(write_leaderboard(cfg.tracking.uri, cfg.tracking.experiment, cfg.results_dir))
+    if cfg.leaderboard.enabled and not _is_multirun():
+        print(
+            write_leaderboard(
+                cfg.tracking.uri, cfg.tracking.experiment, cfg.results_dir, cfg.leaderboard.baseline
+            )
+        )
         log.info("leaderboard written under %s/", cfg.results_dir)
     if report.failed and not _is_multirun():
         sys.exit(1)

@@ -22,7 +22,8 @@ from benchmarks.training import Protocol, endless_batches, train
 from datasets.registry import DatasetBundle, build_dataset
 from methods.context import PruneContext
 from methods.masks import MaskSet, measure_sparsity
-from methods.networks import build_model
+from methods.networks import get_backbone
+from methods.networks.complexity import complexity
 from methods.registry import Method, MethodKind, TrainingState, build_method
 
 log = logging.getLogger(__name__)
@@ -138,8 +139,8 @@ class CellRun:
         self.stream = endless_batches(
             self.bundle.splits["train"], self.protocol.batch_size, data_order, env.device
         )
-        self.model = build_model(cell.model["name"], _options(cell.model), self.bundle.tasks)
-        self.model.to(env.device)
+        backbone = get_backbone(cell.model["name"], _options(cell.model))
+        self.model = self.method.build_network(backbone, self.bundle.tasks).to(env.device)
         self.steps_done = 0
         self.pretrained_run_id: str | None = None
 
@@ -260,6 +261,8 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
         run.metrics({f"test/{k}": v for k, v in test.items()}, end)
         run.metrics({f"sparsity/{k}": v for k, v in achieved.items()}, end)
         run.metrics({f"sparsity_layer/{k}": v for k, v in masks.sparsity_by_layer().items()}, end)
+        image_shape = tuple(state.bundle.splits["test"][0]["image"].shape)
+        run.metrics({f"model/{k}": v for k, v in complexity(state.model, image_shape).items()}, end)
         run.metrics({"time/train_s": train_s, "time/cell_s": time.perf_counter() - started}, end)
         _log_artifacts(run, cell, state.model, masks)
         log.info(

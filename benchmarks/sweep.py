@@ -64,6 +64,9 @@ def expand_sweep(cfg: DictConfig) -> list[Cell]:
             )
     cells = []
     for method in _method_configs(cfg):
+        shared_with = get_method(method["name"]).same_cell_as
+        if shared_with:  # same network and training as another method: run (or find) its cell
+            method = load_method_config(shared_with)
         kind = get_method(method["name"]).kind
         prunes = kind not in (MethodKind.DENSE, MethodKind.ARCHITECTURE)
         for sparsity in sparsities if prunes else [0.0]:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from datasets.options import describe_options, options_from_mapping
+from datasets.tasks import TaskSpec
 from methods.context import PruneContext
 from methods.masks import MaskSet
+from methods.networks import Backbone, MultiTaskNet
 
 if TYPE_CHECKING:
     import torch
@@ -58,6 +60,9 @@ class Method:
     kind: ClassVar[MethodKind]
     Hparams: ClassVar[type]
     paper: ClassVar[str] = ""
+    # Another registered method whose cells this one shares (same network and training): the
+    # sweep runs that method's cell instead and the leaderboard shows the row under both names.
+    same_cell_as: ClassVar[str | None] = None
 
     def __init__(self, hparams: Any):
         self.hparams = hparams
@@ -73,6 +78,10 @@ class Method:
     def make_masks(self, ctx: PruneContext) -> MaskSet:
         """Choose which weights survive. Dense and architecture methods keep everything."""
         return MaskSet.dense(ctx.model)
+
+    def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
+        """The network this method trains: the hard-sharing one unless it is an architecture."""
+        return backbone.hard_sharing(tasks)
 
     def training_steps(self, steps: int, finetune_steps: int) -> int:
         """Steps the runner trains after ``make_masks``: fine-tuning for pretrained methods."""

@@ -40,7 +40,8 @@ def test_default_sweep_is_dense_plus_every_method_at_three_sparsities():
         if get_method(m).kind not in (MethodKind.DENSE, MethodKind.ARCHITECTURE)
     ]
     unpruned = [m for m in list_methods() if m not in compressors]
-    assert len(cells) == len(unpruned) + 3 * len(compressors)
+    own_cells = [m for m in unpruned if get_method(m).same_cell_as is None]
+    assert len(cells) == len(own_cells) + 3 * len(compressors)
     assert cells[0].method_name == "dense"  # first: later cells reuse the trained dense model
     assert {c.sparsity for c in cells if c.method_name == "snip"} == {0.5, 0.7, 0.9}
     assert {c.sparsity for c in cells if c.method_name == "dense"} == {0.0}
@@ -51,9 +52,18 @@ def test_naming_method_sparsity_and_seed_gives_one_cell():
     assert [(c.method_name, c.sparsity, c.seed) for c in cells] == [("snip", 0.9, 3)]
 
 
+def test_hard_sharing_is_the_dense_cell():
+    (cell,) = expand_sweep(compose_with("method=hard_sharing", "seed=0"))
+    (dense,) = expand_sweep(compose_with("method=dense", "seed=0"))
+    assert cell.config_hash == dense.config_hash
+
+
 def test_naming_only_the_sparsity_narrows_every_method_to_it():
     cells = expand_sweep(compose_with("sparsity=0.7"))
-    assert {c.sparsity for c in cells if c.method_name != "dense"} == {0.7}
+    pruned = [c for c in cells if get_method(c.method_name).kind not in
+              (MethodKind.DENSE, MethodKind.ARCHITECTURE)]
+    assert {c.sparsity for c in pruned} == {0.7}
+    assert {c.sparsity for c in cells if c not in pruned} == {0.0}
 
 
 def test_config_hash_is_stable_and_sensitive():

@@ -9,23 +9,18 @@ import torch
 from benchmarks.sweep import CONF_DIR, load_method_config
 from benchmarks.training import Protocol, train
 from methods.masks import MaskSet, prunable_parameters
+from methods.networks import get_backbone
 from methods.registry import MethodKind, build_method, get_method, list_methods
 from tests.conftest import make_context
 
 METHODS = list_methods()
 
 
-def fresh_model(tiny_tasks, seed=0):
-    from methods.networks import build_model
-
-    torch.manual_seed(seed)
-    return build_model("small_cnn", {"width": 4}, tiny_tasks)
-
-
 def masks_for(name, tiny_tasks, tiny_bundle, sparsity, seed=0) -> MaskSet:
     config = load_method_config(name)
     method = build_method(name, {k: v for k, v in config.items() if k != "name"})
-    model = fresh_model(tiny_tasks, seed)
+    torch.manual_seed(seed)
+    model = method.build_network(get_backbone("small_cnn", {"width": 4}), tiny_tasks)
     return method.make_masks(make_context(model, tiny_bundle, sparsity, seed)), model
 
 

@@ -1,4 +1,4 @@
-"""Networks: the multitask contract and the models a config can name."""
+"""Networks: the multitask contract, model backbones and the models a config can name."""
 
 from __future__ import annotations
 
@@ -6,20 +6,26 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from datasets.tasks import TaskSpec
+from methods.networks.backbone import Backbone
 from methods.networks.base import SHARED, MultiTaskNet
-from methods.networks.multitask_cnn import build_multitask_cnn
+from methods.networks.multitask_cnn import small_cnn_backbone
 
-MODELS: dict[str, Callable[..., MultiTaskNet]] = {"small_cnn": build_multitask_cnn}
+BACKBONES: dict[str, Callable[..., Backbone]] = {"small_cnn": small_cnn_backbone}
 
 
-def build_model(name: str, options: Mapping[str, Any], tasks: Sequence[TaskSpec]) -> MultiTaskNet:
-    """Build model ``name`` (config group ``model``) for ``tasks``; options are keyword args."""
-    if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; available models: {', '.join(sorted(MODELS))}")
+def get_backbone(name: str, options: Mapping[str, Any]) -> Backbone:
+    """The parts of model ``name`` (config group ``model``); options are keyword arguments."""
+    if name not in BACKBONES:
+        raise KeyError(f"unknown model {name!r}; available models: {', '.join(sorted(BACKBONES))}")
     try:
-        return MODELS[name](tasks, **options)
+        return BACKBONES[name](**options)
     except TypeError as error:
         raise ValueError(f"model={name}: bad option ({error})") from error
 
 
-__all__ = ["MODELS", "SHARED", "MultiTaskNet", "build_model"]
+def build_model(name: str, options: Mapping[str, Any], tasks: Sequence[TaskSpec]) -> MultiTaskNet:
+    """The hard-sharing network of model ``name`` for ``tasks``."""
+    return get_backbone(name, options).hard_sharing(tasks)
+
+
+__all__ = ["BACKBONES", "SHARED", "Backbone", "MultiTaskNet", "build_model", "get_backbone"]

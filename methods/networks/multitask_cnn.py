@@ -1,17 +1,15 @@
 """The default model: a small multitask CNN sized for CPU runs.
 
-Encoder: six 3x3 conv-BN-ReLU blocks, output stride 4, the last one dilated for context.
-Head per task: one 3x3 conv-BN-ReLU and a 1x1 classifier, upsampled bilinearly to the input.
+Encoder: six 3x3 conv-BN-ReLU blocks in three stages (output stride 1, 2, 4), the last block
+dilated for context. Head per task: one 3x3 conv-BN-ReLU and a 1x1 classifier, upsampled
+bilinearly to the input.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from torch import nn
 
-from datasets.tasks import TaskSpec
-from methods.networks.base import MultiTaskNet
+from methods.networks.backbone import Backbone
 
 
 def conv_bn_relu(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -38,9 +36,13 @@ def small_head(in_channels: int, hidden: int, out_channels: int) -> nn.Sequentia
     return nn.Sequential(conv_bn_relu(in_channels, hidden), nn.Conv2d(hidden, out_channels, 1))
 
 
-def build_multitask_cnn(tasks: Sequence[TaskSpec], width: int = 16) -> MultiTaskNet:
+def small_cnn_backbone(width: int = 16) -> Backbone:
     """``width`` is the channel count of the first block (later blocks use 2x and 4x)."""
     if width < 1:
         raise ValueError(f"model.width must be >= 1, got {width}")
-    heads = {t.name: small_head(4 * width, 2 * width, t.channels) for t in tasks}
-    return MultiTaskNet(small_encoder(width), heads)
+    return Backbone(
+        make_encoder=lambda: small_encoder(width),
+        stage_ends=(1, 3, 6),
+        stage_channels=(width, 2 * width, 4 * width),
+        make_head=lambda c_in, c_out: small_head(c_in, 2 * width, c_out),
+    )

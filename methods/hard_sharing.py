@@ -1,0 +1,18 @@
+"""``hard_sharing``: hard parameter sharing (Caruana 1997), one shared encoder and a head per task.
+
+It is exactly the network and training of ``dense``, so it shares dense's cells: the sweep runs
+(or finds) the dense cell, and the leaderboard lists that run again in the architectures group.
+"""
+
+from __future__ import annotations
+
+from methods.hparams import NoHparams
+from methods.registry import Method, MethodKind, register_method
+
+
+@register_method("hard_sharing")
+class HardSharing(Method):
+    kind = MethodKind.ARCHITECTURE
+    Hparams = NoHparams
+    paper = "Caruana, Multitask Learning, Machine Learning 1997"
+    same_cell_as = "dense"

@@ -1,0 +1,45 @@
+"""A model's building parts, so every architecture is assembled from the same code.
+
+``dense`` and the compression methods use the hard-sharing network (one encoder, one head per
+task); the dedicated multitask architectures build per-task encoders or attention modules from the
+same encoder stages and heads, never from copies of backbone code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from torch import nn
+
+from datasets.tasks import TaskSpec
+from methods.networks.base import MultiTaskNet
+
+
+def cut_stages(encoder: nn.Sequential, ends: Sequence[int]) -> list[nn.Sequential]:
+    """The encoder cut into stages (slices share the encoder's modules and parameters)."""
+    starts = (0, *ends[:-1])
+    return [encoder[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """``make_encoder()`` gives a fresh encoder (an ``nn.Sequential``) whose slices
+    ``[stage_ends[i-1]:stage_ends[i]]`` are the stages, each ending with ``stage_channels[i]``
+    channels; ``make_head(c_in, c_out)`` a fresh task head."""
+
+    make_encoder: Callable[[], nn.Sequential]
+    stage_ends: tuple[int, ...]
+    stage_channels: tuple[int, ...]
+    make_head: Callable[[int, int], nn.Module]
+
+    @property
+    def out_channels(self) -> int:
+        return self.stage_channels[-1]
+
+    def stages(self, encoder: nn.Sequential) -> list[nn.Sequential]:
+        return cut_stages(encoder, self.stage_ends)
+
+    def hard_sharing(self, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
+        heads = {t.name: self.make_head(self.out_channels, t.channels) for t in tasks}
+        return MultiTaskNet(self.make_encoder(), heads)

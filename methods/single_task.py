@@ -1,0 +1,23 @@
+"""``single_task``: one network per task, nothing shared: the reference for what sharing costs
+(its parameter count is the sum over tasks). Each task gets the backbone's full encoder and head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from datasets.tasks import TaskSpec
+from methods.hparams import NoHparams
+from methods.networks import Backbone, MultiTaskNet
+from methods.networks.task_encoders import TaskEncodersNet
+from methods.registry import Method, MethodKind, register_method
+
+
+@register_method("single_task")
+class SingleTask(Method):
+    kind = MethodKind.ARCHITECTURE
+    Hparams = NoHparams
+    paper = "independent single-task networks (the baseline of Misra et al., CVPR 2016)"
+
+    def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
+        return TaskEncodersNet(backbone, tasks)
