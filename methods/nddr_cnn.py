@@ -28,8 +28,9 @@ class NddrLayer(nn.Module):
         self.norm = nn.BatchNorm2d(channels)
         others = (1.0 - SELF_WEIGHT) / (count - 1) if count > 1 else 0.0
         with torch.no_grad():
-            blocks = [torch.eye(channels) * (SELF_WEIGHT if u == index else others)
-                      for u in range(count)]
+            blocks = [
+                torch.eye(channels) * (SELF_WEIGHT if u == index else others) for u in range(count)
+            ]
             if count == 1:
                 blocks = [torch.eye(channels)]
             self.reduce.weight.copy_(torch.cat(blocks, dim=1)[:, :, None, None])

@@ -60,8 +60,11 @@ def test_hard_sharing_is_the_dense_cell():
 
 def test_naming_only_the_sparsity_narrows_every_method_to_it():
     cells = expand_sweep(compose_with("sparsity=0.7"))
-    pruned = [c for c in cells if get_method(c.method_name).kind not in
-              (MethodKind.DENSE, MethodKind.ARCHITECTURE)]
+    pruned = [
+        c
+        for c in cells
+        if get_method(c.method_name).kind not in (MethodKind.DENSE, MethodKind.ARCHITECTURE)
+    ]
     assert {c.sparsity for c in pruned} == {0.7}
     assert {c.sparsity for c in cells if c not in pruned} == {0.0}
 
