@@ -203,10 +203,12 @@ def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
     ax.axhline(0.0, color="black", linewidth=1, label="dense")
     compressed = table[~table["group"].isin(UNPRUNED_GROUPS)]
-    for method, rows in compressed.groupby("method"):
+    colors = plt.get_cmap("tab20").colors
+    styles = {"static": "-", "dynamic": "--", "pretrained": ":"}
+    for index, ((group, method), rows) in enumerate(compressed.groupby(["group", "method"])):
         rows = rows.sort_values("sparsity")
         ax.errorbar(
             100 * rows["sparsity"],
@@ -214,13 +216,15 @@ def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path) -> None:
             yerr=rows["delta_m:std"],
             marker="o",
             capsize=3,
-            label=method,
+            color=colors[index % len(colors)],
+            linestyle=styles.get(group, "-"),
+            label=f"{method} ({group})",
         )
     ax.set_xlabel("target sparsity (%)")
     ax.set_ylabel("Δm vs dense (%)  ↑ better")
     ax.set_title(setting.slug, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
@@ -50,6 +51,7 @@ def register_dataset(name: str) -> Callable[[DatasetBuilder], DatasetBuilder]:
     return decorate
 
 
+@functools.cache
 def _discover() -> None:
     """Import every sub-package of ``datasets`` so their ``@register_dataset`` calls run."""
     import datasets

@@ -6,6 +6,7 @@ config file ``benchmarks/conf/method/name.yaml``. Files in ``methods/`` are disc
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from collections.abc import Callable, Mapping, Sequence
@@ -108,7 +109,9 @@ def register_method(name: str) -> Callable[[M], M]:
     return decorate
 
 
+@functools.cache
 def _discover() -> None:
+    """Import every module of ``methods`` once, so their ``@register_method`` calls run."""
     import methods
 
     for module in pkgutil.iter_modules(methods.__path__):

@@ -3,15 +3,17 @@ zeros that survive training."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from benchmarks.sweep import CONF_DIR, load_method_config
-from benchmarks.training import Protocol, train
-from methods.masks import MaskSet, prunable_parameters
+from benchmarks.training import train
+from methods.masks import MaskSet, measure_sparsity, prunable_parameters
 from methods.networks import get_backbone
-from methods.registry import MethodKind, build_method, get_method, list_methods
-from tests.conftest import make_context
+from methods.registry import MethodKind, TrainingState, build_method, get_method, list_methods
+from tests.conftest import TINY_PROTOCOL, make_context
 
 METHODS = list_methods()
 
@@ -21,7 +23,8 @@ def masks_for(name, tiny_tasks, tiny_bundle, sparsity, seed=0) -> MaskSet:
     method = build_method(name, {k: v for k, v in config.items() if k != "name"})
     torch.manual_seed(seed)
     model = method.build_network(get_backbone("small_cnn", {"width": 4}), tiny_tasks)
-    return method.make_masks(make_context(model, tiny_bundle, sparsity, seed)), model
+    ctx = make_context(model, tiny_bundle, sparsity, seed)
+    return method.make_masks(ctx), model, method, ctx
 
 
 def test_every_method_config_file_names_a_registered_method():
@@ -43,7 +46,7 @@ def test_method_declares_kind_paper_and_typed_options(name):
 @pytest.mark.parametrize("name", METHODS)
 @pytest.mark.parametrize("sparsity", [0.5, 0.9])
 def test_method_hits_the_requested_sparsity_exactly(name, sparsity, tiny_tasks, tiny_bundle):
-    masks, model = masks_for(name, tiny_tasks, tiny_bundle, sparsity)
+    masks, model, _, _ = masks_for(name, tiny_tasks, tiny_bundle, sparsity)
     assert set(masks.masks) == set(prunable_parameters(model))
     expected = (
         sparsity
@@ -55,28 +58,21 @@ def test_method_hits_the_requested_sparsity_exactly(name, sparsity, tiny_tasks, 
 
 @pytest.mark.parametrize("name", METHODS)
 def test_method_is_deterministic_for_a_seed(name, tiny_tasks, tiny_bundle):
-    a, _ = masks_for(name, tiny_tasks, tiny_bundle, 0.8, seed=3)
-    b, _ = masks_for(name, tiny_tasks, tiny_bundle, 0.8, seed=3)
+    a = masks_for(name, tiny_tasks, tiny_bundle, 0.8, seed=3)[0]
+    b = masks_for(name, tiny_tasks, tiny_bundle, 0.8, seed=3)[0]
     assert all(torch.equal(a.masks[n], b.masks[n]) for n in a.masks)
 
 
 @pytest.mark.parametrize("name", METHODS)
 def test_method_trains_with_its_masks_and_keeps_zeros(name, tiny_tasks, tiny_bundle):
-    masks, model = masks_for(name, tiny_tasks, tiny_bundle, 0.9)
-    protocol = Protocol(
-        name="t",
-        batch_size=4,
-        steps=3,
-        finetune_steps=1,
-        optimizer="adam",
-        lr=0.01,
-        weight_decay=0.0,
-        lr_schedule="cosine",
-        eval_every=3,
-        eval_batch_size=4,
-        log_every=1,
-    )
-    ctx = make_context(model, tiny_bundle, 0.9)
+    masks, model, method, ctx = masks_for(name, tiny_tasks, tiny_bundle, 0.9)
+    protocol = replace(TINY_PROTOCOL, eval_every=3, log_every=1)
+    after_backward = None
+    if method.kind == MethodKind.DYNAMIC:  # every step is an update step here
+
+        def after_backward(step, optimizer, batch):
+            method.after_backward(25, 100, TrainingState(ctx, masks, optimizer, batch))
+
     logged = []
     train(
         model,
@@ -88,9 +84,12 @@ def test_method_trains_with_its_masks_and_keeps_zeros(name, tiny_tasks, tiny_bun
         3,
         validate=lambda: {"x": 0.0},
         sink=lambda m, s: logged.append(s),
+        after_backward=after_backward,
     )
     for n, mask in masks.masks.items():
         assert torch.all(model.get_parameter(n)[~mask] == 0)
+    expected = 0.9 if method.prunes else 0.0
+    assert abs(measure_sparsity(model)["overall"] - expected) < 0.001
     assert logged  # losses and validation were reported
 
 
