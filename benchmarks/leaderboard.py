@@ -22,6 +22,7 @@ from tabulate import tabulate
 
 from benchmarks.collect import collect_runs
 from benchmarks.delta_m import delta_m, delta_m_metrics, metric_specs
+from benchmarks.reference import reference_section
 from methods.registry import GROUP_OF_KIND, get_method, list_methods
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,8 @@ def render_setting(setting: Setting, table: pd.DataFrame, baseline: str = "dense
             parts += [f"### target sparsity {100 * level:g}%", ""]
         parts += [render_table(rows, setting.tasks), ""]
     parts += [caption(setting.tasks, baseline), ""]
+    dataset = str(setting.runs["dataset"].iloc[0])
+    parts += [reference_section(dataset, table)]
     return "\n".join(parts)
 
 

@@ -40,10 +40,10 @@ def _synchronize(device: torch.device) -> None:
 
 
 def step_times(
-    device: torch.device, steps: int, sparsity: float
+    device: torch.device, steps: int, sparsity: float, overrides: list[str]
 ) -> tuple[list[float], list[float]]:
     """Interleaved timings of dense and masked training steps (seconds per step)."""
-    cfg = OmegaConf.to_container(default_config(), resolve=True)
+    cfg = OmegaConf.to_container(default_config(*overrides), resolve=True)
     data = {k: v for k, v in cfg["dataset"].items() if k not in ("name", "loss_weights")}
     bundle = build_dataset(cfg["dataset"]["name"], data)
     protocol = Protocol.from_config(cfg["protocol"])
@@ -87,7 +87,7 @@ def step_times(
     return dense, masked
 
 
-def cell_times(device: torch.device) -> dict[str, float]:
+def cell_times(device: torch.device, overrides: list[str]) -> dict[str, float]:
     """Wall time of one default cell per kind, run into a throwaway store."""
     from benchmarks.runner import RunEnv, run_cell  # MLflow is needed only for this part
     from benchmarks.sweep import load_method_config
@@ -105,7 +105,7 @@ def cell_times(device: torch.device) -> dict[str, float]:
         )
         for kind, (method, sparsity) in picks.items():
             cell = expand_sweep(
-                default_config(f"method={method}", f"sparsity={sparsity}", "seed=0")
+                default_config(*overrides, f"method={method}", f"sparsity={sparsity}", "seed=0")
             )[0]
             start = time.perf_counter()
             run_cell(env, cell)
@@ -123,23 +123,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=30, help="timed steps per variant")
     parser.add_argument("--sparsity", type=float, default=0.9, help="mask sparsity (default 0.9)")
     parser.add_argument("--skip-cells", action="store_true", help="only the step-time ratio")
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Hydra override of the benchmark config (repeatable), e.g. model=deeplab_resnet34",
+    )
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
 
-    dense, masked = step_times(device, args.steps, args.sparsity)
+    dense, masked = step_times(device, args.steps, args.sparsity, args.override)
     d, m = statistics.median(dense), statistics.median(masked)
-    print(f"training step, default model and batch ({args.steps} interleaved steps each):")
+    setting = " ".join(args.override) or "default model, data and batch"
+    print(f"training step, {setting} ({args.steps} interleaved steps each):")
     print(f"  dense  median {1000 * d:8.2f} ms")
     print(f"  masked median {1000 * m:8.2f} ms  (sparsity {args.sparsity:g}, mask after each step)")
     print(f"  masked / dense = {m / d:.3f}   (goal <= 1.05)")
     if args.skip_cells:
         return
-    times = cell_times(device)
+    times = cell_times(device, args.override)
     print("per-cell wall time of the default sweep (one measured cell per kind):")
     for kind, seconds in times.items():
         print(f"  {kind:17s} {seconds:7.1f} s")
-    sweep = expand_sweep(default_config())
+    sweep = expand_sweep(default_config(*args.override))
     kinds = Counter(get_method(c.method_name).kind for c in sweep)
     kind_time = {
         MethodKind.DENSE: times["dense"],

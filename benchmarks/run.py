@@ -25,7 +25,10 @@ def _setup(cfg: DictConfig):
         build_method(cell.method_name, {k: v for k, v in cell.method.items() if k != "name"})
     device = resolve_device(str(cfg.device))
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
-    return cells, RunEnv(tracker, device, load_method_config("dense"))
+    env = RunEnv(tracker, device, load_method_config("dense"))
+    for cell in cells:  # load (or render) each dataset now: a bad root fails before training
+        env.dataset(cell.dataset)
+    return cells, env
 
 
 def _is_multirun() -> bool:

@@ -53,12 +53,11 @@ def register_dataset(name: str) -> Callable[[DatasetBuilder], DatasetBuilder]:
 
 @functools.cache
 def _discover() -> None:
-    """Import every sub-package of ``datasets`` so their ``@register_dataset`` calls run."""
+    """Import every module of ``datasets`` once so their ``@register_dataset`` calls run."""
     import datasets
 
     for module in pkgutil.iter_modules(datasets.__path__):
-        if module.ispkg:
-            importlib.import_module(f"datasets.{module.name}")
+        importlib.import_module(f"datasets.{module.name}")
 
 
 def list_datasets() -> list[str]:

@@ -8,9 +8,13 @@ from typing import Any
 from datasets.tasks import TaskSpec
 from methods.networks.backbone import Backbone
 from methods.networks.base import SHARED, MultiTaskNet
+from methods.networks.deeplab import deeplab_resnet34_backbone
 from methods.networks.multitask_cnn import small_cnn_backbone
 
-BACKBONES: dict[str, Callable[..., Backbone]] = {"small_cnn": small_cnn_backbone}
+BACKBONES: dict[str, Callable[..., Backbone]] = {
+    "small_cnn": small_cnn_backbone,
+    "deeplab_resnet34": deeplab_resnet34_backbone,
+}
 
 
 def get_backbone(name: str, options: Mapping[str, Any]) -> Backbone:

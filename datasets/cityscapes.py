@@ -1,0 +1,157 @@
+"""Cityscapes (``dataset=cityscapes``): semantic segmentation (19 classes, or the 7-class
+variant) and depth.
+
+Layouts (``layout: auto`` picks by what is on disk):
+
+- ``mtan`` (MTAN / LibMTL): ``{train,val}/{image,label_7,label_19,depth}/{i}.npy``; LibMTL names
+  the 7-class labels ``label/``. Image HxWx3 float in [0, 1]; labels with -1 = ignore.
+- ``adashare``: ``cityscape.json`` = ``{"train": [[image, seg, depth], ...], "test": [...]}``
+  listing NPY paths relative to the root (19 classes; -1 or 255 = ignore).
+
+Depth is used as stored: in both preprocessed releases it is inverse depth (disparity) scaled by
+the release, with 0 marking pixels without a measurement. Depth metrics are therefore in the
+release's units, as in the papers that use them. test = val (the papers evaluate on val).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from datasets.file_dataset import (
+    SampleFiles,
+    build_file_bundle,
+    image_from_array,
+    labels_from_array,
+    map_from_array,
+)
+from datasets.files import DatasetError, require_dir
+from datasets.options import options_from_mapping
+from datasets.registry import DatasetBundle, register_dataset
+from datasets.tasks import make_task
+
+LAYOUTS = {
+    "mtan": "train/ and val/ folders with image/, label_7/ or label/, label_19/, depth/ NPY files",
+    "adashare": "cityscape.json listing [image, seg, depth] NPY paths per split",
+}
+
+
+@dataclass(frozen=True)
+class CityscapesOptions:
+    root: str | None = field(default=None, metadata={"help": "dataset folder"})
+    layout: str = field(default="auto", metadata={"help": "auto, mtan or adashare"})
+    tasks: tuple[str, ...] = ("seg", "depth")
+    num_classes: int = field(default=19, metadata={"help": "19, or 7 (mtan layout)"})
+    crop: tuple[int, ...] | None = field(default=None, metadata={"help": "train crop [h, w]"})
+
+
+def detect_layout(root: Path, layout: str) -> str:
+    if layout != "auto":
+        if layout not in LAYOUTS:
+            raise DatasetError(f"dataset.layout={layout!r}; choose auto, {', '.join(LAYOUTS)}")
+        return layout
+    if (root / "cityscape.json").is_file():
+        return "adashare"
+    if (root / "train").is_dir():
+        return "mtan"
+    expected = "; or ".join(f"{k}: {v}" for k, v in LAYOUTS.items())
+    raise DatasetError(f"dataset.root={root} holds no known Cityscapes layout; expected {expected}")
+
+
+def _mtan_label_folder(split_dir: Path, num_classes: int) -> str:
+    candidates = ["label_19"] if num_classes == 19 else ["label_7", "label"]
+    for name in candidates:
+        if (split_dir / name).is_dir():
+            return name
+    raise DatasetError(
+        f"{split_dir}: no {' or '.join(candidates)} folder for {num_classes} classes"
+    )
+
+
+def _mtan_splits(root: Path, tasks, num_classes: int) -> dict[str, list[SampleFiles]]:
+    splits = {}
+    for split in ("train", "val"):
+        folder = root / split
+        names = {"image": "image", "depth": "depth"}
+        if "seg" in tasks:
+            names["seg"] = _mtan_label_folder(folder, num_classes)
+        ids = sorted((p.stem for p in (folder / "image").glob("*.npy")), key=lambda s: (len(s), s))
+        splits[split] = [
+            SampleFiles(
+                f"{split}/{i}", {f: folder / names[f] / f"{i}.npy" for f in ["image", *tasks]}
+            )
+            for i in ids
+        ]
+    splits["test"] = splits["val"]
+    return splits
+
+
+def _adashare_splits(root: Path, tasks) -> dict[str, list[SampleFiles]]:
+    index = root / "cityscape.json"
+    try:
+        listing = json.loads(index.read_text())
+        rows = {
+            split: [
+                dict(zip(["image", "seg", "depth"], (p.lstrip("/") for p in row), strict=True))
+                for row in listing[split]
+            ]
+            for split in ("train", "test")
+        }
+    except (KeyError, ValueError, TypeError) as error:
+        raise DatasetError(
+            f"{index}: expected {{'train': [[image, seg, depth], ...], 'test': [...]}} ({error})"
+        ) from error
+    splits = {
+        split: [
+            SampleFiles(r["image"], {f: root / r[f] for f in ["image", *tasks]}) for r in records
+        ]
+        for split, records in rows.items()
+    }
+    return {"train": splits["train"], "val": splits["test"], "test": splits["test"]}
+
+
+def depth_from_array(array: np.ndarray):
+    depth = map_from_array(array)
+    depth[~(depth > 0)] = 0.0  # negative, NaN: no measurement
+    return depth
+
+
+@register_dataset("cityscapes")
+def build_cityscapes(config: Mapping[str, Any]) -> DatasetBundle:
+    options = options_from_mapping(CityscapesOptions, config, "dataset")
+    if set(options.tasks) - {"seg", "depth"} or not options.tasks:
+        raise DatasetError(
+            f"dataset.tasks: Cityscapes has seg and depth; got {list(options.tasks)}"
+        )
+    if options.num_classes not in (7, 19):
+        raise DatasetError(f"dataset.num_classes must be 19 or 7, got {options.num_classes}")
+    root = require_dir(options.root, "dataset.root", " or ".join(LAYOUTS.values()))
+    layout = detect_layout(root, options.layout)
+    if layout == "adashare" and options.num_classes != 19:
+        raise DatasetError(
+            "the adashare layout stores 19 classes; the 7-class variant needs the mtan layout"
+        )
+    tasks = tuple(make_task(k, num_classes=options.num_classes) for k in options.tasks)
+    decoders = {
+        "image": image_from_array,
+        "depth": depth_from_array,
+        "seg": lambda a: labels_from_array(a, options.num_classes),
+    }
+    decoders = {k: v for k, v in decoders.items() if k == "image" or k in options.tasks}
+    if layout == "mtan":
+        splits = _mtan_splits(root, options.tasks, options.num_classes)
+    else:
+        splits = _adashare_splits(root, options.tasks)
+    return build_file_bundle(
+        "cityscapes",
+        tasks,
+        splits,
+        decoders,
+        options.crop,
+        f"Cityscapes ({layout} layout) at {root}",
+    )

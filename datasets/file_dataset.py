@@ -1,0 +1,119 @@
+"""A multitask split backed by files: one record of paths per sample, one decoder per field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from datasets.files import DatasetError, read_array
+
+# Turns the raw array of a file into the field's tensor (image [3,H,W] float, labels per task).
+Decoder = Callable[[np.ndarray], torch.Tensor]
+Transform = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class SampleFiles:
+    key: str
+    paths: dict[str, Path]  # "image" and one entry per task name
+
+
+class FileMultiTaskDataset(Dataset):
+    def __init__(
+        self,
+        samples: Sequence[SampleFiles],
+        decoders: dict[str, Decoder],
+        transform: Transform | None = None,
+    ):
+        self.samples = list(samples)
+        self.decoders = decoders
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        sample = self.samples[index]
+        fields = {}
+        for name, decode in self.decoders.items():
+            path = sample.paths[name]
+            try:
+                fields[name] = decode(read_array(path))
+            except (ValueError, IndexError) as error:
+                if isinstance(error, DatasetError):
+                    raise
+                raise DatasetError(f"cannot decode {path} as {name}: {error}") from error
+        size = fields["image"].shape[-2:]
+        for name, value in fields.items():
+            if value.shape[-2:] != size:
+                raise DatasetError(
+                    f"sample {sample.key}: {sample.paths[name]} is {tuple(value.shape[-2:])} "
+                    f"but its image {sample.paths['image']} is {tuple(size)}"
+                )
+        return self.transform(fields) if self.transform else fields
+
+    def resolution(self) -> tuple[int, int]:
+        """Image size of the first sample (read from disk)."""
+        image = self.decoders["image"](read_array(self.samples[0].paths["image"]))
+        return int(image.shape[-2]), int(image.shape[-1])
+
+
+def image_from_array(array: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 (or float in [0, 1]) -> float [3, H, W] in [0, 1]."""
+    if array.ndim != 3 or array.shape[-1] < 3:
+        raise DatasetError(f"expected an HxWx3 image, got shape {array.shape}")
+    image = torch.from_numpy(np.ascontiguousarray(array[..., :3])).permute(2, 0, 1)
+    if image.dtype == torch.uint8:
+        return image.float() / 255.0
+    image = image.float()
+    return image / 255.0 if image.max() > 1.5 else image
+
+
+def labels_from_array(array: np.ndarray, num_classes: int, ignore: int = 255) -> torch.Tensor:
+    """Class ids [H, W] int64; negative ids and ``ignore`` become ``ignore``; others checked."""
+    labels = torch.from_numpy(np.ascontiguousarray(np.squeeze(array)).astype(np.int64))
+    labels[(labels < 0) | (labels == ignore)] = ignore
+    valid = labels[labels != ignore]
+    if valid.numel() and int(valid.max()) >= num_classes:
+        raise DatasetError(f"label {int(valid.max())} is out of range for {num_classes} classes")
+    return labels
+
+
+def map_from_array(array: np.ndarray) -> torch.Tensor:
+    """HxW or HxWx1 float map -> [1, H, W]."""
+    return torch.from_numpy(np.ascontiguousarray(np.squeeze(array)).astype(np.float32))[None]
+
+
+def build_file_bundle(
+    name: str,
+    tasks: tuple,
+    splits: dict[str, list[SampleFiles]],
+    decoders: dict[str, Decoder],
+    crop: Sequence[int] | None,
+    where: str,
+):
+    """The DatasetBundle of a file dataset: augmentation on train (when ``crop`` is set),
+    full resolution on val/test; an empty split is an error naming ``where``."""
+    from datasets.registry import DatasetBundle
+    from datasets.transforms import JointTrainTransform
+
+    for split, samples in splits.items():
+        if not samples:
+            raise DatasetError(f"{where}: the {split} split has no samples")
+    train_transform = None
+    if crop is not None:
+        if len(crop) != 2 or min(crop) < 1:
+            raise DatasetError(f"dataset.crop must be [height, width], got {list(crop)}")
+        train_transform = JointTrainTransform(tasks, (int(crop[0]), int(crop[1])))
+    datasets = {
+        split: FileMultiTaskDataset(
+            samples, decoders, train_transform if split == "train" else None
+        )
+        for split, samples in splits.items()
+    }
+    return DatasetBundle(name, tasks, datasets, datasets["test"].resolution())

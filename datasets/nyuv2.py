@@ -1,0 +1,170 @@
+"""NYUv2 (``dataset=nyuv2``): semantic segmentation, surface normals, depth.
+
+Layouts (``layout: auto`` picks by what is on disk):
+
+- ``adashare`` (AdaShare / DiSparse): ``img/NNNN.png`` RGB; ``seg/NNNN.png`` 40 classes, 255 =
+  ignore; ``normal_mask/NNNN.png`` uint8 RGB, a pixel with any channel 255 is invalid, else
+  v / 127.5 - 1; ``depth/NNNN.npy`` float32 metres, 0 = invalid. Splits from ``nyu_v2_3task.json``
+  (``{"train": [[img, seg, normal, depth], ...], "test": [...]}``, paths relative to the root);
+  without it they are built from the folders: sorted ids, the last ``holdout`` fraction held out.
+  The paper evaluates on the test split, so val = test here.
+- ``mtan`` (MTAN / LibMTL): ``{train,val}/{image,label,depth,normal}/{i}.npy``, 288x384, image
+  float in [0, 1], label float with -1 = ignore (13 classes), depth HxWx1, unit normals with zero
+  = invalid. test = val.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from datasets.file_dataset import (
+    SampleFiles,
+    build_file_bundle,
+    image_from_array,
+    labels_from_array,
+    map_from_array,
+)
+from datasets.files import DatasetError, require_dir
+from datasets.options import options_from_mapping
+from datasets.registry import DatasetBundle, register_dataset
+from datasets.tasks import make_task
+
+LAYOUTS = {
+    "adashare": "img/, seg/, normal_mask/ (PNG) and depth/ (NPY) folders, optional "
+    "nyu_v2_3task.json",
+    "mtan": "train/ and val/ folders with image/, label/, depth/, normal/ NPY files",
+}
+ADASHARE_FOLDERS = {
+    "image": ("img", ".png"),
+    "seg": ("seg", ".png"),
+    "normal": ("normal_mask", ".png"),
+    "depth": ("depth", ".npy"),
+}
+MTAN_FOLDERS = {"image": "image", "seg": "label", "normal": "normal", "depth": "depth"}
+
+
+@dataclass(frozen=True)
+class NYUv2Options:
+    root: str | None = field(default=None, metadata={"help": "dataset folder"})
+    layout: str = field(default="auto", metadata={"help": "auto, adashare or mtan"})
+    tasks: tuple[str, ...] = ("seg", "normal", "depth")
+    num_classes: int = field(default=40, metadata={"help": "40 (adashare) or 13 (mtan layout)"})
+    crop: tuple[int, ...] | None = field(default=None, metadata={"help": "train crop [h, w]"})
+    holdout: float = field(default=0.2, metadata={"help": "held-out share without a json"})
+
+
+def detect_layout(root: Path, layout: str) -> str:
+    if layout != "auto":
+        if layout not in LAYOUTS:
+            raise DatasetError(f"dataset.layout={layout!r}; choose auto, {', '.join(LAYOUTS)}")
+        return layout
+    if (root / "img").is_dir():
+        return "adashare"
+    if (root / "train").is_dir():
+        return "mtan"
+    expected = "; or ".join(f"{k}: {v}" for k, v in LAYOUTS.items())
+    raise DatasetError(f"dataset.root={root} holds no known NYUv2 layout; expected {expected}")
+
+
+def normals_from_png(array: np.ndarray) -> torch.Tensor:
+    normal = torch.from_numpy(np.ascontiguousarray(array[..., :3])).permute(2, 0, 1)
+    invalid = (normal == 255).any(dim=0)
+    vectors = normal.float() / 127.5 - 1.0
+    vectors[:, invalid] = 0.0
+    return vectors
+
+
+def normals_from_npy(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array).astype(np.float32)).permute(2, 0, 1)
+
+
+def _adashare_splits(root: Path, tasks, holdout: float) -> dict[str, list[SampleFiles]]:
+    index = root / "nyu_v2_3task.json"
+    fields = ["image", "seg", "normal", "depth"]
+    if index.is_file():
+        try:
+            listing = json.loads(index.read_text())
+            records = {
+                split: [
+                    dict(zip(fields, (p.lstrip("/") for p in row), strict=True))
+                    for row in listing[split]
+                ]
+                for split in ("train", "test")
+            }
+        except (KeyError, ValueError, TypeError) as error:
+            raise DatasetError(
+                f"{index}: expected {{'train': [[img, seg, normal, depth], ...], "
+                f"'test': [...]}} ({error})"
+            ) from error
+    else:
+        folder, suffix = ADASHARE_FOLDERS["image"]
+        ids = sorted(p.stem for p in (root / folder).glob(f"*{suffix}"))
+        rows = [
+            {f: f"{ADASHARE_FOLDERS[f][0]}/{i}{ADASHARE_FOLDERS[f][1]}" for f in fields}
+            for i in ids
+        ]
+        cut = len(rows) - max(1, round(holdout * len(rows))) if len(rows) > 1 else len(rows)
+        records = {"train": rows[:cut], "test": rows[cut:]}
+
+    def samples(rows):
+        return [
+            SampleFiles(row["image"], {f: root / row[f] for f in ["image", *tasks]}) for row in rows
+        ]
+
+    train, test = samples(records["train"]), samples(records["test"])
+    return {"train": train, "val": test, "test": test}
+
+
+def _mtan_splits(root: Path, tasks) -> dict[str, list[SampleFiles]]:
+    splits = {}
+    for split in ("train", "val"):
+        images = root / split / MTAN_FOLDERS["image"]
+        ids = sorted((p.stem for p in images.glob("*.npy")), key=lambda s: (len(s), s))
+        splits[split] = [
+            SampleFiles(
+                f"{split}/{i}",
+                {f: root / split / MTAN_FOLDERS[f] / f"{i}.npy" for f in ["image", *tasks]},
+            )
+            for i in ids
+        ]
+    splits["test"] = splits["val"]
+    return splits
+
+
+@register_dataset("nyuv2")
+def build_nyuv2(config: Mapping[str, Any]) -> DatasetBundle:
+    options = options_from_mapping(NYUv2Options, config, "dataset")
+    unknown = set(options.tasks) - {"seg", "normal", "depth"}
+    if unknown or not options.tasks:
+        raise DatasetError(
+            f"dataset.tasks: NYUv2 has seg, normal, depth; got {list(options.tasks)}"
+        )
+    root = require_dir(options.root, "dataset.root", " or ".join(LAYOUTS.values()))
+    layout = detect_layout(root, options.layout)
+    if layout == "adashare" and options.num_classes != 40:
+        raise DatasetError(
+            "the adashare layout stores 40 classes; the 13-class variant needs "
+            "the mtan layout (dataset.num_classes=13 dataset.layout=mtan)"
+        )
+    tasks = tuple(make_task(k, num_classes=options.num_classes) for k in options.tasks)
+    decoders = {
+        "image": image_from_array,
+        "depth": map_from_array,
+        "seg": lambda a: labels_from_array(a, options.num_classes),
+        "normal": normals_from_png if layout == "adashare" else normals_from_npy,
+    }
+    if layout == "adashare":
+        splits = _adashare_splits(root, options.tasks, options.holdout)
+    else:
+        splits = _mtan_splits(root, options.tasks)
+    decoders = {k: v for k, v in decoders.items() if k == "image" or k in options.tasks}
+    return build_file_bundle(
+        "nyuv2", tasks, splits, decoders, options.crop, f"NYUv2 ({layout} layout) at {root}"
+    )

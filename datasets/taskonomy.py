@@ -1,0 +1,191 @@
+"""Tiny-Taskonomy (``dataset=taskonomy``): seg, normal, depth, keypoint and edge.
+
+Layout: ``<root>/<building>/<domain>/point_{p}_view_{v}_domain_{domain}.png`` with the domains
+``rgb``, ``segmentsemantic``, ``normal``, ``depth_zbuffer``, ``keypoints2d``, ``edge_texture``.
+Buildings are assigned to splits by the official ``train_val_test_tiny.csv`` (columns
+``id,train,val,test``; the file uses old Mac CR line endings, read either way). A point whose file
+of some needed domain is missing is skipped and reported, not crashed on.
+
+Decoding (the AdaShare conventions):
+- seg: stored ids 1..17 are classes 0..16, 0 is unlabelled (ignored); the class-balancing
+  weights ``semseg_prior_factor.npy`` (17 values) weight the cross-entropy when given.
+- normal: v / 127.5 - 1 (all pixels valid).
+- depth: 16-bit z-buffer in 1/512 m; values >= 64500 are invalid (0 here); valid values are
+  log-scaled as AdaShare: log(1 + v) / log(2^16) (``depth_scale: metres`` gives v / 512 instead).
+- keypoint, edge: 16-bit (or 8-bit) maps divided by their dtype's maximum, so in [0, 1].
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from datasets.file_dataset import SampleFiles, build_file_bundle, image_from_array
+from datasets.files import DatasetError, read_npy, require_dir
+from datasets.options import options_from_mapping
+from datasets.registry import DatasetBundle, register_dataset
+from datasets.tasks import make_task
+
+log = logging.getLogger(__name__)
+DOMAINS = {
+    "image": "rgb",
+    "seg": "segmentsemantic",
+    "normal": "normal",
+    "depth": "depth_zbuffer",
+    "keypoint": "keypoints2d",
+    "edge": "edge_texture",
+}
+LAYOUT = "<building>/<domain>/point_{p}_view_{v}_domain_{domain}.png folders"
+DEPTH_INVALID = 64500
+NUM_CLASSES = 17
+
+
+@dataclass(frozen=True)
+class TaskonomyOptions:
+    root: str | None = field(default=None, metadata={"help": "dataset folder"})
+    tasks: tuple[str, ...] = ("seg", "normal", "depth", "keypoint", "edge")
+    split_file: str | None = field(
+        default=None,
+        metadata={"help": "train_val_test_tiny.csv; null: <root>/train_val_test_tiny.csv"},
+    )
+    class_prior_file: str | None = field(
+        default=None, metadata={"help": "semseg_prior_factor.npy; null: <root>/... if present"}
+    )
+    depth_scale: str = field(default="log", metadata={"help": "log (AdaShare) or metres"})
+    crop: tuple[int, ...] | None = field(default=None, metadata={"help": "train crop [h, w]"})
+
+
+def read_split_file(path: Path) -> dict[str, list[str]]:
+    """Buildings per split from the official CSV (CR, LF or CRLF line endings)."""
+    if not path.is_file():
+        raise DatasetError(
+            f"missing split file {path} (the official train_val_test_tiny.csv); "
+            "set dataset.split_file"
+        )
+    text = path.read_text().replace("\r\n", "\n").replace("\r", "\n")
+    rows = list(csv.DictReader(text.splitlines()))
+    if not rows or not {"id", "train", "val", "test"} <= set(rows[0]):
+        raise DatasetError(f"{path}: expected columns id,train,val,test")
+    return {
+        split: [r["id"] for r in rows if r[split].strip() == "1"]
+        for split in ("train", "val", "test")
+    }
+
+
+def _point_samples(root: Path, buildings: list[str], tasks) -> tuple[list[SampleFiles], int]:
+    samples, missing = [], 0
+    for building in buildings:
+        rgb_dir = root / building / DOMAINS["image"]
+        for rgb in sorted(rgb_dir.glob("point_*_domain_rgb.png")):
+            stem = rgb.name[: -len("rgb.png")]
+            paths = {"image": rgb}
+            paths.update(
+                {t: root / building / DOMAINS[t] / f"{stem}{DOMAINS[t]}.png" for t in tasks}
+            )
+            absent = [p for p in paths.values() if not p.is_file()]
+            if absent:
+                missing += 1
+                if missing <= 5:
+                    log.warning(
+                        "taskonomy: skipping %s: missing %s", rgb, ", ".join(map(str, absent))
+                    )
+                continue
+            samples.append(SampleFiles(f"{building}/{stem}", paths))
+    return samples, missing
+
+
+def seg_from_png(array: np.ndarray) -> torch.Tensor:
+    stored = torch.from_numpy(np.ascontiguousarray(np.squeeze(array)).astype(np.int64))
+    if stored.dim() != 2:
+        raise DatasetError(
+            f"expected a single-channel segmentation, got shape {tuple(array.shape)}"
+        )
+    labels = torch.where(stored == 0, torch.full_like(stored, 255), stored - 1)
+    labels[(labels >= NUM_CLASSES) & (labels != 255)] = 255
+    return labels
+
+
+def normal_from_png(array: np.ndarray) -> torch.Tensor:
+    return (
+        torch.from_numpy(np.ascontiguousarray(array[..., :3])).permute(2, 0, 1).float() / 127.5 - 1
+    )
+
+
+def depth_decoder(scale: str):
+    def decode(array: np.ndarray) -> torch.Tensor:
+        raw = torch.from_numpy(np.squeeze(array).astype(np.float32))
+        valid = raw < DEPTH_INVALID
+        value = torch.log1p(raw) / np.log(2.0**16) if scale == "log" else raw / 512.0
+        return torch.where(valid, value, torch.zeros_like(value))[None]
+
+    return decode
+
+
+def unit_map_from_png(array: np.ndarray) -> torch.Tensor:
+    maximum = np.iinfo(array.dtype).max if np.issubdtype(array.dtype, np.integer) else 1.0
+    return torch.from_numpy(np.squeeze(array).astype(np.float32) / maximum)[None]
+
+
+@register_dataset("taskonomy")
+def build_taskonomy(config: Mapping[str, Any]) -> DatasetBundle:
+    options = options_from_mapping(TaskonomyOptions, config, "dataset")
+    if set(options.tasks) - set(DOMAINS) or not options.tasks:
+        raise DatasetError(
+            f"dataset.tasks: Taskonomy has seg, normal, depth, keypoint, edge; "
+            f"got {list(options.tasks)}"
+        )
+    if options.depth_scale not in ("log", "metres"):
+        raise DatasetError(
+            f"dataset.depth_scale must be log or metres, got {options.depth_scale!r}"
+        )
+    root = require_dir(options.root, "dataset.root", LAYOUT)
+    split_file = (
+        Path(options.split_file) if options.split_file else root / "train_val_test_tiny.csv"
+    )
+    buildings = read_split_file(split_file)
+    prior_path = (
+        Path(options.class_prior_file)
+        if options.class_prior_file
+        else root / "semseg_prior_factor.npy"
+    )
+    weights = None
+    if options.class_prior_file or prior_path.is_file():
+        weights = tuple(float(w) for w in read_npy(prior_path).ravel())
+        if len(weights) != NUM_CLASSES:
+            raise DatasetError(
+                f"{prior_path}: expected {NUM_CLASSES} class weights, got {len(weights)}"
+            )
+    tasks = tuple(
+        make_task(k, num_classes=NUM_CLASSES, class_weights=weights if k == "seg" else None)
+        for k in options.tasks
+    )
+    splits = {}
+    for split, names in buildings.items():
+        present = [b for b in names if (root / b).is_dir()]
+        splits[split], missing = _point_samples(root, present, options.tasks)
+        if missing:
+            log.warning("taskonomy/%s: %d points skipped for missing domain files", split, missing)
+    decoders = {
+        "image": image_from_array,
+        "seg": seg_from_png,
+        "normal": normal_from_png,
+        "depth": depth_decoder(options.depth_scale),
+        "keypoint": unit_map_from_png,
+        "edge": unit_map_from_png,
+    }
+    decoders = {k: v for k, v in decoders.items() if k == "image" or k in options.tasks}
+    return build_file_bundle(
+        "taskonomy",
+        tasks,
+        splits,
+        decoders,
+        options.crop,
+        f"Taskonomy at {root} (splits from {split_file})",
+    )

@@ -1,0 +1,80 @@
+"""A few steps of a method on each real-dataset format with the DeepLab-ResNet34 model at tiny
+resolution, through the real runner and MLflow; and the paper rows in the leaderboard."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from mlflow.tracking import MlflowClient
+
+from benchmarks.reference import reference_section
+from benchmarks.runner import RunEnv
+from benchmarks.sweep import expand_sweep, load_method_config
+from benchmarks.sweep_runner import run_sweep
+from benchmarks.tracking import Tracker
+from tests.test_real_datasets import write_cityscapes_mtan, write_nyu_adashare, write_taskonomy
+
+pytestmark = pytest.mark.slow
+TINY = [
+    "protocol.steps=2",
+    "protocol.finetune_steps=1",
+    "protocol.eval_every=2",
+    "protocol.batch_size=2",
+    "protocol.eval_batch_size=2",
+    "protocol.snapshot_steps=[0]",
+    "dataset.crop=[8,8]",
+    "model=deeplab_resnet34",
+    "seed=0",
+]
+
+
+@pytest.mark.parametrize(
+    "dataset,writer,method",
+    [
+        ("nyuv2", write_nyu_adashare, "disparse_static"),
+        ("cityscapes", write_cityscapes_mtan, "snip"),
+        ("taskonomy", write_taskonomy, "magnitude"),
+    ],
+)
+def test_method_runs_on_each_format_with_deeplab(dataset, writer, method, tmp_path):
+    writer(tmp_path / "data")
+    overrides = [
+        f"dataset={dataset}",
+        f"dataset.root={tmp_path / 'data'}",
+        f"method={method}",
+        "sparsity=0.5",
+        *TINY,
+    ]
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        cells = expand_sweep(compose("config", overrides=overrides))
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "real")
+    report = run_sweep(RunEnv(tracker, torch.device("cpu"), load_method_config("dense")), cells)
+    assert not report.failed, report.failed
+    runs = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs([tracker.experiment_id])
+    run = next(r for r in runs if r.data.tags["method"] == method)
+    assert abs(run.data.metrics["sparsity/overall"] - 0.5) < 0.001
+    assert any(k.startswith("test/seg/") for k in run.data.metrics)
+
+
+def test_reference_rows_beside_reproduced_with_difference():
+    table = pd.DataFrame(
+        [
+            {
+                "group": "static",
+                "method": "snip",
+                "sparsity": 0.9,
+                "seg/mIoU_adashare:mean": 25.0,
+                "seg/pixel_acc:mean": 57.0,
+            },
+            {"group": "dense", "method": "dense", "sparsity": 0.0, "seg/mIoU_adashare:mean": 27.0},
+        ]
+    )
+    text = reference_section("nyuv2", table)
+    assert "Sun et al., DiSparse, CVPR 2022" in text
+    lines = text.splitlines()
+    snip = next(i for i, line in enumerate(lines) if "| snip" in line and "paper" in line)
+    assert "23.83" in lines[snip] and "56.90" in lines[snip]  # the published SNIP row
+    assert "25.00" in lines[snip + 1] and "1.17" in lines[snip + 2]  # ours, ours - paper
+    assert reference_section("synthetic", table) == ""
