@@ -30,14 +30,20 @@ from datasets.file_dataset import (
     labels_from_array,
     map_from_array,
 )
-from datasets.files import DatasetError, require_dir
+from datasets.files import DatasetError, numbered_ids, require_dir, resolve_layout
 from datasets.options import options_from_mapping
 from datasets.registry import DatasetBundle, register_dataset
 from datasets.tasks import make_task
 
-LAYOUTS = {
-    "mtan": "train/ and val/ folders with image/, label_7/ or label/, label_19/, depth/ NPY files",
-    "adashare": "cityscape.json listing [image, seg, depth] NPY paths per split",
+LAYOUTS = {  # name -> (marker that identifies it, description)
+    "adashare": (
+        "cityscape.json",
+        "cityscape.json listing [image, seg, depth] NPY paths per split",
+    ),
+    "mtan": (
+        "train",
+        "train/ and val/ folders with image/, label_7/ or label/, label_19/, depth/ NPY files",
+    ),
 }
 
 
@@ -48,19 +54,6 @@ class CityscapesOptions:
     tasks: tuple[str, ...] = ("seg", "depth")
     num_classes: int = field(default=19, metadata={"help": "19, or 7 (mtan layout)"})
     crop: tuple[int, ...] | None = field(default=None, metadata={"help": "train crop [h, w]"})
-
-
-def detect_layout(root: Path, layout: str) -> str:
-    if layout != "auto":
-        if layout not in LAYOUTS:
-            raise DatasetError(f"dataset.layout={layout!r}; choose auto, {', '.join(LAYOUTS)}")
-        return layout
-    if (root / "cityscape.json").is_file():
-        return "adashare"
-    if (root / "train").is_dir():
-        return "mtan"
-    expected = "; or ".join(f"{k}: {v}" for k, v in LAYOUTS.items())
-    raise DatasetError(f"dataset.root={root} holds no known Cityscapes layout; expected {expected}")
 
 
 def _mtan_label_folder(split_dir: Path, num_classes: int) -> str:
@@ -80,7 +73,7 @@ def _mtan_splits(root: Path, tasks, num_classes: int) -> dict[str, list[SampleFi
         names = {"image": "image", "depth": "depth"}
         if "seg" in tasks:
             names["seg"] = _mtan_label_folder(folder, num_classes)
-        ids = sorted((p.stem for p in (folder / "image").glob("*.npy")), key=lambda s: (len(s), s))
+        ids = numbered_ids(folder / "image")
         splits[split] = [
             SampleFiles(
                 f"{split}/{i}", {f: folder / names[f] / f"{i}.npy" for f in ["image", *tasks]}
@@ -130,8 +123,8 @@ def build_cityscapes(config: Mapping[str, Any]) -> DatasetBundle:
         )
     if options.num_classes not in (7, 19):
         raise DatasetError(f"dataset.num_classes must be 19 or 7, got {options.num_classes}")
-    root = require_dir(options.root, "dataset.root", " or ".join(LAYOUTS.values()))
-    layout = detect_layout(root, options.layout)
+    root = require_dir(options.root, "dataset.root", " or ".join(d for _, d in LAYOUTS.values()))
+    layout = resolve_layout(root, options.layout, LAYOUTS, "Cityscapes")
     if layout == "adashare" and options.num_classes != 19:
         raise DatasetError(
             "the adashare layout stores 19 classes; the 7-class variant needs the mtan layout"

@@ -46,3 +46,24 @@ def read_npy(path: Path) -> np.ndarray:
 def read_array(path: Path) -> np.ndarray:
     """``.npy`` or an image file, by extension."""
     return read_npy(path) if path.suffix == ".npy" else read_png(path)
+
+
+def resolve_layout(
+    root: Path, requested: str, layouts: dict[str, tuple[str, str]], what: str
+) -> str:
+    """The layout to read: ``requested``, or with ``auto`` the first whose marker (a file or
+    folder under ``root``) exists. ``layouts``: name -> (marker, description)."""
+    if requested != "auto":
+        if requested not in layouts:
+            raise DatasetError(f"dataset.layout={requested!r}; choose auto, {', '.join(layouts)}")
+        return requested
+    for name, (marker, _) in layouts.items():
+        if (root / marker).exists():
+            return name
+    expected = "; or ".join(f"{name}: {description}" for name, (_, description) in layouts.items())
+    raise DatasetError(f"dataset.root={root} holds no known {what} layout; expected {expected}")
+
+
+def numbered_ids(folder: Path, suffix: str = ".npy") -> list[str]:
+    """File stems in ``folder`` in numeric order (``2`` before ``10``)."""
+    return sorted((p.stem for p in folder.glob(f"*{suffix}")), key=lambda s: (len(s), s))

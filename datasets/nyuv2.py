@@ -31,15 +31,17 @@ from datasets.file_dataset import (
     labels_from_array,
     map_from_array,
 )
-from datasets.files import DatasetError, require_dir
+from datasets.files import DatasetError, numbered_ids, require_dir, resolve_layout
 from datasets.options import options_from_mapping
 from datasets.registry import DatasetBundle, register_dataset
 from datasets.tasks import make_task
 
-LAYOUTS = {
-    "adashare": "img/, seg/, normal_mask/ (PNG) and depth/ (NPY) folders, optional "
-    "nyu_v2_3task.json",
-    "mtan": "train/ and val/ folders with image/, label/, depth/, normal/ NPY files",
+LAYOUTS = {  # name -> (marker that identifies it, description)
+    "adashare": (
+        "img",
+        "img/, seg/, normal_mask/ (PNG) and depth/ (NPY) folders, optional nyu_v2_3task.json",
+    ),
+    "mtan": ("train", "train/ and val/ folders with image/, label/, depth/, normal/ NPY files"),
 }
 ADASHARE_FOLDERS = {
     "image": ("img", ".png"),
@@ -58,19 +60,6 @@ class NYUv2Options:
     num_classes: int = field(default=40, metadata={"help": "40 (adashare) or 13 (mtan layout)"})
     crop: tuple[int, ...] | None = field(default=None, metadata={"help": "train crop [h, w]"})
     holdout: float = field(default=0.2, metadata={"help": "held-out share without a json"})
-
-
-def detect_layout(root: Path, layout: str) -> str:
-    if layout != "auto":
-        if layout not in LAYOUTS:
-            raise DatasetError(f"dataset.layout={layout!r}; choose auto, {', '.join(LAYOUTS)}")
-        return layout
-    if (root / "img").is_dir():
-        return "adashare"
-    if (root / "train").is_dir():
-        return "mtan"
-    expected = "; or ".join(f"{k}: {v}" for k, v in LAYOUTS.items())
-    raise DatasetError(f"dataset.root={root} holds no known NYUv2 layout; expected {expected}")
 
 
 def normals_from_png(array: np.ndarray) -> torch.Tensor:
@@ -126,7 +115,7 @@ def _mtan_splits(root: Path, tasks) -> dict[str, list[SampleFiles]]:
     splits = {}
     for split in ("train", "val"):
         images = root / split / MTAN_FOLDERS["image"]
-        ids = sorted((p.stem for p in images.glob("*.npy")), key=lambda s: (len(s), s))
+        ids = numbered_ids(images)
         splits[split] = [
             SampleFiles(
                 f"{split}/{i}",
@@ -146,8 +135,8 @@ def build_nyuv2(config: Mapping[str, Any]) -> DatasetBundle:
         raise DatasetError(
             f"dataset.tasks: NYUv2 has seg, normal, depth; got {list(options.tasks)}"
         )
-    root = require_dir(options.root, "dataset.root", " or ".join(LAYOUTS.values()))
-    layout = detect_layout(root, options.layout)
+    root = require_dir(options.root, "dataset.root", " or ".join(d for _, d in LAYOUTS.values()))
+    layout = resolve_layout(root, options.layout, LAYOUTS, "NYUv2")
     if layout == "adashare" and options.num_classes != 40:
         raise DatasetError(
             "the adashare layout stores 40 classes; the 13-class variant needs "

@@ -39,6 +39,3 @@ class PruneContext:
     snapshot: Callable[[int], dict[str, torch.Tensor]] = _no_snapshots
     finetune_steps: int = 0  # the protocol's fine-tuning length, for methods that train in rounds
     snapshot_steps: tuple[int, ...] = ()  # steps at which ``snapshot`` has the dense state
-
-    def task(self, name: str) -> TaskSpec:
-        return next(t for t in self.tasks if t.name == name)

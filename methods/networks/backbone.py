@@ -37,9 +37,6 @@ class Backbone:
     def out_channels(self) -> int:
         return self.stage_channels[-1]
 
-    def stages(self, encoder: nn.Sequential) -> list[nn.Sequential]:
-        return cut_stages(encoder, self.stage_ends)
-
     def hard_sharing(self, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
         heads = {t.name: self.make_head(self.out_channels, t.channels) for t in tasks}
         return MultiTaskNet(self.make_encoder(), heads)

@@ -27,10 +27,6 @@ class MultiTaskNet(nn.Module):
         self.encoder = encoder
         self.heads = nn.ModuleDict(heads)
 
-    @property
-    def task_names(self) -> list[str]:
-        return list(self.heads.keys())
-
     def task_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The features each head reads; with hard sharing, the same tensor for every task."""
         assert self.encoder is not None
