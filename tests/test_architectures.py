@@ -113,3 +113,14 @@ def test_complexity_counts_by_hand():
 def test_prunable_tensors_of_architectures_cover_fusion_convs():
     names = prunable_parameters(network("nddr_cnn"))
     assert "fusions.0.seg.reduce.weight" in names
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_architectures_build_on_the_resnet34_stages(name):
+    torch.manual_seed(0)
+    backbone = get_backbone("deeplab_resnet34", {})
+    model = build_method(name, {}).build_network(backbone, TASKS[:2])
+    out = model(torch.randn(1, 3, 24, 24))
+    assert out["seg"].shape == (1, 7, 24, 24) and out["normal"].shape == (1, 3, 24, 24)
+    owners = model.parameter_owners()
+    assert set(owners) == {n for n, _ in model.named_parameters()}
