@@ -128,9 +128,8 @@ def _save_state(
 class CellRun:
     """The state of one cell while it runs: model, data stream, step counter, MLflow run."""
 
-    def __init__(self, env: RunEnv, cell: Cell, run: RunLog):
-        self.env, self.cell, self.run = env, cell, run
-        self.method = build_method(cell.method_name, _options(cell.method))
+    def __init__(self, env: RunEnv, cell: Cell, run: RunLog, method: Method):
+        self.env, self.cell, self.run, self.method = env, cell, run, method
         self.protocol = Protocol.from_config(cell.protocol)
         self.bundle = env.dataset(cell.dataset)
         self.loss_weights = dict(cell.dataset.get("loss_weights") or {})
@@ -232,7 +231,7 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
     params = flatten({**cell.as_dict(), "device": str(env.device)})
     name = f"{cell.method_name}-s{cell.sparsity:g}-seed{cell.seed}"
     with env.tracker.run(name, tags, params) as run:
-        state = CellRun(env, cell, run)
+        state = CellRun(env, cell, run, method)
         if method.kind == MethodKind.PRUNE_PRETRAINED:
             state.load_pretrained()
         ctx = state.context()
