@@ -8,6 +8,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 
+def options(config: dict[str, Any], meta: tuple[str, ...] = ("name",)) -> dict[str, Any]:
+    """A config group's options for its builder: everything but ``name`` (and other ``meta``)."""
+    return {k: v for k, v in config.items() if k not in meta}
+
+
 def stable_hash(value: Any, length: int = 12) -> str:
     """Hash of a JSON-serialisable value, independent of key order."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
@@ -39,6 +44,23 @@ class Cell:
     @property
     def method_name(self) -> str:
         return self.method["name"]
+
+    @property
+    def method_options(self) -> dict[str, Any]:
+        return options(self.method)
+
+    @property
+    def model_options(self) -> dict[str, Any]:
+        return options(self.model)
+
+    @property
+    def dataset_options(self) -> dict[str, Any]:
+        """What the dataset builder takes (loss weights belong to training, not to loading)."""
+        return options(self.dataset, ("name", "loss_weights"))
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        return dict(self.dataset.get("loss_weights") or {})
 
     @property
     def config_hash(self) -> str:

@@ -17,7 +17,6 @@ from collections import Counter
 
 import torch
 from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
 
 from benchmarks.device import resolve_device
 from benchmarks.sweep import expand_sweep
@@ -43,11 +42,9 @@ def step_times(
     device: torch.device, steps: int, sparsity: float, overrides: list[str]
 ) -> tuple[list[float], list[float]]:
     """Interleaved timings of dense and masked training steps (seconds per step)."""
-    cfg = OmegaConf.to_container(default_config(*overrides), resolve=True)
-    data = {k: v for k, v in cfg["dataset"].items() if k not in ("name", "loss_weights")}
-    bundle = build_dataset(cfg["dataset"]["name"], data)
-    protocol = Protocol.from_config(cfg["protocol"])
-    model_options = {k: v for k, v in cfg["model"].items() if k != "name"}
+    cell = expand_sweep(default_config(*overrides, "method=dense", "seed=0"))[0]
+    bundle = build_dataset(cell.dataset["name"], cell.dataset_options)
+    protocol = Protocol.from_config(cell.protocol)
     batch = {
         k: torch.stack([bundle.splits["train"][i][k] for i in range(protocol.batch_size)]).to(
             device
@@ -57,7 +54,7 @@ def step_times(
     runs = {}
     for name in ("dense", "masked"):
         torch.manual_seed(0)
-        model = build_model(cfg["model"]["name"], model_options, bundle.tasks).to(device).train()
+        model = build_model(cell.model["name"], cell.model_options, bundle.tasks).to(device).train()
         optimizer = make_optimizer(model, protocol)
         if name == "masked":
             params = prunable_parameters(model)

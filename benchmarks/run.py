@@ -22,12 +22,12 @@ def _setup(cfg: DictConfig):
 
     cells = expand_sweep(cfg)
     for cell in cells:  # fail on bad method options before any training starts
-        build_method(cell.method_name, {k: v for k, v in cell.method.items() if k != "name"})
+        build_method(cell.method_name, cell.method_options)
     device = resolve_device(str(cfg.device))
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
     env = RunEnv(tracker, device, load_method_config("dense"))
     for cell in cells:  # load (or render) each dataset now: a bad root fails before training
-        env.dataset(cell.dataset)
+        env.dataset(cell)
     return cells, env
 
 

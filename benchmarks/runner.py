@@ -27,7 +27,6 @@ from methods.networks.complexity import complexity
 from methods.registry import Method, MethodKind, TrainingState, build_method
 
 log = logging.getLogger(__name__)
-DATASET_META_KEYS = ("name", "loss_weights")  # dataset config keys that are not loader options
 CHECKPOINT = "checkpoint/model.pt"
 
 
@@ -47,11 +46,11 @@ class RunEnv:
     dense_method: dict  # config of ``dense``, for finding a cell's pretrained source
     _datasets: dict[str, DatasetBundle] = field(default_factory=dict)
 
-    def dataset(self, config: dict) -> DatasetBundle:
-        key = json.dumps(config, sort_keys=True)
+    def dataset(self, cell: Cell) -> DatasetBundle:
+        """The cell's dataset, built once per distinct dataset config."""
+        key = json.dumps(cell.dataset_options | {"name": cell.dataset["name"]}, sort_keys=True)
         if key not in self._datasets:
-            options = {k: v for k, v in config.items() if k not in DATASET_META_KEYS}
-            bundle = build_dataset(config["name"], options)
+            bundle = build_dataset(cell.dataset["name"], cell.dataset_options)
             for line in bundle.summary():
                 log.info(line)
             self._datasets[key] = bundle
@@ -131,14 +130,14 @@ class CellRun:
     def __init__(self, env: RunEnv, cell: Cell, run: RunLog, method: Method):
         self.env, self.cell, self.run, self.method = env, cell, run, method
         self.protocol = Protocol.from_config(cell.protocol)
-        self.bundle = env.dataset(cell.dataset)
-        self.loss_weights = dict(cell.dataset.get("loss_weights") or {})
+        self.bundle = env.dataset(cell)
+        self.loss_weights = cell.loss_weights
         self.generator = seed_everything(cell.seed)  # model init and the method's random choices
         data_order = torch.Generator().manual_seed(cell.seed + 104_729)  # same for all methods
         self.stream = endless_batches(
             self.bundle.splits["train"], self.protocol.batch_size, data_order, env.device
         )
-        backbone = get_backbone(cell.model["name"], _options(cell.model))
+        backbone = get_backbone(cell.model["name"], cell.model_options)
         self.model = self.method.build_network(backbone, self.bundle.tasks).to(env.device)
         self.steps_done = 0
         self.pretrained_run_id: str | None = None
@@ -195,11 +194,11 @@ class CellRun:
         )
         self.steps_done += steps
 
-    def load_pretrained(self) -> None:
-        run = _pretrained_run(self.env, self.cell)
-        self.pretrained_run_id = run.info.run_id
+    def load_pretrained(self, run_id: str) -> None:
+        """Start from the trained dense model of run ``run_id``."""
+        self.pretrained_run_id = run_id
         self.model.load_state_dict(self._download_state(CHECKPOINT)["model"])
-        self.run.tags({"pretrained_run_id": run.info.run_id})
+        self.run.tags({"pretrained_run_id": run_id})
 
     def dense_snapshot(self, step: int) -> dict[str, torch.Tensor]:
         """State of the dense run at training step ``step`` (saved at protocol.snapshot_steps)."""
@@ -219,21 +218,20 @@ class CellRun:
             return torch.load(path, map_location=self.env.device, weights_only=True)
 
 
-def _options(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k != "name"}
-
-
 def run_cell(env: RunEnv, cell: Cell) -> str:
     """Train and evaluate one cell in its own MLflow run; returns the run id."""
     started = time.perf_counter()
-    method = build_method(cell.method_name, _options(cell.method))
-    tags = cell_tags(cell, method, env.dataset(cell.dataset))
+    method = build_method(cell.method_name, cell.method_options)
+    tags = cell_tags(cell, method, env.dataset(cell))
     params = flatten({**cell.as_dict(), "device": str(env.device)})
     name = f"{cell.method_name}-s{cell.sparsity:g}-seed{cell.seed}"
     with env.tracker.run(name, tags, params) as run:
+        # Find (or first train) the dense source before this cell seeds anything, so its random
+        # state does not depend on whether the dense model already existed.
+        source = _pretrained_run(env, cell) if method.kind == MethodKind.PRUNE_PRETRAINED else None
         state = CellRun(env, cell, run, method)
-        if method.kind == MethodKind.PRUNE_PRETRAINED:
-            state.load_pretrained()
+        if source is not None:
+            state.load_pretrained(source.info.run_id)
         ctx = state.context()
         prune_started = time.perf_counter()
         masks = method.make_masks(ctx) if method.prunes else MaskSet.dense(state.model)

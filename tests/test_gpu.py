@@ -8,6 +8,7 @@ import copy
 import pytest
 import torch
 
+from benchmarks.cell import options
 from benchmarks.evaluation import evaluate
 from benchmarks.sweep import load_method_config
 from benchmarks.training import train
@@ -24,7 +25,7 @@ pytestmark = [
 
 def method_from_config(name):
     config = load_method_config(name)
-    return build_method(name, {k: v for k, v in config.items() if k != "name"})
+    return build_method(name, options(config))
 
 
 def model_on(device, tiny_tasks, seed=0):

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from benchmarks.cell import options
 from benchmarks.sweep import CONF_DIR, load_method_config
 from benchmarks.training import train
 from methods.masks import MaskSet, measure_sparsity, prunable_parameters
@@ -20,7 +21,7 @@ METHODS = list_methods()
 
 def masks_for(name, tiny_tasks, tiny_bundle, sparsity, seed=0) -> MaskSet:
     config = load_method_config(name)
-    method = build_method(name, {k: v for k, v in config.items() if k != "name"})
+    method = build_method(name, options(config))
     torch.manual_seed(seed)
     model = method.build_network(get_backbone("small_cnn", {"width": 4}), tiny_tasks)
     ctx = make_context(model, tiny_bundle, sparsity, seed)
