@@ -27,7 +27,7 @@ from methods.registry import GROUP_OF_KIND, get_method, list_methods
 
 log = logging.getLogger(__name__)
 GROUP_ORDER = list(GROUP_OF_KIND.values())  # dense, static, dynamic, pretrained, architecture
-UNPRUNED_GROUPS = ("dense", "architecture")
+UNPRUNED_GROUPS = tuple(g for kind, g in GROUP_OF_KIND.items() if not kind.prunes)
 COMPLEXITY = ("model/params", "model/params_nonzero", "model/macs", "model/macs_nonzero")
 DEFAULT_URI = "sqlite:///mlflow.db"
 

@@ -20,8 +20,9 @@ from hydra import compose, initialize_config_module
 
 from benchmarks.device import resolve_device
 from benchmarks.sweep import expand_sweep
-from benchmarks.training import Protocol, make_optimizer, weighted_losses
+from benchmarks.training import Protocol, make_optimizer
 from datasets.registry import build_dataset
+from datasets.tasks import weighted_task_losses
 from methods.budgets import masks_from_scores
 from methods.masks import MaskSet, owners_of, prunable_parameters
 from methods.networks import build_model
@@ -67,7 +68,7 @@ def step_times(
         model, optimizer = runs[name]
         _synchronize(device)
         start = time.perf_counter()
-        loss, _ = weighted_losses(model(batch["image"]), batch, bundle.tasks, {})
+        loss, _ = weighted_task_losses(model(batch["image"]), batch, bundle.tasks, {})
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

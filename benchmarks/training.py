@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from datasets.tasks import TaskSpec
+from datasets.tasks import TaskSpec, weighted_task_losses
 from methods.masks import MaskSet
 
 log = logging.getLogger(__name__)
@@ -89,17 +89,6 @@ def endless_batches(
             yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def weighted_losses(
-    outputs: dict[str, torch.Tensor],
-    batch: dict[str, torch.Tensor],
-    tasks: tuple[TaskSpec, ...],
-    loss_weights: Mapping[str, float],
-) -> tuple[torch.Tensor, dict[str, float]]:
-    per_task = {t.name: t.compute_loss(outputs[t.name], batch[t.name]) for t in tasks}
-    total = sum(loss_weights.get(name, 1.0) * loss for name, loss in per_task.items())
-    return total, {name: loss.item() for name, loss in per_task.items()}  # type: ignore[return-value]
-
-
 def train(
     model: torch.nn.Module,
     masks: MaskSet,
@@ -132,9 +121,11 @@ def train(
     try:
         for step in bar:
             batch = next(batches)
-            loss, task_losses = weighted_losses(model(batch["image"]), batch, tasks, loss_weights)
-            if not math.isfinite(loss.item()):
-                raise DivergenceError(f"loss is {loss.item()} at step {step} ({task_losses})")
+            outputs = model(batch["image"])
+            loss, task_losses = weighted_task_losses(outputs, batch, tasks, loss_weights)
+            if not math.isfinite(loss.item()):  # the one host sync per step
+                losses = {k: v.item() for k, v in task_losses.items()}
+                raise DivergenceError(f"loss is {loss.item()} at step {step} ({losses})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if after_backward is not None:
@@ -147,7 +138,7 @@ def train(
                 on_step_end(done)
             if done % protocol.log_every == 0 or done == steps:
                 losses = {"train/loss": loss.item()}
-                losses.update({f"train/loss_{k}": v for k, v in task_losses.items()})
+                losses.update({f"train/loss_{k}": v.item() for k, v in task_losses.items()})
                 sink(losses, step_offset + done)
                 bar.set_postfix(loss=f"{loss.item():.4f}")
             if done % protocol.eval_every == 0 or done == steps:

@@ -11,7 +11,7 @@ value, loss, metrics and their direction). Label conventions shared by every dat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -121,3 +121,21 @@ def make_task(
     if kind in ("keypoint", "edge"):
         return TaskSpec(name or kind, kind, 1, None, _map_loss, MAP_METRICS)
     raise ValueError(f"unknown task kind {kind!r}; known kinds: {', '.join(TASK_KINDS)}")
+
+
+def weighted_task_losses(
+    outputs: Mapping[str, torch.Tensor],
+    batch: Mapping[str, torch.Tensor],
+    tasks: Sequence[TaskSpec],
+    loss_weights: Mapping[str, float],
+    only: str | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(weighted sum, per-task losses) over ``tasks``, or over task ``only`` when given.
+    Missing weights are 1. Per-task losses stay tensors: reading them syncs a GPU."""
+    per_task = {
+        t.name: t.compute_loss(outputs[t.name], batch[t.name])
+        for t in tasks
+        if only is None or t.name == only
+    }
+    total = sum(loss_weights.get(name, 1.0) * loss for name, loss in per_task.items())
+    return total, per_task  # type: ignore[return-value]

@@ -33,6 +33,10 @@ class MethodKind(str, Enum):
     DYNAMIC = "dynamic"  # masks change during training
     ARCHITECTURE = "architecture"  # a dedicated multitask network, trained dense
 
+    @property
+    def prunes(self) -> bool:
+        return self not in (MethodKind.DENSE, MethodKind.ARCHITECTURE)
+
 
 # How the leaderboard groups rows, in the paper's order.
 GROUP_OF_KIND = {
@@ -74,7 +78,7 @@ class Method:
 
     @property
     def prunes(self) -> bool:
-        return self.kind not in (MethodKind.DENSE, MethodKind.ARCHITECTURE)
+        return self.kind.prunes
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
         """Choose which weights survive. Dense and architecture methods keep everything."""

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import torch
 
+from datasets.tasks import weighted_task_losses
 from methods.context import PruneContext
 from methods.masks import prunable_parameters
 
@@ -14,12 +15,7 @@ from methods.masks import prunable_parameters
 def multitask_loss(ctx: PruneContext, batch: dict, task: str | None = None) -> torch.Tensor:
     """Weighted sum of the task losses, or one task's weighted loss when ``task`` is given."""
     outputs = ctx.model(batch["image"])
-    total = outputs[ctx.tasks[0].name].new_zeros(())
-    for spec in ctx.tasks:
-        if task is None or spec.name == task:
-            loss = spec.compute_loss(outputs[spec.name], batch[spec.name])
-            total = total + ctx.loss_weights.get(spec.name, 1.0) * loss
-    return total
+    return weighted_task_losses(outputs, batch, ctx.tasks, ctx.loss_weights, only=task)[0]
 
 
 @contextlib.contextmanager

@@ -38,3 +38,16 @@ def test_unknown_kind_and_missing_classes_are_clear_errors():
         make_task("semantic")
     with pytest.raises(ValueError, match="num_classes"):
         make_task("seg")
+
+
+def test_weighted_task_losses_sum_by_hand_and_single_task():
+    from datasets.tasks import weighted_task_losses
+
+    tasks = (make_task("depth"), make_task("edge"))
+    outputs = {"depth": torch.tensor([[[[1.0]]]]), "edge": torch.tensor([[[[0.5]]]])}
+    batch = {"depth": torch.tensor([[[[3.0]]]]), "edge": torch.tensor([[[[0.0]]]])}
+    total, per_task = weighted_task_losses(outputs, batch, tasks, {"depth": 2.0})
+    assert total.item() == pytest.approx(2.0 * 2.0 + 1.0 * 0.5)
+    assert per_task["edge"].item() == pytest.approx(0.5)
+    only, parts = weighted_task_losses(outputs, batch, tasks, {"depth": 2.0}, only="edge")
+    assert only.item() == pytest.approx(0.5) and set(parts) == {"edge"}
