@@ -95,17 +95,14 @@ def cell_tags(cell: Cell, method: Method, bundle: DatasetBundle) -> dict[str, st
     }
 
 
-def _pretrained_run(env: RunEnv, cell: Cell):
+def _pretrained_run_id(env: RunEnv, cell: Cell) -> str:
     """The finished dense run of the same setting and seed, training it first if needed."""
     source = env.pretrained_source(cell)
     run = env.tracker.find_finished(source.config_hash)
-    if run is None:
-        log.info("  no finished dense model for this setting and seed yet: training it first")
-        run_cell(env, source)
-        run = env.tracker.find_finished(source.config_hash)
-        if run is None:
-            raise RuntimeError("the dense model was trained but its run cannot be found")
-    return run
+    if run is not None:
+        return run.info.run_id
+    log.info("  no finished dense model for this setting and seed yet: training it first")
+    return run_cell(env, source)
 
 
 def _save_state(
@@ -228,10 +225,12 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
     with env.tracker.run(name, tags, params) as run:
         # Find (or first train) the dense source before this cell seeds anything, so its random
         # state does not depend on whether the dense model already existed.
-        source = _pretrained_run(env, cell) if method.kind == MethodKind.PRUNE_PRETRAINED else None
+        pretrained = None
+        if method.kind == MethodKind.PRUNE_PRETRAINED:
+            pretrained = _pretrained_run_id(env, cell)
         state = CellRun(env, cell, run, method)
-        if source is not None:
-            state.load_pretrained(source.info.run_id)
+        if pretrained is not None:
+            state.load_pretrained(pretrained)
         ctx = state.context()
         prune_started = time.perf_counter()
         masks = method.make_masks(ctx) if method.prunes else MaskSet.dense(state.model)
