@@ -7,8 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from benchmarks.metrics import make_accumulator
-from datasets.tasks import TaskSpec
+from core.tasks import TaskSpec
 
 
 @torch.no_grad()
@@ -22,7 +21,7 @@ def evaluate(
     """Metrics of every task over the full split, keyed ``<task>/<metric>``."""
     was_training = model.training
     model.eval()
-    accumulators = {t.name: make_accumulator(t) for t in tasks}
+    accumulators = {t.name: t.new_accumulator() for t in tasks}
     for batch in DataLoader(split, batch_size=batch_size, shuffle=False):
         outputs = model(batch["image"].to(device))
         for task in tasks:

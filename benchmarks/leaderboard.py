@@ -21,13 +21,15 @@ import pandas as pd
 from tabulate import tabulate
 
 from benchmarks.collect import collect_runs
-from benchmarks.delta_m import delta_m, delta_m_metrics, metric_specs
+from benchmarks.delta_m import delta_m, delta_m_metrics
 from benchmarks.reference import reference_section
-from methods.registry import GROUP_OF_KIND, get_method, list_methods
+from core.tasks import metric_specs
+from methods.lifecycle import GROUP_OF_KIND, Architecture, DenseTraining
+from methods.registry import get_method, list_methods
 
 log = logging.getLogger(__name__)
 GROUP_ORDER = list(GROUP_OF_KIND.values())  # dense, static, dynamic, pretrained, architecture
-UNPRUNED_GROUPS = tuple(g for kind, g in GROUP_OF_KIND.items() if not kind.prunes)
+UNPRUNED_GROUPS = tuple(GROUP_OF_KIND[base.kind] for base in (DenseTraining, Architecture))
 COMPLEXITY = ("model/params", "model/params_nonzero", "model/macs", "model/macs_nonzero")
 DEFAULT_URI = "sqlite:///mlflow.db"
 

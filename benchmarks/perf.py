@@ -21,12 +21,13 @@ from hydra import compose, initialize_config_module
 from benchmarks.device import resolve_device
 from benchmarks.sweep import expand_sweep
 from benchmarks.training import Protocol, make_optimizer
+from core.tasks import weighted_task_losses
 from datasets.registry import build_dataset
-from datasets.tasks import weighted_task_losses
 from methods.budgets import masks_from_scores
+from methods.lifecycle import MethodKind
 from methods.masks import MaskSet, owners_of, prunable_parameters
 from methods.networks import build_model
-from methods.registry import MethodKind, get_method
+from methods.registry import get_method
 
 
 def default_config(*overrides: str):
@@ -88,7 +89,6 @@ def step_times(
 def cell_times(device: torch.device, overrides: list[str]) -> dict[str, float]:
     """Wall time of one default cell per kind, run into a throwaway store."""
     from benchmarks.runner import RunEnv, run_cell  # MLflow is needed only for this part
-    from benchmarks.sweep import load_method_config
     from benchmarks.tracking import Tracker
 
     picks = {
@@ -98,9 +98,7 @@ def cell_times(device: torch.device, overrides: list[str]) -> dict[str, float]:
     }
     times = {}
     with tempfile.TemporaryDirectory() as tmp:
-        env = RunEnv(
-            Tracker(f"sqlite:///{tmp}/perf.db", "perf"), device, load_method_config("dense")
-        )
+        env = RunEnv(Tracker(f"sqlite:///{tmp}/perf.db", "perf"), device)
         for kind, (method, sparsity) in picks.items():
             cell = expand_sweep(
                 default_config(*overrides, f"method={method}", f"sparsity={sparsity}", "seed=0")

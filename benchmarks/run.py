@@ -16,7 +16,7 @@ log = logging.getLogger("benchmarks.run")
 def _setup(cfg: DictConfig):
     from benchmarks.device import resolve_device
     from benchmarks.runner import RunEnv
-    from benchmarks.sweep import expand_sweep, load_method_config
+    from benchmarks.sweep import expand_sweep
     from benchmarks.tracking import Tracker
     from methods.registry import build_method
 
@@ -25,7 +25,7 @@ def _setup(cfg: DictConfig):
         build_method(cell.method_name, cell.method_options)
     device = resolve_device(str(cfg.device))
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
-    env = RunEnv(tracker, device, load_method_config("dense"))
+    env = RunEnv(tracker, device)
     for cell in cells:  # load (or render) each dataset now: a bad root fails before training
         env.dataset(cell)
     return cells, env

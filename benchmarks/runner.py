@@ -17,14 +17,16 @@ import yaml
 from benchmarks.analyze import log_task_mask_analysis
 from benchmarks.cell import Cell
 from benchmarks.evaluation import evaluate
+from benchmarks.sweep import load_method_config
 from benchmarks.tracking import RunLog, Tracker, code_version, flatten
-from benchmarks.training import Protocol, endless_batches, train
+from benchmarks.training import AfterBackward, Protocol, endless_batches, train
 from datasets.registry import DatasetBundle, build_dataset
 from methods.context import PruneContext
+from methods.lifecycle import Method, backward_hook
 from methods.masks import MaskSet, measure_sparsity
 from methods.networks import get_backbone
 from methods.networks.complexity import complexity
-from methods.registry import Method, MethodKind, TrainingState, build_method
+from methods.registry import build_method
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint/model.pt"
@@ -43,7 +45,6 @@ class RunEnv:
 
     tracker: Tracker
     device: torch.device
-    dense_method: dict  # config of ``dense``, for finding a cell's pretrained source
     _datasets: dict[str, DatasetBundle] = field(default_factory=dict)
 
     def dataset(self, cell: Cell) -> DatasetBundle:
@@ -55,9 +56,6 @@ class RunEnv:
                 log.info(line)
             self._datasets[key] = bundle
         return self._datasets[key]
-
-    def pretrained_source(self, cell: Cell) -> Cell:
-        return cell.with_method(self.dense_method, 0.0)
 
 
 def _scoring_batches(bundle: DatasetBundle, protocol: Protocol, seed: int, device: torch.device):
@@ -95,13 +93,14 @@ def cell_tags(cell: Cell, method: Method, bundle: DatasetBundle) -> dict[str, st
     }
 
 
-def _pretrained_run_id(env: RunEnv, cell: Cell) -> str:
-    """The finished dense run of the same setting and seed, training it first if needed."""
-    source = env.pretrained_source(cell)
+def _source_run_id(env: RunEnv, cell: Cell, method_name: str) -> str:
+    """The finished run of the unpruned ``method_name`` with the cell's setting and seed,
+    training it first if needed."""
+    source = cell.with_method(load_method_config(method_name), 0.0)
     run = env.tracker.find_finished(source.config_hash)
     if run is not None:
         return run.info.run_id
-    log.info("  no finished dense model for this setting and seed yet: training it first")
+    log.info("  no finished %s model for this setting and seed yet: training it first", method_name)
     return run_cell(env, source)
 
 
@@ -149,6 +148,7 @@ class CellRun:
             generator=self.generator,
             train=self.train_for,
             snapshot=self.dense_snapshot,
+            steps=self.protocol.steps,
             finetune_steps=self.protocol.finetune_steps,
             snapshot_steps=self.protocol.snapshot_steps,
         )
@@ -162,11 +162,11 @@ class CellRun:
             self.protocol.eval_batch_size,
         )
 
-    def train_for(self, masks: MaskSet, steps: int, after_backward=None) -> None:
+    def train_for(
+        self, masks: MaskSet, steps: int, after_backward: AfterBackward | None = None
+    ) -> None:
         """Train under ``masks``; metrics continue the cell's step count across rounds."""
-        snapshot_steps = (
-            set(self.protocol.snapshot_steps) if self.method.kind == MethodKind.DENSE else set()
-        )
+        snapshot_steps = set(self.protocol.snapshot_steps) if self.method.keeps_snapshots else set()
         if 0 in snapshot_steps and self.steps_done == 0:
             _save_state(self.run, self.model, "snapshots", "step_0.pt")
 
@@ -192,7 +192,7 @@ class CellRun:
         self.steps_done += steps
 
     def load_pretrained(self, run_id: str) -> None:
-        """Start from the trained dense model of run ``run_id``."""
+        """Start from the trained model of run ``run_id``."""
         self.pretrained_run_id = run_id
         self.model.load_state_dict(self._download_state(CHECKPOINT)["model"])
         self.run.tags({"pretrained_run_id": run_id})
@@ -200,7 +200,7 @@ class CellRun:
     def dense_snapshot(self, step: int) -> dict[str, torch.Tensor]:
         """State of the dense run at training step ``step`` (saved at protocol.snapshot_steps)."""
         if self.pretrained_run_id is None:
-            raise RuntimeError("dense snapshots exist only for prune_pretrained methods")
+            raise RuntimeError("dense snapshots exist only for methods that start from dense")
         if step not in self.protocol.snapshot_steps:
             raise ValueError(
                 f"the dense run kept snapshots at steps {list(self.protocol.snapshot_steps)}, not "
@@ -223,33 +223,25 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
     params = flatten({**cell.as_dict(), "device": str(env.device)})
     name = f"{cell.method_name}-s{cell.sparsity:g}-seed{cell.seed}"
     with env.tracker.run(name, tags, params) as run:
-        # Find (or first train) the dense source before this cell seeds anything, so its random
-        # state does not depend on whether the dense model already existed.
-        pretrained = None
-        if method.kind == MethodKind.PRUNE_PRETRAINED:
-            pretrained = _pretrained_run_id(env, cell)
+        # Find (or first train) the source model before this cell seeds anything, so its random
+        # state does not depend on whether the source already existed.
+        source = _source_run_id(env, cell, method.start_from) if method.start_from else None
         state = CellRun(env, cell, run, method)
-        if pretrained is not None:
-            state.load_pretrained(pretrained)
+        if source is not None:
+            state.load_pretrained(source)
         ctx = state.context()
         prune_started = time.perf_counter()
-        masks = method.make_masks(ctx) if method.prunes else MaskSet.dense(state.model)
-        masks = masks.to(env.device)
+        masks = method.make_masks(ctx).to(env.device)
         masks.apply(state.model)
         run.metrics({"time/prune_s": time.perf_counter() - prune_started}, state.steps_done)
         run.metrics(
             {f"sparsity_at_start/{k}": v for k, v in measure_sparsity(state.model).items()},
             state.steps_done,
         )
-        steps = method.training_steps(state.protocol.steps, state.protocol.finetune_steps)
-        after_backward = None
-        if method.kind == MethodKind.DYNAMIC:
-
-            def after_backward(step, optimizer, batch):
-                method.after_backward(step, steps, TrainingState(ctx, masks, optimizer, batch))
-
+        steps = method.training_steps(ctx)
         train_started = time.perf_counter()
-        state.train_for(masks, steps, after_backward)
+        state.train_for(masks, steps, backward_hook(method, ctx, masks, steps))
+        method.finish(ctx, masks)
         train_s = time.perf_counter() - train_started
         test = state.evaluate("test")
         achieved = measure_sparsity(state.model)
@@ -257,8 +249,8 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
         run.metrics({f"test/{k}": v for k, v in test.items()}, end)
         run.metrics({f"sparsity/{k}": v for k, v in achieved.items()}, end)
         run.metrics({f"sparsity_layer/{k}": v for k, v in masks.sparsity_by_layer().items()}, end)
-        image_shape = tuple(state.bundle.splits["test"][0]["image"].shape)
-        run.metrics({f"model/{k}": v for k, v in complexity(state.model, image_shape).items()}, end)
+        cost = complexity(state.model, state.bundle.image_shape)
+        run.metrics({f"model/{k}": v for k, v in cost.items()}, end)
         run.metrics({"time/train_s": train_s, "time/cell_s": time.perf_counter() - started}, end)
         _log_artifacts(run, cell, state.model, masks)
         log.info(

@@ -13,7 +13,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks.cell import Cell
-from methods.registry import GROUP_OF_KIND, get_method, list_methods
+from methods.lifecycle import GROUP_OF_KIND
+from methods.registry import get_method, list_methods
 
 CONF_DIR = Path(__file__).parent / "conf"
 ALL_METHODS = "all"
@@ -67,7 +68,7 @@ def expand_sweep(cfg: DictConfig) -> list[Cell]:
         shared_with = get_method(method["name"]).same_cell_as
         if shared_with:  # same network and training as another method: run (or find) its cell
             method = load_method_config(shared_with)
-        for sparsity in sparsities if get_method(method["name"]).kind.prunes else [0.0]:
+        for sparsity in sparsities if get_method(method["name"]).prunes else [0.0]:
             for seed in seeds:
                 cells.append(Cell(**base, method=method, sparsity=sparsity, seed=seed))
     order = {name: i for i, name in enumerate(KIND_ORDER)}

@@ -6,47 +6,55 @@ import logging
 import math
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from datasets.tasks import TaskSpec, weighted_task_losses
+from core.options import options_from_mapping
+from core.tasks import TaskSpec, weighted_task_losses
+from methods.lifecycle import AfterBackward
 from methods.masks import MaskSet
 
 log = logging.getLogger(__name__)
 MetricSink = Callable[[dict[str, float], int], None]
-AfterBackward = Callable[[int, torch.optim.Optimizer, dict[str, torch.Tensor]], None]
 
 
 class DivergenceError(RuntimeError):
     """The loss became NaN or infinite; the cell is recorded as failed."""
 
 
+def _option(meaning: str):
+    return field(metadata={"help": meaning})
+
+
 @dataclass(frozen=True)
 class Protocol:
-    """Training schedule (config group ``protocol``)."""
+    """Training schedule (config group ``protocol``). No field has a default: each protocol file
+    states every option, so a protocol is read in one place."""
 
-    name: str
-    batch_size: int
-    steps: int
-    finetune_steps: int
-    optimizer: str
-    lr: float
-    weight_decay: float
-    lr_schedule: str
-    eval_every: int
-    eval_batch_size: int
-    log_every: int
-    momentum: float = 0.9
-    snapshot_steps: tuple[int, ...] = (0,)  # dense runs keep these states (lottery rewinding)
+    name: str = _option("protocol name (the file name)")
+    batch_size: int = _option("training batch size")
+    steps: int = _option(
+        "optimiser steps when training from scratch (dense, prune-at-init, dynamic, architectures)"
+    )
+    finetune_steps: int = _option("steps after pruning a trained dense model (pretrained methods)")
+    optimizer: str = _option("adam or sgd")
+    lr: float = _option("learning rate")
+    momentum: float = _option("SGD momentum (sgd only)")
+    weight_decay: float = _option("L2 weight decay")
+    lr_schedule: str = _option("cosine (to zero over each training run) or constant")
+    eval_every: int = _option("validation metrics every this many steps (and at the end)")
+    eval_batch_size: int = _option("evaluation batch size")
+    log_every: int = _option("train loss logged every this many steps")
+    snapshot_steps: tuple[int, ...] = _option(
+        "dense runs keep their weights at these steps (what lth rewinds to)"
+    )
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Protocol:
-        from datasets.options import options_from_mapping
-
         protocol = options_from_mapping(cls, config, "protocol")
         if protocol.optimizer not in ("adam", "sgd"):
             raise ValueError(f"protocol.optimizer must be adam or sgd, got {protocol.optimizer!r}")

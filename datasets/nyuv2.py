@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.options import options_from_mapping
+from core.tasks import make_task
 from datasets.file_dataset import (
     SampleFiles,
     build_file_bundle,
@@ -32,9 +34,7 @@ from datasets.file_dataset import (
     map_from_array,
 )
 from datasets.files import DatasetError, numbered_ids, require_dir, resolve_layout
-from datasets.options import options_from_mapping
 from datasets.registry import DatasetBundle, register_dataset
-from datasets.tasks import make_task
 
 LAYOUTS = {  # name -> (marker that identifies it, description)
     "adashare": (

@@ -11,9 +11,10 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from datasets.tasks import TaskSpec
+from core.tasks import TaskSpec
 
 SPLITS = ("train", "val", "test")
+IMAGE_CHANNELS = 3  # every loader yields RGB images
 
 
 @dataclass
@@ -27,6 +28,11 @@ class DatasetBundle:
     tasks: tuple[TaskSpec, ...]
     splits: dict[str, Dataset]
     resolution: tuple[int, int]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of an evaluation image, the input size costs are counted at."""
+        return (IMAGE_CHANNELS, *self.resolution)
 
     def summary(self) -> list[str]:
         task_list = ", ".join(t.name for t in self.tasks)

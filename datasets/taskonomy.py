@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.options import options_from_mapping
+from core.tasks import make_task
 from datasets.file_dataset import SampleFiles, build_file_bundle, image_from_array
 from datasets.files import DatasetError, read_npy, require_dir
-from datasets.options import options_from_mapping
 from datasets.registry import DatasetBundle, register_dataset
-from datasets.tasks import make_task
 
 log = logging.getLogger(__name__)
 DOMAINS = {

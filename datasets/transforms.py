@@ -11,7 +11,7 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from datasets.tasks import TaskSpec
+from core.tasks import TaskSpec
 
 # Continuous maps are resampled bilinearly; labels whose "invalid" value must not blend with
 # valid ones (classes, normals and depth with 0 = invalid) are resampled by nearest neighbour.

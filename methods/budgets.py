@@ -16,6 +16,8 @@ import math
 
 import torch
 
+from methods.masks import MaskSet, owners_of
+
 BUDGETS = ("global", "uniform", "erk")
 
 
@@ -97,3 +99,11 @@ def masks_from_scores(
         return {n: piece.view_as(scores[n]) for n, piece in zip(names, pieces, strict=True)}
     counts = layer_keep_counts({n: tuple(s.shape) for n, s in scores.items()}, sparsity, budget)
     return {n: _top_k_mask(s.float(), counts[n]) for n, s in scores.items()}
+
+
+def top_k_masks(
+    model: torch.nn.Module, scores: dict[str, torch.Tensor], sparsity: float, budget: str
+) -> MaskSet:
+    """The ``MaskSet`` of ``model`` keeping the highest ``scores`` under ``budget``."""
+    masks = masks_from_scores(scores, sparsity, budget)
+    return MaskSet(masks, owners_of(model, masks))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from datasets.tasks import TaskSpec
+from core.tasks import TaskSpec
 from methods.networks.base import MultiTaskNet
 
 if TYPE_CHECKING:
@@ -37,5 +37,6 @@ class PruneContext:
     train: Callable[[MaskSet, int], None] = _no_training
     # State dict of the dense run at training step k (lottery-ticket rewinding).
     snapshot: Callable[[int], dict[str, torch.Tensor]] = _no_snapshots
-    finetune_steps: int = 0  # the protocol's fine-tuning length, for methods that train in rounds
+    steps: int = 0  # the protocol's training length from scratch
+    finetune_steps: int = 0  # the protocol's fine-tuning length after pruning a trained model
     snapshot_steps: tuple[int, ...] = ()  # steps at which ``snapshot`` has the dense state

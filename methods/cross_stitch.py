@@ -12,13 +12,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from datasets.tasks import TaskSpec
+from core.tasks import TaskSpec
 from methods.hparams import NoHparams
+from methods.lifecycle import Architecture
 from methods.networks import Backbone, MultiTaskNet
-from methods.networks.task_encoders import TaskEncodersNet
-from methods.registry import Method, MethodKind, register_method
-
-SELF_WEIGHT = 0.9
+from methods.networks.task_encoders import TaskEncodersNet, self_leaning_weights
+from methods.registry import register_method
 
 
 class CrossStitchUnit(nn.Module):
@@ -26,18 +25,14 @@ class CrossStitchUnit(nn.Module):
 
     def __init__(self, index: int, count: int):
         super().__init__()
-        others = (1.0 - SELF_WEIGHT) / (count - 1) if count > 1 else 0.0
-        alpha = torch.full((count,), others)
-        alpha[index] = SELF_WEIGHT if count > 1 else 1.0
-        self.alpha = nn.Parameter(alpha)
+        self.alpha = nn.Parameter(self_leaning_weights(index, count))
 
     def forward(self, stacked: torch.Tensor) -> torch.Tensor:  # [T, B, C, H, W] -> [B, C, H, W]
         return torch.einsum("t,tbchw->bchw", self.alpha, stacked)
 
 
 @register_method("cross_stitch")
-class CrossStitch(Method):
-    kind = MethodKind.ARCHITECTURE
+class CrossStitch(Architecture):
     Hparams = NoHparams
     paper = "Misra et al., Cross-stitch Networks for Multi-task Learning, CVPR 2016"
 

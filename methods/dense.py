@@ -6,11 +6,11 @@ Its trained weights are also the starting point of every ``prune_pretrained`` me
 from __future__ import annotations
 
 from methods.hparams import NoHparams
-from methods.registry import Method, MethodKind, register_method
+from methods.lifecycle import DenseTraining
+from methods.registry import register_method
 
 
 @register_method("dense")
-class Dense(Method):
-    kind = MethodKind.DENSE
+class Dense(DenseTraining):
     Hparams = NoHparams
     paper = "hard parameter sharing baseline (Caruana 1997)"

@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 
 from methods.dynamic import DynamicSparseMethod
+from methods.lifecycle import TrainingState
 from methods.masks import prunable_parameters
-from methods.registry import TrainingState, register_method
+from methods.registry import register_method
 from methods.scoring import multitask_loss
 from methods.targeting import task_scope
 

@@ -2,19 +2,23 @@
 CVPR 2022, pretrained setting).
 
 Per-task importance on the shared encoder and that task's head, either |w| or |g_t * w| summed
-over the scoring batches (the two scores the authors use), normalised per task, per-task top-k,
-a shared weight kept if any task keeps it, per-task k solved for the exact sparsity.
+over the scoring batches (the two scores the authors use); selection is disentangled
+(``methods.disentangled``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
+
 from methods.context import PruneContext
-from methods.disparse_static import disentangled_masks, task_connection_sensitivity
+from methods.disentangled import disentangled_masks
 from methods.hparams import ScoringHparams
-from methods.masks import MaskSet, prunable_parameters
-from methods.registry import Method, MethodKind, register_method
+from methods.lifecycle import PrunePretrained
+from methods.masks import MaskSet
+from methods.registry import register_method
+from methods.scoring import connection_sensitivity, magnitude_scores
 
 SCORES = ("snip", "magnitude")
 
@@ -32,22 +36,18 @@ class DiSparsePretrainedHparams(ScoringHparams):
             raise ValueError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
 
 
-def magnitude_score(ctx: PruneContext, task: str):
-    return {n: p.detach().abs() for n, p in prunable_parameters(ctx.model).items()}
-
-
 @register_method("disparse_pretrained")
-class DiSparsePretrained(Method):
-    kind = MethodKind.PRUNE_PRETRAINED
+class DiSparsePretrained(PrunePretrained):
     Hparams = DiSparsePretrainedHparams
     paper = (
         "Sun et al., DiSparse: Disentangled Sparsification for Multitask Model Compression, "
         "CVPR 2022"
     )
 
-    def make_masks(self, ctx: PruneContext) -> MaskSet:
+    def task_scores(self, ctx: PruneContext, task: str) -> dict[str, torch.Tensor]:
         if self.hparams.score == "magnitude":
-            score = magnitude_score
-        else:
-            score = task_connection_sensitivity(self.hparams.scoring_batches)
-        return disentangled_masks(ctx, score, self.hparams.budget)
+            return magnitude_scores(ctx.model)
+        return connection_sensitivity(ctx, self.hparams.scoring_batches, task=task)
+
+    def make_masks(self, ctx: PruneContext) -> MaskSet:
+        return disentangled_masks(ctx, self.task_scores, self.hparams.budget)

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from methods.budgets import masks_from_scores
 from methods.context import PruneContext
 from methods.hparams import PruningHparams
-from methods.masks import MaskSet, owners_of, prunable_parameters
-from methods.random_pruning import random_scores
-from methods.registry import Method, MethodKind, TrainingState
+from methods.lifecycle import PruneDuringTraining, TrainingState
+from methods.masks import prunable_parameters
+from methods.schedules import update_fraction
+from methods.scoring import random_scores
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,6 @@ class DynamicHparams(PruningHparams):
             raise ValueError(f"delta_t must be >= 1, got {self.delta_t}")
         if not 0.0 < self.t_end <= 1.0:
             raise ValueError(f"t_end must be in (0, 1], got {self.t_end}")
-
-
-def update_fraction(step: int, alpha: float, t_end: int) -> float:
-    """Cosine-decayed share of a layer's active weights replaced at ``step``."""
-    if step >= t_end:
-        return 0.0
-    return alpha / 2 * (1 + math.cos(math.pi * step / t_end))
 
 
 def drop_and_grow(
@@ -75,26 +68,25 @@ def reset_optimizer_state(optimizer: torch.optim.Optimizer, param, where: torch.
             value[where] = 0
 
 
-class DynamicSparseMethod(Method):
+class DynamicSparseMethod(PruneDuringTraining):
     """Base of the dynamic methods: subclasses only say how inactive weights are ranked."""
 
-    kind = MethodKind.DYNAMIC
     Hparams = DynamicHparams
 
-    def make_masks(self, ctx: PruneContext) -> MaskSet:
-        masks = masks_from_scores(random_scores(ctx), ctx.sparsity, self.hparams.budget)
-        return MaskSet(masks, owners_of(ctx.model, masks))
+    def scores(self, ctx: PruneContext) -> dict[str, torch.Tensor]:
+        """The initial layout is random under the budget."""
+        return random_scores(ctx)
 
     def grow_scores(
         self, state: TrainingState, inactive: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def after_backward(self, step: int, total_steps: int, state: TrainingState) -> None:
-        t_end = int(self.hparams.t_end * total_steps)
-        if step == 0 or step % self.hparams.delta_t != 0:
+    def on_backward(self, state: TrainingState) -> None:
+        t_end = int(self.hparams.t_end * state.total_steps)
+        if state.step == 0 or state.step % self.hparams.delta_t != 0:
             return
-        fraction = update_fraction(step, self.hparams.alpha, t_end)
+        fraction = update_fraction(state.step, self.hparams.alpha, t_end)
         if fraction <= 0:
             return
         params = prunable_parameters(state.ctx.model)

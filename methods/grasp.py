@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import torch
 
-from methods.budgets import masks_from_scores
 from methods.context import PruneContext
 from methods.hparams import ScoringHparams
-from methods.masks import MaskSet, owners_of, prunable_parameters
-from methods.registry import Method, MethodKind, register_method
+from methods.lifecycle import PruneAtInit
+from methods.masks import prunable_parameters
+from methods.registry import register_method
 from methods.scoring import accumulated_gradients, multitask_loss, preserved_buffers
 
 
@@ -45,15 +45,12 @@ def grasp_keep_scores(ctx: PruneContext, num_batches: int) -> dict[str, torch.Te
 
 
 @register_method("grasp")
-class GraSP(Method):
-    kind = MethodKind.PRUNE_AT_INIT
+class GraSP(PruneAtInit):
     Hparams = ScoringHparams
     paper = (
         "Wang et al., Picking Winning Tickets Before Training by Preserving Gradient Flow, "
         "ICLR 2020"
     )
 
-    def make_masks(self, ctx: PruneContext) -> MaskSet:
-        scores = grasp_keep_scores(ctx, self.hparams.scoring_batches)
-        masks = masks_from_scores(scores, ctx.sparsity, self.hparams.budget)
-        return MaskSet(masks, owners_of(ctx.model, masks))
+    def scores(self, ctx: PruneContext) -> dict[str, torch.Tensor]:
+        return grasp_keep_scores(ctx, self.hparams.scoring_batches)

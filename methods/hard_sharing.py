@@ -7,12 +7,12 @@ It is exactly the network and training of ``dense``, so it shares dense's cells:
 from __future__ import annotations
 
 from methods.hparams import NoHparams
-from methods.registry import Method, MethodKind, register_method
+from methods.lifecycle import Architecture
+from methods.registry import register_method
 
 
 @register_method("hard_sharing")
-class HardSharing(Method):
-    kind = MethodKind.ARCHITECTURE
+class HardSharing(Architecture):
     Hparams = NoHparams
     paper = "Caruana, Multitask Learning, Machine Learning 1997"
     same_cell_as = "dense"

@@ -33,3 +33,31 @@ class ScoringHparams(PruningHparams):
         super().__post_init__()
         if self.scoring_batches < 1:
             raise ValueError(f"scoring_batches must be >= 1, got {self.scoring_batches}")
+
+
+@dataclass(frozen=True)
+class IterativeHparams(PruningHparams):
+    """Rounds of magnitude pruning from the trained dense model (``imp``, ``lth``)."""
+
+    rounds: int = field(default=3, metadata={"help": "pruning rounds (ignored if fraction is set)"})
+    fraction: float | None = field(
+        default=None,
+        metadata={
+            "help": "fraction of the remaining weights removed per round; null: solved "
+            "from rounds so the last round hits the target"
+        },
+    )
+    round_steps: int | None = field(
+        default=None,
+        metadata={"help": "training steps after each intermediate round; null: fine-tune steps"},
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.rounds < 1:
+            raise ValueError(f"rounds must be >= 1, got {self.rounds}")
+        if self.round_steps is not None and self.round_steps < 0:
+            raise ValueError(f"round_steps must be >= 0, got {self.round_steps}")
+
+    def steps_per_round(self, finetune_steps: int) -> int:
+        return finetune_steps if self.round_steps is None else self.round_steps

@@ -8,49 +8,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from methods.budgets import top_k_masks
 from methods.context import PruneContext
-from methods.hparams import PruningHparams
-from methods.magnitude import magnitude_masks, round_sparsities
+from methods.hparams import IterativeHparams
+from methods.lifecycle import PrunePretrained
 from methods.masks import MaskSet
-from methods.registry import Method, MethodKind, register_method
+from methods.registry import register_method
+from methods.schedules import round_sparsities
+from methods.scoring import magnitude_scores
 
 
 @dataclass(frozen=True)
-class IterativeHparams(PruningHparams):
-    rounds: int = field(default=3, metadata={"help": "pruning rounds (ignored if fraction is set)"})
-    fraction: float | None = field(
-        default=None,
-        metadata={
-            "help": "fraction of the remaining weights removed per round; null: solved "
-            "from rounds so the last round hits the target"
-        },
-    )
+class ImpHparams(IterativeHparams):
     round_steps: int | None = field(
-        default=None,
-        metadata={"help": "training steps after each intermediate round; null: fine-tune steps"},
+        default=60,
+        metadata={"help": "fine-tuning steps after each intermediate round; null: fine-tune steps"},
     )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.rounds < 1:
-            raise ValueError(f"rounds must be >= 1, got {self.rounds}")
-        if self.round_steps is not None and self.round_steps < 0:
-            raise ValueError(f"round_steps must be >= 0, got {self.round_steps}")
 
 
 @register_method("imp")
-class IterativeMagnitudePruning(Method):
-    kind = MethodKind.PRUNE_PRETRAINED
-    Hparams = IterativeHparams
+class IterativeMagnitudePruning(PrunePretrained):
+    Hparams = ImpHparams
     paper = "Han et al. 2015; Frankle & Carbin, The Lottery Ticket Hypothesis, ICLR 2019"
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
         hp = self.hparams
         schedule = round_sparsities(ctx.sparsity, hp.rounds, hp.fraction)
-        round_steps = ctx.finetune_steps if hp.round_steps is None else hp.round_steps
-        masks = magnitude_masks(ctx.model, schedule[0], hp.budget)
+        masks = top_k_masks(ctx.model, magnitude_scores(ctx.model), schedule[0], hp.budget)
         for sparsity in schedule[1:]:
             masks.apply(ctx.model)
-            ctx.train(masks, round_steps)
-            masks = magnitude_masks(ctx.model, sparsity, hp.budget)
+            ctx.train(masks, hp.steps_per_round(ctx.finetune_steps))
+            masks = top_k_masks(ctx.model, magnitude_scores(ctx.model), sparsity, hp.budget)
         return masks

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from methods.budgets import top_k_masks
 from methods.context import PruneContext
-from methods.imp import IterativeHparams
-from methods.magnitude import magnitude_masks, round_sparsities
+from methods.hparams import IterativeHparams
+from methods.lifecycle import PrunePretrained
 from methods.masks import MaskSet
-from methods.registry import Method, MethodKind, register_method
+from methods.registry import register_method
+from methods.schedules import round_sparsities
+from methods.scoring import magnitude_scores
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,7 @@ class LotteryHparams(IterativeHparams):
 
 
 @register_method("lth")
-class LotteryTicketRewinding(Method):
-    kind = MethodKind.PRUNE_PRETRAINED
+class LotteryTicketRewinding(PrunePretrained):
     Hparams = LotteryHparams
     paper = "Frankle et al., Linear Mode Connectivity and the Lottery Ticket Hypothesis, ICML 2020"
 
@@ -44,16 +46,15 @@ class LotteryTicketRewinding(Method):
     def make_masks(self, ctx: PruneContext) -> MaskSet:
         hp = self.hparams
         rewind_state = ctx.snapshot(self.rewind_step(ctx))
-        round_steps = ctx.finetune_steps if hp.round_steps is None else hp.round_steps
         schedule = round_sparsities(ctx.sparsity, hp.rounds, hp.fraction)
         for index, sparsity in enumerate(schedule):
-            masks = magnitude_masks(ctx.model, sparsity, hp.budget)
+            masks = top_k_masks(ctx.model, magnitude_scores(ctx.model), sparsity, hp.budget)
             ctx.model.load_state_dict(rewind_state)
             masks.apply(ctx.model)
             if index < len(schedule) - 1:
-                ctx.train(masks, round_steps)
+                ctx.train(masks, hp.steps_per_round(ctx.finetune_steps))
         return masks
 
-    def training_steps(self, steps: int, finetune_steps: int) -> int:
+    def training_steps(self, ctx: PruneContext) -> int:
         """The final retraining lasts as long as each round's."""
-        return finetune_steps if self.hparams.round_steps is None else self.hparams.round_steps
+        return self.hparams.steps_per_round(ctx.finetune_steps)

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from datasets.tasks import TaskSpec
+from core.tasks import TaskSpec
 from methods.hparams import NoHparams
+from methods.lifecycle import Architecture
 from methods.networks import Backbone, MultiTaskNet
 from methods.networks.attention import AttentionNet
-from methods.registry import Method, MethodKind, register_method
+from methods.registry import register_method
 
 
 @register_method("mtan")
-class Mtan(Method):
-    kind = MethodKind.ARCHITECTURE
+class Mtan(Architecture):
     Hparams = NoHparams
     paper = "Liu et al., End-to-End Multi-Task Learning with Attention, CVPR 2019"
 

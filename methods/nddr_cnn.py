@@ -12,13 +12,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from datasets.tasks import TaskSpec
+from core.tasks import TaskSpec
 from methods.hparams import NoHparams
+from methods.lifecycle import Architecture
 from methods.networks import Backbone, MultiTaskNet
-from methods.networks.task_encoders import TaskEncodersNet
-from methods.registry import Method, MethodKind, register_method
-
-SELF_WEIGHT = 0.9
+from methods.networks.task_encoders import TaskEncodersNet, self_leaning_weights
+from methods.registry import register_method
 
 
 class NddrLayer(nn.Module):
@@ -26,13 +25,9 @@ class NddrLayer(nn.Module):
         super().__init__()
         self.reduce = nn.Conv2d(channels * count, channels, 1, bias=False)
         self.norm = nn.BatchNorm2d(channels)
-        others = (1.0 - SELF_WEIGHT) / (count - 1) if count > 1 else 0.0
+        weights = self_leaning_weights(index, count)
         with torch.no_grad():
-            blocks = [
-                torch.eye(channels) * (SELF_WEIGHT if u == index else others) for u in range(count)
-            ]
-            if count == 1:
-                blocks = [torch.eye(channels)]
+            blocks = [torch.eye(channels) * weights[u] for u in range(count)]
             self.reduce.weight.copy_(torch.cat(blocks, dim=1)[:, :, None, None])
 
     def forward(self, stacked: torch.Tensor) -> torch.Tensor:  # [T, B, C, H, W] -> [B, C, H, W]
@@ -41,8 +36,7 @@ class NddrLayer(nn.Module):
 
 
 @register_method("nddr_cnn")
-class NddrCnn(Method):
-    kind = MethodKind.ARCHITECTURE
+class NddrCnn(Architecture):
     Hparams = NoHparams
     paper = (
         "Gao et al., NDDR-CNN: Layerwise Feature Fusing in Multi-Task CNNs by Neural "

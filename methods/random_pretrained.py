@@ -3,11 +3,19 @@ DiSparse paper's pretrained "Random" row). Score: i.i.d. U(0, 1) per weight."""
 
 from __future__ import annotations
 
-from methods.random_pruning import RandomPruning
-from methods.registry import MethodKind, register_method
+import torch
+
+from methods.context import PruneContext
+from methods.hparams import PruningHparams
+from methods.lifecycle import PrunePretrained
+from methods.registry import register_method
+from methods.scoring import random_scores
 
 
 @register_method("random_pretrained")
-class RandomPretrained(RandomPruning):
-    kind = MethodKind.PRUNE_PRETRAINED
+class RandomPretrained(PrunePretrained):
+    Hparams = PruningHparams
     paper = "random pruning of a trained model (baseline row in Sun et al., CVPR 2022)"
+
+    def scores(self, ctx: PruneContext) -> dict[str, torch.Tensor]:
+        return random_scores(ctx)

@@ -1,7 +1,8 @@
 """The method registry: every compared method is a class registered by name.
 
-Adding a method = one file in ``methods/`` with a ``@register_method("name")`` class, plus one
-config file ``benchmarks/conf/method/name.yaml``. Files in ``methods/`` are discovered on first use.
+Adding a method = one file in ``methods/`` with a ``@register_method("name")`` class (a subclass
+of one of the kind bases in ``methods.lifecycle``), plus one config file
+``benchmarks/conf/method/name.yaml``. Files in ``methods/`` are discovered on first use.
 """
 
 from __future__ import annotations
@@ -9,92 +10,11 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from datasets.options import describe_options, options_from_mapping
-from datasets.tasks import TaskSpec
-from methods.context import PruneContext
-from methods.masks import MaskSet
-from methods.networks import Backbone, MultiTaskNet
-
-if TYPE_CHECKING:
-    import torch
-
-
-class MethodKind(str, Enum):
-    """When a method acts, which decides what the runner does around it."""
-
-    DENSE = "dense"  # no pruning: the baseline
-    PRUNE_AT_INIT = "prune_at_init"  # masks chosen at initialisation, then full training
-    PRUNE_PRETRAINED = "prune_pretrained"  # masks chosen on the trained dense model, fine-tune
-    DYNAMIC = "dynamic"  # masks change during training
-    ARCHITECTURE = "architecture"  # a dedicated multitask network, trained dense
-
-    @property
-    def prunes(self) -> bool:
-        return self not in (MethodKind.DENSE, MethodKind.ARCHITECTURE)
-
-
-# How the leaderboard groups rows, in the paper's order.
-GROUP_OF_KIND = {
-    MethodKind.DENSE: "dense",
-    MethodKind.PRUNE_AT_INIT: "static",
-    MethodKind.DYNAMIC: "dynamic",
-    MethodKind.PRUNE_PRETRAINED: "pretrained",
-    MethodKind.ARCHITECTURE: "architecture",
-}
-
-
-@dataclass
-class TrainingState:
-    """What a dynamic method may read and change during training."""
-
-    ctx: PruneContext
-    masks: MaskSet
-    optimizer: torch.optim.Optimizer
-    batch: dict[str, torch.Tensor]
-
-
-class Method:
-    """Base class. Subclasses set ``kind`` and ``Hparams`` and override what differs."""
-
-    name: ClassVar[str] = ""
-    kind: ClassVar[MethodKind]
-    Hparams: ClassVar[type]
-    paper: ClassVar[str] = ""
-    # Another registered method whose cells this one shares (same network and training): the
-    # sweep runs that method's cell instead and the leaderboard shows the row under both names.
-    same_cell_as: ClassVar[str | None] = None
-
-    def __init__(self, hparams: Any):
-        self.hparams = hparams
-
-    @property
-    def group(self) -> str:
-        return GROUP_OF_KIND[self.kind]
-
-    @property
-    def prunes(self) -> bool:
-        return self.kind.prunes
-
-    def make_masks(self, ctx: PruneContext) -> MaskSet:
-        """Choose which weights survive. Dense and architecture methods keep everything."""
-        return MaskSet.dense(ctx.model)
-
-    def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
-        """The network this method trains: the hard-sharing one unless it is an architecture."""
-        return backbone.hard_sharing(tasks)
-
-    def training_steps(self, steps: int, finetune_steps: int) -> int:
-        """Steps the runner trains after ``make_masks``: fine-tuning for pretrained methods."""
-        return finetune_steps if self.kind == MethodKind.PRUNE_PRETRAINED else steps
-
-    def after_backward(self, step: int, total_steps: int, state: TrainingState) -> None:
-        """Called after every backward pass, before the optimiser step (dynamic methods)."""
-
+from core.options import describe_options, options_from_mapping
+from methods.lifecycle import Method
 
 M = TypeVar("M", bound=type[Method])
 _METHODS: dict[str, type[Method]] = {}

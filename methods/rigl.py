@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 
 from methods.dynamic import DynamicSparseMethod, dense_gradients
-from methods.registry import TrainingState, register_method
+from methods.lifecycle import TrainingState
+from methods.registry import register_method
 
 
 @register_method("rigl")

@@ -1,4 +1,8 @@
-"""Gradient-based saliency shared by the scoring methods (SNIP, DiSparse, ...)."""
+"""Scores shared by the scoring methods: random, magnitude and gradient-based saliency.
+
+Each returns ``{tensor name: score}`` over the prunable tensors; the higher, the more a weight is
+kept. Top-k under a layer budget is ``methods.budgets``'s job, not the score's.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,22 @@ from collections.abc import Iterator
 
 import torch
 
-from datasets.tasks import weighted_task_losses
+from core.tasks import weighted_task_losses
 from methods.context import PruneContext
 from methods.masks import prunable_parameters
+
+
+def random_scores(ctx: PruneContext) -> dict[str, torch.Tensor]:
+    """i.i.d. U(0, 1) per weight, drawn from the run's seeded generator."""
+    return {
+        name: torch.rand(p.shape, generator=ctx.generator).to(p.device)
+        for name, p in prunable_parameters(ctx.model).items()
+    }
+
+
+def magnitude_scores(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """|w|. Weights already pruned are zero, so pruning again only ever removes more."""
+    return {n: p.detach().abs() for n, p in prunable_parameters(model).items()}
 
 
 def multitask_loss(ctx: PruneContext, batch: dict, task: str | None = None) -> torch.Tensor:

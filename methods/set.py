@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 
 from methods.dynamic import DynamicSparseMethod
-from methods.registry import TrainingState, register_method
+from methods.lifecycle import TrainingState
+from methods.registry import register_method
 
 
 @register_method("set")

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from datasets.tasks import TaskSpec
+from core.tasks import TaskSpec
 from methods.hparams import NoHparams
+from methods.lifecycle import Architecture
 from methods.networks import Backbone, MultiTaskNet
 from methods.networks.task_encoders import TaskEncodersNet
-from methods.registry import Method, MethodKind, register_method
+from methods.registry import register_method
 
 
 @register_method("single_task")
-class SingleTask(Method):
-    kind = MethodKind.ARCHITECTURE
+class SingleTask(Architecture):
     Hparams = NoHparams
     paper = "independent single-task networks (the baseline of Misra et al., CVPR 2016)"
 

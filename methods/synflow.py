@@ -18,8 +18,10 @@ import torch
 from methods.budgets import masks_from_scores
 from methods.context import PruneContext
 from methods.hparams import PruningHparams
+from methods.lifecycle import PruneAtInit
 from methods.masks import MaskSet, owners_of, prunable_parameters
-from methods.registry import Method, MethodKind, register_method
+from methods.registry import register_method
+from methods.schedules import exponential_sparsities
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,7 @@ def synflow_scores(
 
 
 @register_method("synflow")
-class SynFlow(Method):
-    kind = MethodKind.PRUNE_AT_INIT
+class SynFlow(PruneAtInit):
     Hparams = SynFlowHparams
     paper = (
         "Tanaka et al., Pruning neural networks without any data by iteratively conserving "
@@ -77,14 +78,12 @@ class SynFlow(Method):
         input_shape = tuple(next(ctx.batches(1))["image"].shape)
         params = prunable_parameters(work)
         masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in params.items()}
-        rounds = self.hparams.rounds
-        for k in range(1, rounds + 1):
+        for sparsity in exponential_sparsities(ctx.sparsity, self.hparams.rounds):
             scores = synflow_scores(work, input_shape, masks)
             # pruned weights rank below every live one, so they are never revived
             scores = {
                 n: torch.where(masks[n], s, torch.full_like(s, -1.0)) for n, s in scores.items()
             }
-            density = (1.0 - ctx.sparsity) ** (k / rounds)
-            masks = masks_from_scores(scores, 1.0 - density, self.hparams.budget)
+            masks = masks_from_scores(scores, sparsity, self.hparams.budget)
         masks = {n: m.to(ctx.model.get_parameter(n).device) for n, m in masks.items()}
         return MaskSet(masks, owners_of(ctx.model, masks))

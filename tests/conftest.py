@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
 import pytest
 import torch
 
+from benchmarks.cell import options
+from benchmarks.sweep import load_method_config
 from benchmarks.training import Protocol, train
+from core.tasks import make_task
 from datasets.registry import build_dataset
-from datasets.tasks import make_task
 from methods.context import PruneContext
-from methods.networks import build_model
+from methods.lifecycle import Method, backward_hook
+from methods.networks import build_model, get_backbone
+from methods.registry import build_method, get_method
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -52,6 +57,7 @@ TINY_PROTOCOL = Protocol(
     finetune_steps=2,
     optimizer="adam",
     lr=0.01,
+    momentum=0.9,
     weight_decay=0.0,
     lr_schedule="constant",
     eval_every=1000,
@@ -111,9 +117,47 @@ def make_context(
         generator=torch.Generator().manual_seed(seed),
         train=train_for,
         snapshot=snapshot,
+        steps=TINY_PROTOCOL.steps,
         finetune_steps=2,
         snapshot_steps=(0,),
     )
+
+
+LIFECYCLE_STEPS = 6
+
+
+def method_for(name: str) -> Method:
+    """The method as its config file builds it; dynamic methods update at every step here."""
+    config = options(load_method_config(name))
+    if "delta_t" in {f.name for f in dataclasses.fields(get_method(name).Hparams)}:
+        config["delta_t"] = 1
+    return build_method(name, config)
+
+
+def run_lifecycle(name, tiny_tasks, bundle, sparsity, seed=0, logged=None, device="cpu"):
+    """A method's whole life as the runner drives it, on the tiny model: ``make_masks``,
+    ``LIFECYCLE_STEPS`` training steps with ``on_backward`` after each backward pass, ``finish``."""
+    method = method_for(name)
+    torch.manual_seed(seed)
+    backbone = get_backbone("small_cnn", {"width": 4})
+    model = method.build_network(backbone, tiny_tasks).to(device)
+    ctx = make_context(model, bundle, sparsity, seed, device=device)
+    masks = method.make_masks(ctx)
+    masks.apply(model)
+    train(
+        model,
+        masks,
+        ctx.batches(LIFECYCLE_STEPS),
+        bundle.tasks,
+        {},
+        dataclasses.replace(TINY_PROTOCOL, eval_every=LIFECYCLE_STEPS, log_every=1),
+        LIFECYCLE_STEPS,
+        validate=lambda: {"x": 0.0},
+        sink=lambda metrics, step: logged.append(step) if logged is not None else None,
+        after_backward=backward_hook(method, ctx, masks, LIFECYCLE_STEPS),
+    )
+    method.finish(ctx, masks)
+    return masks, model, method
 
 
 @pytest.fixture

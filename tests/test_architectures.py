@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from datasets.tasks import make_task
+from core.tasks import make_task
+from methods.lifecycle import MethodKind
 from methods.masks import prunable_parameters
 from methods.networks import SHARED, get_backbone
 from methods.networks.complexity import complexity
-from methods.registry import MethodKind, build_method, list_methods
+from methods.registry import build_method, list_methods
 
 TASKS = (make_task("seg", num_classes=7), make_task("normal"), make_task("depth"))
 ARCHITECTURES = ["single_task", "cross_stitch", "mtan", "nddr_cnn"]

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from benchmarks.sweep import CONF_DIR, expand_sweep
-from methods.registry import MethodKind, get_method, list_methods
+from methods.registry import get_method, list_methods
 
 GROUPS = ("dataset", "model", "method", "protocol", "tracking", "experiment")
 
@@ -34,11 +34,7 @@ def test_every_config_option_composes_and_resolves(group, option):
 
 def test_default_sweep_is_dense_plus_every_method_at_three_sparsities():
     cells = expand_sweep(compose_with())
-    compressors = [
-        m
-        for m in list_methods()
-        if get_method(m).kind not in (MethodKind.DENSE, MethodKind.ARCHITECTURE)
-    ]
+    compressors = [m for m in list_methods() if get_method(m).prunes]
     unpruned = [m for m in list_methods() if m not in compressors]
     own_cells = [m for m in unpruned if get_method(m).same_cell_as is None]
     assert len(cells) == len(own_cells) + 3 * len(compressors)
@@ -60,11 +56,7 @@ def test_hard_sharing_is_the_dense_cell():
 
 def test_naming_only_the_sparsity_narrows_every_method_to_it():
     cells = expand_sweep(compose_with("sparsity=0.7"))
-    pruned = [
-        c
-        for c in cells
-        if get_method(c.method_name).kind not in (MethodKind.DENSE, MethodKind.ARCHITECTURE)
-    ]
+    pruned = [c for c in cells if get_method(c.method_name).prunes]
     assert {c.sparsity for c in pruned} == {0.7}
     assert {c.sparsity for c in cells if c not in pruned} == {0.0}
 

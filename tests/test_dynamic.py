@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from methods.disparse_dynamic import union_priority
-from methods.dynamic import drop_and_grow, update_fraction
+from methods.dynamic import drop_and_grow
+from methods.lifecycle import TrainingState
 from methods.masks import prunable_parameters
-from methods.registry import TrainingState, build_method
+from methods.registry import build_method
+from methods.schedules import update_fraction
 from methods.scoring import multitask_loss
 
 
@@ -71,7 +73,7 @@ def dynamic_setup(name, tiny_model, context_factory, sparsity=0.8):
 def test_update_keeps_every_layers_density_and_grows_zeros(name, tiny_model, context_factory):
     ctx, method, masks, optimizer, batch = dynamic_setup(name, tiny_model, context_factory)
     before = {n: m.clone() for n, m in masks.masks.items()}
-    method.after_backward(5, 100, TrainingState(ctx, masks, optimizer, batch))
+    method.on_backward(TrainingState(ctx, masks, optimizer, batch, 5, 100))
     params = prunable_parameters(tiny_model)
     changed = 0
     for n, mask in masks.masks.items():
@@ -92,7 +94,7 @@ def test_rigl_drops_smallest_active_and_grows_largest_gradient(tiny_model, conte
     before = {n: m.clone() for n, m in masks.masks.items()}
     weights = {n: p.detach().clone() for n, p in params.items()}
     grads = {n: p.grad.detach().clone() for n, p in params.items()}
-    method.after_backward(5, 100, TrainingState(ctx, masks, optimizer, batch))
+    method.on_backward(TrainingState(ctx, masks, optimizer, batch, 5, 100))
     count = update_fraction(5, 0.3, 75)
     for n, mask in masks.masks.items():
         k = round(count * int(before[n].sum()))
@@ -120,7 +122,7 @@ def test_disparse_dynamic_head_growth_follows_its_own_task(tiny_model, context_f
         multitask_loss(ctx, batch, task="seg"), [tiny_model.get_parameter(head)]
     )[0]
     weight = tiny_model.get_parameter(head).detach().clone()
-    method.after_backward(5, 100, TrainingState(ctx, masks, optimizer, batch))
+    method.on_backward(TrainingState(ctx, masks, optimizer, batch, 5, 100))
     k = round(update_fraction(5, 0.3, 75) * int(before.sum()))
     expected, _, _ = drop_and_grow(weight, before, seg_grad.abs(), k)
     assert torch.equal(masks.masks[head], expected)

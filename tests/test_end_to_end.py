@@ -14,11 +14,12 @@ from mlflow.tracking import MlflowClient
 from benchmarks.analyze import main as analyze_main
 from benchmarks.leaderboard import main as leaderboard_main
 from benchmarks.runner import RunEnv
-from benchmarks.sweep import expand_sweep, load_method_config
+from benchmarks.sweep import expand_sweep
 from benchmarks.sweep_runner import run_sweep
 from benchmarks.tracking import Tracker
-from methods.random_pruning import RandomPruning
-from methods.registry import _METHODS, MethodKind, register_method
+from methods.hparams import PruningHparams
+from methods.lifecycle import PruneAtInit
+from methods.registry import _METHODS, register_method
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,10 +152,10 @@ def test_bad_override_is_a_clear_error(tmp_path):
     assert "unknown method 'snap'; registered methods: " in output and "snip" in output
 
 
-class ExplodingPruning(RandomPruning):
-    kind = MethodKind.PRUNE_AT_INIT
+class ExplodingPruning(PruneAtInit):
+    Hparams = PruningHparams
 
-    def make_masks(self, ctx):
+    def scores(self, ctx):
         raise RuntimeError("scores exploded")
 
 
@@ -172,7 +173,7 @@ def smoke_cells(*overrides):
 
 def test_failed_cell_is_recorded_and_the_sweep_goes_on(tmp_path, exploding_method):
     tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "mtl-sparse-bench")
-    env = RunEnv(tracker, torch.device("cpu"), load_method_config("dense"))
+    env = RunEnv(tracker, torch.device("cpu"))
     base = smoke_cells(
         "method=random", "sparsity=0.5", "seed=0", f"dataset.cache_dir={tmp_path}/cache"
     )[0]
@@ -194,7 +195,7 @@ def test_same_seed_gives_same_masks_and_metrics(tmp_path):
     metrics = []
     for store in ("a", "b"):
         tracker = Tracker(f"sqlite:///{tmp_path}/{store}.db", "mtl-sparse-bench")
-        env = RunEnv(tracker, torch.device("cpu"), load_method_config("dense"))
+        env = RunEnv(tracker, torch.device("cpu"))
         run_sweep(env, cells)
         client, runs = MlflowClient(f"sqlite:///{tmp_path}/{store}.db"), None
         runs = client.search_runs([tracker.experiment_id])

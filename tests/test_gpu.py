@@ -11,11 +11,10 @@ import torch
 from benchmarks.cell import options
 from benchmarks.evaluation import evaluate
 from benchmarks.sweep import load_method_config
-from benchmarks.training import train
 from methods.masks import measure_sparsity
 from methods.networks import build_model
-from methods.registry import MethodKind, TrainingState, build_method, get_method, list_methods
-from tests.conftest import TINY_PROTOCOL, make_context
+from methods.registry import build_method, list_methods
+from tests.conftest import make_context, run_lifecycle
 
 pytestmark = [
     pytest.mark.gpu,
@@ -34,35 +33,10 @@ def model_on(device, tiny_tasks, seed=0):
 
 
 @pytest.mark.parametrize("name", list_methods())
-def test_method_masks_and_training_on_cuda(name, tiny_tasks, tiny_bundle):
-    model = model_on("cuda", tiny_tasks)
-    ctx = make_context(model, tiny_bundle, 0.9, device="cuda")
-    method = method_from_config(name)
-    masks = method.make_masks(ctx) if method.prunes else None
-    if masks is None:
-        from methods.masks import MaskSet
-
-        masks = MaskSet.dense(model)
+def test_method_lifecycle_on_cuda(name, tiny_tasks, tiny_bundle):
+    masks, model, method = run_lifecycle(name, tiny_tasks, tiny_bundle, 0.9, device="cuda")
     assert all(m.device.type == "cuda" for m in masks.masks.values())
-    masks.apply(model)
-    after_backward = None
-    if get_method(name).kind == MethodKind.DYNAMIC:
-        after_backward = lambda step, opt, batch: method.after_backward(  # noqa: E731
-            step + 25, 100, TrainingState(ctx, masks, opt, batch)
-        )
-    train(
-        model,
-        masks,
-        ctx.batches(4),
-        tiny_bundle.tasks,
-        {},
-        TINY_PROTOCOL,
-        4,
-        validate=lambda: {},
-        sink=lambda m, s: None,
-        after_backward=after_backward,
-    )
-    expected = 0.0 if not method.prunes else 0.9
+    expected = 0.9 if method.prunes else 0.0
     assert abs(measure_sparsity(model)["overall"] - expected) < 0.001
 
 

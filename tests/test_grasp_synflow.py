@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from datasets.tasks import make_task
+from core.tasks import make_task
 from methods.context import PruneContext
 from methods.grasp import grasp_keep_scores
 from methods.masks import prunable_parameters

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from methods.magnitude import round_sparsities
 from methods.masks import prunable_parameters
 from methods.registry import build_method
+from methods.schedules import round_sparsities
 
 
 def recording(ctx):

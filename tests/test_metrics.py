@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from benchmarks.metrics import make_accumulator
-from datasets.tasks import make_task
+from core.tasks import make_task
 
 
 def one_hot_logits(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -19,7 +18,7 @@ def test_seg_miou_pixel_acc_and_adashare_variant():
     task = make_task("seg", num_classes=4)
     target = torch.tensor([[[0, 0, 1, 1], [2, 2, 255, 3]]])
     pred = torch.tensor([[[0, 1, 1, 1], [2, 0, 0, 0]]])
-    acc = make_accumulator(task)
+    acc = task.new_accumulator()
     acc.update(one_hot_logits(pred, 4), target)
     out = acc.compute()
     # valid pixels: 7 (one ignored); correct: (0,0),(0,2),(0,3),(1,0) -> 4
@@ -34,7 +33,7 @@ def test_seg_accumulates_over_batches_not_batch_means():
     task = make_task("seg", num_classes=2)
     a_t, a_p = torch.tensor([[[0, 0, 0, 1]]]), torch.tensor([[[0, 0, 0, 0]]])
     b_t, b_p = torch.tensor([[[1, 1]]]), torch.tensor([[[1, 1]]])
-    acc = make_accumulator(task)
+    acc = task.new_accumulator()
     acc.update(one_hot_logits(a_p, 2), a_t)
     acc.update(one_hot_logits(b_p, 2), b_t)
     # total confusion: c0 tp3 fp1(gt1 predicted 0) ; c1 tp2 fn1
@@ -54,7 +53,7 @@ def test_normal_angles_median_and_thresholds():
     angles = [0.0, 10.0, 20.0, 29.0, 60.0]
     pred = torch.tensor([unit(a) for a in angles] + [unit(5.0)]).T.reshape(1, 3, 1, 6)
     target = torch.tensor([unit(0.0)] * 5 + [[0.0, 0.0, 0.0]]).T.reshape(1, 3, 1, 6)
-    acc = make_accumulator(task)
+    acc = task.new_accumulator()
     acc.update(pred * 3.0, target)  # prediction length must not matter; last pixel is invalid
     out = acc.compute()
     assert out["mean_angle"] == pytest.approx(sum(angles) / 5, abs=1e-3)
@@ -66,7 +65,7 @@ def test_normal_angles_median_and_thresholds():
 
 def test_normal_median_over_all_pixels_of_the_split():
     task = make_task("normal")
-    acc = make_accumulator(task)
+    acc = task.new_accumulator()
     for batch_angles in ([0.0, 1.0, 2.0], [50.0, 60.0]):
         n = len(batch_angles)
         pred = torch.tensor([unit(a) for a in batch_angles]).T.reshape(1, 3, 1, n)
@@ -79,7 +78,7 @@ def test_depth_errors_and_threshold_accuracy():
     task = make_task("depth")
     target = torch.tensor([[[[1.0, 2.0, 4.0, 0.0]]]])
     pred = torch.tensor([[[[1.1, 3.0, 2.0, 9.0]]]])  # last pixel is invalid (gt 0)
-    acc = make_accumulator(task)
+    acc = task.new_accumulator()
     acc.update(pred, target)
     out = acc.compute()
     assert out["abs_err"] == pytest.approx((0.1 + 1.0 + 2.0) / 3)
@@ -92,7 +91,7 @@ def test_depth_errors_and_threshold_accuracy():
 
 @pytest.mark.parametrize("kind", ["keypoint", "edge"])
 def test_map_mae(kind):
-    acc = make_accumulator(make_task(kind))
+    acc = make_task(kind).new_accumulator()
     acc.update(torch.tensor([[[[0.5, 1.0]]]]), torch.tensor([[[[0.0, 0.75]]]]))
     acc.update(torch.tensor([[[[0.0]]]]), torch.tensor([[[[1.0]]]]))
     assert acc.compute()["mae"] == pytest.approx((0.5 + 0.25 + 1.0) / 3)

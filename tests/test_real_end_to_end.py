@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from benchmarks.reference import reference_section
 from benchmarks.runner import RunEnv
-from benchmarks.sweep import expand_sweep, load_method_config
+from benchmarks.sweep import expand_sweep
 from benchmarks.sweep_runner import run_sweep
 from benchmarks.tracking import Tracker
 from tests.test_real_datasets import write_cityscapes_mtan, write_nyu_adashare, write_taskonomy
@@ -50,7 +50,7 @@ def test_method_runs_on_each_format_with_deeplab(dataset, writer, method, tmp_pa
     with initialize_config_module("benchmarks.conf", version_base="1.3"):
         cells = expand_sweep(compose("config", overrides=overrides))
     tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "real")
-    report = run_sweep(RunEnv(tracker, torch.device("cpu"), load_method_config("dense")), cells)
+    report = run_sweep(RunEnv(tracker, torch.device("cpu")), cells)
     assert not report.failed, report.failed
     runs = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs([tracker.experiment_id])
     run = next(r for r in runs if r.data.tags["method"] == method)

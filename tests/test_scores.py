@@ -13,7 +13,7 @@ import torch
 from torch.func import functional_call, grad, replace_all_batch_norm_modules_
 
 from methods.budgets import masks_from_scores
-from methods.disparse_static import per_task_saliency
+from methods.disentangled import per_task_scores
 from methods.masks import prunable_parameters
 from methods.registry import build_method
 from methods.scoring import connection_sensitivity, multitask_loss
@@ -87,7 +87,8 @@ def test_snip_saliency_is_abs_gradient_times_weight(double_setup):
 
 def test_disparse_task_saliency_uses_only_that_tasks_loss_and_scope(double_setup):
     model, ctx = double_setup
-    per_task = per_task_saliency(ctx, num_batches=2)
+    method = build_method("disparse_static", {"scoring_batches": 2})
+    per_task = per_task_scores(ctx, method.task_scores)
     assert set(per_task["seg"]) == {
         n for n in prunable_parameters(model) if not n.startswith("heads.normal.")
     }

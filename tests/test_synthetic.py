@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.options import OptionError
+from core.options import OptionError
 from datasets.registry import build_dataset, list_datasets
 from datasets.synthetic.generate import RenderSettings, render_sample
 from datasets.synthetic.render import camera_rays

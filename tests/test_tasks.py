@@ -1,4 +1,4 @@
-"""Task losses against hand computation; task spec errors."""
+"""Task kinds: losses against hand computation, metrics bound to their declarations, spec errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
-from datasets.tasks import make_task
+from benchmarks.delta_m import delta_m
+from core.metrics import MapMetrics, MetricMismatchError
+from core.tasks import TASK_KINDS, make_task, metric_specs
 
 
 def test_seg_loss_ignores_255():
@@ -41,7 +43,7 @@ def test_unknown_kind_and_missing_classes_are_clear_errors():
 
 
 def test_weighted_task_losses_sum_by_hand_and_single_task():
-    from datasets.tasks import weighted_task_losses
+    from core.tasks import weighted_task_losses
 
     tasks = (make_task("depth"), make_task("edge"))
     outputs = {"depth": torch.tensor([[[[1.0]]]]), "edge": torch.tensor([[[[0.5]]]])}
@@ -51,3 +53,40 @@ def test_weighted_task_losses_sum_by_hand_and_single_task():
     assert per_task["edge"].item() == pytest.approx(0.5)
     only, parts = weighted_task_losses(outputs, batch, tasks, {"depth": 2.0}, only="edge")
     assert only.item() == pytest.approx(0.5) and set(parts) == {"edge"}
+
+
+def _tiny_batch(task):
+    """One 2x2 prediction/label pair in the task's layout with every pixel valid."""
+    if task.kind == "seg":
+        return torch.randn(1, task.channels, 2, 2), torch.tensor([[[0, 1], [1, 0]]])
+    target = torch.rand(1, task.channels, 2, 2) + 0.1
+    return torch.rand(1, task.channels, 2, 2) + 0.1, target
+
+
+@pytest.mark.parametrize("kind", list(TASK_KINDS))
+def test_each_kind_computes_exactly_the_metrics_it_declares(kind):
+    task = make_task(kind, num_classes=3)
+    accumulator = task.new_accumulator()
+    accumulator.update(*_tiny_batch(task))
+    values = accumulator.compute()
+    assert list(values) == [m.name for m in task.metrics]
+    assert all(math.isfinite(v) for v in values.values())
+    assert set(metric_specs({"t": kind})) == {f"t/{m.name}" for m in task.metrics}
+
+
+def test_an_accumulator_that_drifts_from_its_declaration_is_an_error():
+    class Renamed(MapMetrics):
+        def values(self):
+            return {"mean_abs_error": 0.0}
+
+    with pytest.raises(MetricMismatchError, match=r"returned metrics \['mean_abs_error'\].*'mae'"):
+        Renamed(make_task("edge")).compute()
+
+
+def test_delta_m_refuses_a_row_without_a_declared_metric():
+    tasks = {"depth": "depth"}
+    row = {f"depth/{m.name}": 1.0 for m in make_task("depth").metrics}
+    assert delta_m(row, row, tasks) == 0.0
+    incomplete = {k: v for k, v in row.items() if k != "depth/rel_err"}
+    with pytest.raises(KeyError, match="depth/rel_err"):
+        delta_m(incomplete, row, tasks)

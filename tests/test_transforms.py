@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from datasets.tasks import make_task
+from core.tasks import make_task
 from datasets.transforms import JointTrainTransform
 
 TASKS = (make_task("seg", num_classes=5), make_task("normal"), make_task("depth"))

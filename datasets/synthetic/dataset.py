@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from datasets.options import OptionError, options_from_mapping
+from core.options import OptionError, options_from_mapping
+from core.tasks import TASK_KINDS, TaskSpec, make_task
 from datasets.registry import SPLITS, DatasetBundle, register_dataset
 from datasets.synthetic.generate import RenderSettings, render_sample
 from datasets.synthetic.scene import CLASS_NAMES
-from datasets.tasks import TASK_KINDS, TaskSpec, make_task
 from datasets.tensor_dataset import MultiTaskTensorDataset
 
 log = logging.getLogger(__name__)

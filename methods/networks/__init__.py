@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from datasets.tasks import TaskSpec
+from core.tasks import TaskSpec
 from methods.networks.backbone import Backbone
 from methods.networks.base import SHARED, MultiTaskNet
 from methods.networks.deeplab import deeplab_resnet34_backbone

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from datasets.tasks import TaskSpec
+from core.tasks import TaskSpec
 from methods.networks.backbone import Backbone, cut_stages
 from methods.networks.base import MultiTaskNet, owned_by
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from datasets.tasks import TaskSpec
+from core.tasks import TaskSpec
 from methods.networks.base import MultiTaskNet
 
 

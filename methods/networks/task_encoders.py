@@ -11,12 +11,24 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from datasets.tasks import TaskSpec
+from core.tasks import TaskSpec
 from methods.networks.backbone import Backbone, cut_stages
 from methods.networks.base import MultiTaskNet, owned_by
 
 # (stage index, channels, task index, task count) -> module mapping [T, B, C, H, W] -> [B, C, H, W]
 FusionFactory = Callable[[int, int, int, int], nn.Module]
+SELF_WEIGHT = 0.9
+
+
+def self_leaning_weights(index: int, count: int) -> torch.Tensor:
+    """Initial mixing weights of task ``index`` over ``count`` tasks, as cross-stitch and NDDR
+    initialise them: 0.9 on its own features, the other 0.1 split evenly over the other tasks
+    (1.0 when it is alone)."""
+    if count == 1:
+        return torch.ones(1)
+    weights = torch.full((count,), (1.0 - SELF_WEIGHT) / (count - 1))
+    weights[index] = SELF_WEIGHT
+    return weights
 
 
 class TaskEncodersNet(MultiTaskNet):

@@ -58,6 +58,15 @@ def options_from_mapping(cls: type[T], mapping: Mapping[str, Any], where: str) -
             f"{where}: unknown option(s) {', '.join(unknown)}; valid options: "
             f"{', '.join(sorted(fields))}"
         )
+    missing = sorted(
+        name
+        for name, f in fields.items()
+        if name not in mapping
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    )
+    if missing:
+        raise OptionError(f"{where}: missing option(s) {', '.join(missing)}; set them in its file")
     values = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in mapping.items()}
     return cls(**values)
 

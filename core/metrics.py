@@ -1,18 +1,69 @@
 """Evaluation metrics, accumulated over a whole split (never averages of per-batch values).
 
-One accumulator per task kind; names and directions are declared in ``datasets.tasks``.
+One accumulator per task kind. Each declares the metrics it reports (``METRICS``: name and
+direction) beside the code that computes them, and ``compute`` refuses to return anything else,
+so a renamed or missing metric is an error here, not a silent NaN in delta-m downstream.
 """
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
-from datasets.tasks import TaskSpec
+if TYPE_CHECKING:
+    from core.tasks import TaskSpec
 
 
-class SegMetrics:
+@dataclass(frozen=True)
+class MetricSpec:
+    """One reported number of a task and which way is better."""
+
+    name: str
+    higher_is_better: bool
+    in_delta_m: bool = True  # enters delta-m (variants of another metric do not)
+
+
+class MetricMismatchError(RuntimeError):
+    """An accumulator returned metrics other than the ones it declares."""
+
+
+class MetricAccumulator(ABC):
+    """Accumulates one task's predictions over a split; ``compute`` gives its declared metrics."""
+
+    METRICS: ClassVar[tuple[MetricSpec, ...]]
+
+    def __init__(self, task: TaskSpec):
+        self.task = task
+
+    @abstractmethod
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        """Add one batch (predictions and labels in the task's layout)."""
+
+    @abstractmethod
+    def values(self) -> dict[str, float]:
+        """The metrics over everything added so far, keyed by metric name."""
+
+    def compute(self) -> dict[str, float]:
+        values = self.values()
+        declared = [m.name for m in self.METRICS]
+        if list(values) != declared:
+            raise MetricMismatchError(
+                f"{type(self).__name__} (task {self.task.name!r}, kind {self.task.kind!r}) "
+                f"returned metrics {list(values)} but declares {declared}; keep METRICS and "
+                "values() in step"
+            )
+        return values
+
+    @classmethod
+    def nan_values(cls) -> dict[str, float]:
+        return {m.name: math.nan for m in cls.METRICS}
+
+
+class SegMetrics(MetricAccumulator):
     """Confusion matrix over all valid pixels of the split.
 
     - ``mIoU``: mean IoU over classes that occur in the ground truth or the prediction
@@ -24,7 +75,14 @@ class SegMetrics:
     - ``pixel_acc``: correct / valid pixels.
     """
 
+    METRICS = (
+        MetricSpec("mIoU", True),
+        MetricSpec("pixel_acc", True),
+        MetricSpec("mIoU_adashare", True, in_delta_m=False),
+    )
+
     def __init__(self, task: TaskSpec):
+        super().__init__(task)
         self.num_classes = task.channels
         self.ignore = int(task.ignore_value)
         self.confusion = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
@@ -36,7 +94,7 @@ class SegMetrics:
         counts = torch.bincount(index.cpu(), minlength=self.num_classes**2)
         self.confusion += counts.reshape(self.num_classes, self.num_classes)
 
-    def compute(self) -> dict[str, float]:
+    def values(self) -> dict[str, float]:
         cm = self.confusion.double()
         tp = cm.diag()
         union = cm.sum(0) + cm.sum(1) - tp
@@ -51,11 +109,20 @@ class SegMetrics:
         }
 
 
-class NormalMetrics:
+class NormalMetrics(MetricAccumulator):
     """Angular error in degrees between predicted and true normals, on pixels with a non-zero
     ground-truth normal. All angles are kept so the median is exact."""
 
+    METRICS = (
+        MetricSpec("mean_angle", False),
+        MetricSpec("median_angle", False),
+        MetricSpec("within_11.25", True),
+        MetricSpec("within_22.5", True),
+        MetricSpec("within_30", True),
+    )
+
     def __init__(self, task: TaskSpec):
+        super().__init__(task)
         self.angles: list[torch.Tensor] = []
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
@@ -64,13 +131,10 @@ class NormalMetrics:
         angle = torch.rad2deg(torch.acos(cosine[valid].clamp(-1.0, 1.0)))
         self.angles.append(angle.detach().float().cpu())
 
-    def compute(self) -> dict[str, float]:
+    def values(self) -> dict[str, float]:
         angles = torch.cat(self.angles) if self.angles else torch.empty(0)
         if angles.numel() == 0:
-            return {
-                m: math.nan
-                for m in ("mean_angle", "median_angle", "within_11.25", "within_22.5", "within_30")
-            }
+            return self.nan_values()
         return {
             "mean_angle": angles.double().mean().item(),
             # lower median, as numpy's "lower" method: an element of the data, no interpolation
@@ -81,10 +145,19 @@ class NormalMetrics:
         }
 
 
-class DepthMetrics:
+class DepthMetrics(MetricAccumulator):
     """Absolute error (metres), relative error and threshold accuracies on pixels with depth > 0."""
 
+    METRICS = (
+        MetricSpec("abs_err", False),
+        MetricSpec("rel_err", False),
+        MetricSpec("delta_1.25", True),
+        MetricSpec("delta_1.25_2", True),
+        MetricSpec("delta_1.25_3", True),
+    )
+
     def __init__(self, task: TaskSpec):
+        super().__init__(task)
         self.sums = torch.zeros(5, dtype=torch.float64)
         self.count = 0
 
@@ -105,7 +178,7 @@ class DepthMetrics:
         )
         self.count += g.numel()
 
-    def compute(self) -> dict[str, float]:
+    def values(self) -> dict[str, float]:
         n = max(self.count, 1)
         abs_err, rel_err, d1, d2, d3 = (self.sums / n).tolist()
         if self.count == 0:
@@ -119,10 +192,13 @@ class DepthMetrics:
         }
 
 
-class MapMetrics:
+class MapMetrics(MetricAccumulator):
     """Mean absolute error of a per-pixel map (keypoints, edges), skipping ``ignore_value``."""
 
+    METRICS = (MetricSpec("mae", False),)
+
     def __init__(self, task: TaskSpec):
+        super().__init__(task)
         self.ignore = task.ignore_value
         self.total = 0.0
         self.count = 0
@@ -134,19 +210,5 @@ class MapMetrics:
         self.total += (pred[valid] - target[valid]).abs().double().sum().item()
         self.count += int(valid.sum())
 
-    def compute(self) -> dict[str, float]:
+    def values(self) -> dict[str, float]:
         return {"mae": self.total / self.count if self.count else math.nan}
-
-
-ACCUMULATORS = {
-    "seg": SegMetrics,
-    "normal": NormalMetrics,
-    "depth": DepthMetrics,
-    "keypoint": MapMetrics,
-    "edge": MapMetrics,
-}
-
-
-def make_accumulator(task: TaskSpec):
-    """The accumulator for a task's kind; its ``compute`` returns the task's declared metrics."""
-    return ACCUMULATORS[task.kind](task)

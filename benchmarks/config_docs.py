@@ -1,0 +1,99 @@
+"""``python -m benchmarks.config_docs``: the README's option tables, generated from the code.
+
+Each default has one source: a method's options and defaults are its ``Hparams`` dataclass (its
+yaml file repeats them for Hydra, and a test keeps the two equal); a protocol's values are its
+yaml file (``Protocol`` has no defaults); the help texts are the dataclass fields' ``help``. This
+module renders both as markdown between marker comments in README.md; ``--check`` fails when
+the README is out of date (the test suite runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+from benchmarks.sweep import CONF_DIR
+from benchmarks.training import Protocol
+from methods.registry import get_method, list_methods
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return str(value)
+
+
+def method_options_markdown() -> str:
+    """One row per option of every registered method: default and meaning."""
+    lines = ["| method | option | default | meaning |", "|---|---|---|---|"]
+    for name in list_methods():
+        fields = dataclasses.fields(get_method(name).Hparams)
+        if not fields:
+            lines.append(f"| `{name}` | | | no options |")
+        for f in fields:
+            help_text = f.metadata.get("help", "").replace("|", "\\|")
+            lines.append(f"| `{name}` | `{f.name}` | `{_value(f.default)}` | {help_text} |")
+    return "\n".join(lines)
+
+
+def protocol_markdown() -> str:
+    """One row per protocol option, one column per protocol file."""
+    files = sorted((CONF_DIR / "protocol").glob("*.yaml"))
+    protocols = {p.stem: yaml.safe_load(p.read_text()) for p in files}
+    lines = [
+        "| option | meaning | " + " | ".join(f"`{n}`" for n in protocols) + " |",
+        "|---|---|" + "---|" * len(protocols),
+    ]
+    for f in dataclasses.fields(Protocol):
+        if f.name == "name":
+            continue
+        values = " | ".join(_value(p.get(f.name)) for p in protocols.values())
+        lines.append(f"| `{f.name}` | {f.metadata['help']} | {values} |")
+    return "\n".join(lines)
+
+
+BLOCKS = {"method-options": method_options_markdown, "protocol-options": protocol_markdown}
+
+
+def render_readme(text: str) -> str:
+    """``text`` with every generated block replaced by its current rendering."""
+    for block, render in BLOCKS.items():
+        pattern = re.compile(
+            rf"(<!-- generated:{block} .*?-->\n).*?(<!-- end:{block} -->)", re.DOTALL
+        )
+        if not pattern.search(text):
+            raise ValueError(f"README has no block <!-- generated:{block} ... --> <!-- end -->")
+        text = pattern.sub(lambda m, r=render: m.group(1) + r() + "\n" + m.group(2), text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.config_docs", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail if README.md is out of date")
+    args = parser.parse_args(argv)
+    current = README.read_text()
+    fresh = render_readme(current)
+    if args.check:
+        if fresh != current:
+            print("README.md option tables are out of date: run python -m benchmarks.config_docs")
+            return 1
+        print("README.md option tables are up to date")
+        return 0
+    README.write_text(fresh)
+    print(f"rewrote the option tables in {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""What a method does over a cell's life: the hooks the runner calls, in order, for every method,
+and the defaults each kind of method gets.
+
+1. ``start_from``: the registered, unpruned method whose trained model (same setting and seed)
+   the cell starts from; ``None`` starts from a fresh initialisation.
+2. ``make_masks(ctx)``: which weights survive when training starts. Default: the top-k of
+   ``scores(ctx)`` under the method's layer budget, at ``ctx.sparsity``.
+3. ``training_steps(ctx)``: how many steps the runner then trains.
+4. ``on_backward(state)``: after every backward pass, before the optimiser step. Methods whose
+   masks change during training change them here (``state.masks.set_mask``).
+5. ``finish(ctx, masks)``: after the last step, before the final evaluation.
+
+``keeps_snapshots``: the runner saves the model at ``protocol.snapshot_steps`` (what lottery-ticket
+rewinding reads back). The runner never asks which kind a method is; ``kind`` only labels the
+leaderboard group. A new lifecycle is a subclass that overrides the hooks it changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, ClassVar
+
+import torch
+
+from core.tasks import TaskSpec
+from methods.budgets import top_k_masks
+from methods.context import PruneContext
+from methods.masks import MaskSet
+from methods.networks import Backbone, MultiTaskNet
+
+
+class MethodKind(str, Enum):
+    """When a method acts; names the leaderboard group its rows appear in."""
+
+    DENSE = "dense"  # no pruning: the baseline
+    PRUNE_AT_INIT = "prune_at_init"  # masks chosen at initialisation, then full training
+    PRUNE_PRETRAINED = "prune_pretrained"  # masks chosen on the trained dense model, fine-tune
+    DYNAMIC = "dynamic"  # masks change during training
+    ARCHITECTURE = "architecture"  # a dedicated multitask network, trained dense
+
+
+# How the leaderboard groups rows, in the paper's order.
+GROUP_OF_KIND = {
+    MethodKind.DENSE: "dense",
+    MethodKind.PRUNE_AT_INIT: "static",
+    MethodKind.DYNAMIC: "dynamic",
+    MethodKind.PRUNE_PRETRAINED: "pretrained",
+    MethodKind.ARCHITECTURE: "architecture",
+}
+
+
+@dataclass
+class TrainingState:
+    """What ``on_backward`` may read and change at one training step."""
+
+    ctx: PruneContext
+    masks: MaskSet
+    optimizer: torch.optim.Optimizer
+    batch: dict[str, torch.Tensor]
+    step: int  # index of the step being taken, from 0
+    total_steps: int  # length of this training run
+
+
+class Method:
+    """Base class. Subclass the base of your method's kind and override what differs."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[MethodKind]
+    Hparams: ClassVar[type]
+    paper: ClassVar[str] = ""
+    # Another registered method whose cells this one shares (same network and training): the
+    # sweep runs that method's cell instead and the leaderboard shows the row under both names.
+    same_cell_as: ClassVar[str | None] = None
+    start_from: ClassVar[str | None] = None
+    prunes: ClassVar[bool] = True  # runs at every swept sparsity (else once, at sparsity 0)
+    keeps_snapshots: ClassVar[bool] = False
+
+    def __init__(self, hparams: Any):
+        self.hparams = hparams
+
+    @property
+    def group(self) -> str:
+        return GROUP_OF_KIND[self.kind]
+
+    def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
+        """The network this method trains: the hard-sharing one unless it is an architecture."""
+        return backbone.hard_sharing(tasks)
+
+    def scores(self, ctx: PruneContext) -> dict[str, torch.Tensor]:
+        """Importance of every prunable weight (the higher, the more it is kept)."""
+        raise NotImplementedError(
+            f"method {self.name!r} must define scores(ctx) or override make_masks(ctx)"
+        )
+
+    def make_masks(self, ctx: PruneContext) -> MaskSet:
+        return top_k_masks(ctx.model, self.scores(ctx), ctx.sparsity, self.hparams.budget)
+
+    def training_steps(self, ctx: PruneContext) -> int:
+        return ctx.steps
+
+    def on_backward(self, state: TrainingState) -> None:
+        """Called after every backward pass, before the optimiser step."""
+
+    def finish(self, ctx: PruneContext, masks: MaskSet) -> None:
+        """Called after the last training step, before the final evaluation."""
+
+
+class Unpruned(Method):
+    """Trains every weight: no masks, one cell per seed at sparsity 0."""
+
+    prunes = False
+
+    def make_masks(self, ctx: PruneContext) -> MaskSet:
+        return MaskSet.dense(ctx.model)
+
+
+class DenseTraining(Unpruned):
+    """The dense baseline; its snapshots are what lottery tickets rewind to."""
+
+    kind = MethodKind.DENSE
+    keeps_snapshots = True
+
+
+class Architecture(Unpruned):
+    """A dedicated multitask network (override ``build_network``), trained dense."""
+
+    kind = MethodKind.ARCHITECTURE
+
+
+class PruneAtInit(Method):
+    """Masks chosen once on the freshly initialised network, then full training."""
+
+    kind = MethodKind.PRUNE_AT_INIT
+
+
+class PrunePretrained(Method):
+    """Masks chosen on the trained dense model, then fine-tuning."""
+
+    kind = MethodKind.PRUNE_PRETRAINED
+    start_from = "dense"
+
+    def training_steps(self, ctx: PruneContext) -> int:
+        return ctx.finetune_steps
+
+
+class PruneDuringTraining(Method):
+    """Masks change while the network trains (dynamic sparse training, gradual pruning)."""
+
+    kind = MethodKind.DYNAMIC
+
+
+AfterBackward = Callable[[int, torch.optim.Optimizer, dict[str, torch.Tensor]], None]
+
+
+def backward_hook(
+    method: Method, ctx: PruneContext, masks: MaskSet, total_steps: int
+) -> AfterBackward:
+    """The training loop's after-backward callback that forwards to ``method.on_backward``."""
+
+    def hook(step: int, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor]) -> None:
+        method.on_backward(TrainingState(ctx, masks, optimizer, batch, step, total_steps))
+
+    return hook
