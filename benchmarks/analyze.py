@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -18,11 +17,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from benchmarks.cli import add_store_arguments
 from benchmarks.tracking import RunLog, Tracker
 from methods.masks import MaskSet
 from methods.networks.base import SHARED
-
-DEFAULT_URI = "sqlite:///mlflow.db"
 
 
 def task_mask_iou(task_masks: dict[str, dict[str, torch.Tensor]], owners: dict[str, str]):
@@ -90,10 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_id", help="MLflow run id of a finished DiSparse-family run")
-    parser.add_argument(
-        "--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI)
-    )
-    parser.add_argument("--experiment", default="mtl-sparse-bench")
+    add_store_arguments(parser)
     parser.add_argument("--out", default="results/analysis", help="folder for the CSV and plot")
     args = parser.parse_args(argv)
     tracker = Tracker(args.tracking_uri, args.experiment)

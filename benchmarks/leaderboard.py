@@ -12,7 +12,6 @@ import argparse
 import json
 import logging
 import math
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from benchmarks.cli import add_store_arguments
 from benchmarks.collect import collect_runs
 from benchmarks.delta_m import delta_m, delta_m_metrics
 from benchmarks.reference import reference_section
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 GROUP_ORDER = list(GROUP_OF_KIND.values())  # dense, static, dynamic, pretrained, architecture
 UNPRUNED_GROUPS = tuple(GROUP_OF_KIND[base.kind] for base in (DenseTraining, Architecture))
 COMPLEXITY = ("model/params", "model/params_nonzero", "model/macs", "model/macs_nonzero")
-DEFAULT_URI = "sqlite:///mlflow.db"
 
 
 @dataclass
@@ -274,16 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.leaderboard",
         description="Regenerate the leaderboard tables, CSVs and plots from the MLflow store.",
     )
-    parser.add_argument(
-        "--tracking-uri",
-        default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI),
-        help="MLflow store (default: $MLFLOW_TRACKING_URI or %(default)s)",
-    )
-    parser.add_argument(
-        "--experiment",
-        default="mtl-sparse-bench",
-        help="MLflow experiment name (default: %(default)s)",
-    )
+    add_store_arguments(parser)
     parser.add_argument(
         "--results-dir",
         default="results",

@@ -73,9 +73,8 @@ def list_datasets() -> list[str]:
 
 def build_dataset(name: str, options: Mapping[str, Any]) -> DatasetBundle:
     """Build dataset ``name`` from its config options (everything but ``name``)."""
-    _discover()
-    if name not in _BUILDERS:
+    if name not in list_datasets():
         raise KeyError(
-            f"unknown dataset {name!r}; registered datasets: {', '.join(sorted(_BUILDERS))}"
+            f"unknown dataset {name!r}; registered datasets: {', '.join(list_datasets())}"
         )
     return _BUILDERS[name](options)

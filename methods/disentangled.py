@@ -10,6 +10,7 @@ makes the task scores comparable when they are inspected.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -37,3 +38,16 @@ def disentangled_masks(ctx: PruneContext, score: TaskScore, budget: str) -> Mask
     owners = owners_of(ctx.model, prunable_parameters(ctx.model))
     masks, _ = merge_task_scores(per_task_scores(ctx, score), owners, ctx.sparsity, budget)
     return masks
+
+
+class DisentangledSelection:
+    """Mix into a method (before its kind base) that defines ``task_scores(ctx, task)``: its
+    masks are the disentangled selection of those scores under its layer budget."""
+
+    hparams: Any
+
+    def task_scores(self, ctx: PruneContext, task: str) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def make_masks(self, ctx: PruneContext) -> MaskSet:
+        return disentangled_masks(ctx, self.task_scores, self.hparams.budget)

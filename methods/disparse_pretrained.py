@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 import torch
 
 from methods.context import PruneContext
-from methods.disentangled import disentangled_masks
+from methods.disentangled import DisentangledSelection
 from methods.hparams import ScoringHparams
 from methods.lifecycle import PrunePretrained
-from methods.masks import MaskSet
 from methods.registry import register_method
 from methods.scoring import connection_sensitivity, magnitude_scores
 
@@ -37,7 +36,7 @@ class DiSparsePretrainedHparams(ScoringHparams):
 
 
 @register_method("disparse_pretrained")
-class DiSparsePretrained(PrunePretrained):
+class DiSparsePretrained(DisentangledSelection, PrunePretrained):
     Hparams = DiSparsePretrainedHparams
     paper = (
         "Sun et al., DiSparse: Disentangled Sparsification for Multitask Model Compression, "
@@ -48,6 +47,3 @@ class DiSparsePretrained(PrunePretrained):
         if self.hparams.score == "magnitude":
             return magnitude_scores(ctx.model)
         return connection_sensitivity(ctx, self.hparams.scoring_batches, task=task)
-
-    def make_masks(self, ctx: PruneContext) -> MaskSet:
-        return disentangled_masks(ctx, self.task_scores, self.hparams.budget)

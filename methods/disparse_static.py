@@ -11,16 +11,15 @@ from __future__ import annotations
 import torch
 
 from methods.context import PruneContext
-from methods.disentangled import disentangled_masks
+from methods.disentangled import DisentangledSelection
 from methods.hparams import ScoringHparams
 from methods.lifecycle import PruneAtInit
-from methods.masks import MaskSet
 from methods.registry import register_method
 from methods.scoring import connection_sensitivity
 
 
 @register_method("disparse_static")
-class DiSparseStatic(PruneAtInit):
+class DiSparseStatic(DisentangledSelection, PruneAtInit):
     Hparams = ScoringHparams
     paper = (
         "Sun et al., DiSparse: Disentangled Sparsification for Multitask Model Compression, "
@@ -29,6 +28,3 @@ class DiSparseStatic(PruneAtInit):
 
     def task_scores(self, ctx: PruneContext, task: str) -> dict[str, torch.Tensor]:
         return connection_sensitivity(ctx, self.hparams.scoring_batches, task=task)
-
-    def make_masks(self, ctx: PruneContext) -> MaskSet:
-        return disentangled_masks(ctx, self.task_scores, self.hparams.budget)

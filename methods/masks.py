@@ -100,15 +100,13 @@ class MaskSet:
     def sparsity_by_layer(self) -> dict[str, float]:
         return {n: 1.0 - m.float().mean().item() for n, m in self.masks.items()}
 
-    def sparsity_by_owner(self) -> dict[str, float]:
-        return _fraction_by_owner({n: ~m for n, m in self.masks.items()}, self.owners)
-
     # ---- persistence ----------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"masks": {n: m.cpu() for n, m in self.masks.items()}, "owners": self.owners}
 
     @classmethod
     def from_state_dict(cls, state: dict) -> MaskSet:
+        """Masks of a saved checkpoint (``checkpoint/model.pt`` and ``masks/masks.pt`` of a run)."""
         return cls(state["masks"], state["owners"])
 
     def to(self, device: torch.device | str) -> MaskSet:
