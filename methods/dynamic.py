@@ -7,8 +7,9 @@ n = round(fraction(t) * active), with the cosine-decayed update fraction of Evci
 
     fraction(t) = alpha / 2 * (1 + cos(pi * t / t_end))   for t < t_end, else 0
 
-Grown weights start at zero (and their optimiser state is reset); which inactive weights grow is
-what each method decides (``grow_scores``: the higher, the sooner).
+Grown weights that were inactive start at zero with their optimiser state reset (a weight dropped
+and grown back in the same update keeps both, as in RigL); which inactive weights grow is what
+each method decides (``grow_scores``: the higher, the sooner).
 """
 
 from __future__ import annotations
@@ -68,6 +69,24 @@ def reset_optimizer_state(optimizer: torch.optim.Optimizer, param, where: torch.
             value[where] = 0
 
 
+@torch.no_grad()
+def update_layer(
+    param: torch.Tensor,
+    mask: torch.Tensor,
+    grow_score: torch.Tensor,
+    count: int,
+    optimizer: torch.optim.Optimizer,
+) -> torch.Tensor:
+    """One layer's drop-and-grow; returns the new mask. As in RigL, only weights that were
+    inactive before this update start at zero with a fresh optimiser state: a weight dropped and
+    grown back in the same update keeps its value and its moments."""
+    new_mask, _, grown = drop_and_grow(param, mask, grow_score, count)
+    revived = grown & ~mask
+    param[revived] = 0.0
+    reset_optimizer_state(optimizer, param, revived)
+    return new_mask
+
+
 class DynamicSparseMethod(PruneDuringTraining):
     """Base of the dynamic methods: subclasses only say how inactive weights are ranked."""
 
@@ -97,11 +116,9 @@ class DynamicSparseMethod(PruneDuringTraining):
             for name, count in counts.items():
                 if count == 0:
                     continue
-                new_mask, _, grown = drop_and_grow(
-                    params[name], state.masks.masks[name], scores[name], count
+                new_mask = update_layer(
+                    params[name], state.masks.masks[name], scores[name], count, state.optimizer
                 )
-                params[name][grown] = 0.0  # grown weights start at zero
-                reset_optimizer_state(state.optimizer, params[name], grown)
                 state.masks.set_mask(name, new_mask)
 
 

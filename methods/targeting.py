@@ -1,8 +1,9 @@
 """Exact sparsity targeting when per-task masks are merged.
 
 DiSparse-style methods select weights per task and keep a shared weight if any task keeps it.
-The union keeps more than each task does, so the per-task keep ratio that hits a requested overall
-sparsity is not known in advance: we solve for it by bisection (no hand-tuned ratios). Raising
+The merged mask's size depends on how much the tasks agree, so the per-task keep ratio that hits a
+requested overall sparsity is not known in advance: we solve for it by bisection over [0, 1] (no
+hand-tuned ratios). Raising
 one task's keep count adds at most one weight to the union, so the achievable sparsities are
 spaced by about one weight and bisection lands within that of the target.
 """
@@ -66,7 +67,10 @@ def merge_task_scores(
         kept = sum(int(m.sum()) for m in merged.values())
         return (merged, per_task), 1.0 - kept / total
 
-    low, high = 0.0, 1.0 - sparsity  # the union never keeps less than one task does
+    # Each task ranks only its own scope, so at a keep ratio of 1 - s the union can keep fewer
+    # than 1 - s of all weights (tasks that agree on shared weights and starve their heads):
+    # search the whole range. The union keeps more as the ratio grows (monotone).
+    low, high = 0.0, 1.0
     best_masks, best_sparsity = merged_at(high)
     best_ratio = high
     for _ in range(iterations):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from methods.disparse_dynamic import union_priority
-from methods.dynamic import drop_and_grow
+from methods.dynamic import drop_and_grow, update_layer
 from methods.lifecycle import TrainingState
 from methods.masks import prunable_parameters
 from methods.registry import build_method
@@ -126,3 +126,23 @@ def test_disparse_dynamic_head_growth_follows_its_own_task(tiny_model, context_f
     k = round(update_fraction(5, 0.3, 75) * int(before.sum()))
     expected, _, _ = drop_and_grow(weight, before, seg_grad.abs(), k)
     assert torch.equal(masks.masks[head], expected)
+
+
+def test_a_weight_dropped_and_grown_back_keeps_its_value_and_optimizer_state():
+    weight = torch.nn.Parameter(torch.tensor([0.5, -0.1, 0.0, 0.3, 0.0]))
+    mask = torch.tensor([True, True, False, True, False])
+    optimizer = torch.optim.Adam([weight], lr=0.1)
+    weight.grad = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    optimizer.step()  # real Adam moments for every entry
+    with torch.no_grad():
+        weight.copy_(torch.tensor([0.5, -0.1, 0.0, 0.3, 0.0]))
+    moments = optimizer.state[weight]["exp_avg"].clone()
+    # drop 2: the smallest active |w| are -0.1 (index 1) and 0.3 (index 3); grow the two best
+    # scored among the then-inactive 1, 2, 3, 4: index 1 (dropped, grown back) and index 4 (new)
+    grow = torch.tensor([0.0, 9.0, 1.0, 2.0, 8.0])
+    new_mask = update_layer(weight, mask, grow, 2, optimizer)
+    assert new_mask.tolist() == [True, True, False, False, True]
+    assert weight[1].item() == pytest.approx(-0.1)  # grown back: value kept
+    assert optimizer.state[weight]["exp_avg"][1] == moments[1]  # and its moments
+    assert weight[4].item() == 0.0 and optimizer.state[weight]["exp_avg"][4] == 0  # newly grown
+    assert optimizer.state[weight]["exp_avg"][3] == moments[3]  # dropped: masked, state untouched

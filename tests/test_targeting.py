@@ -40,7 +40,23 @@ def test_union_keeps_a_shared_weight_if_any_task_keeps_it():
 def test_merged_masks_hit_the_target_within_a_tenth_of_a_point(budget, sparsity):
     masks, keep_ratio = merge_task_scores(task_scores(), OWNERS, sparsity, budget)
     assert abs(masks.sparsity() - sparsity) < 0.001
-    assert keep_ratio <= 1 - sparsity  # each task keeps less than the union does
+    assert 0.0 <= keep_ratio <= 1.0
+
+
+def test_target_reached_when_tasks_agree_on_shared_weights_and_starve_their_heads():
+    """Both tasks rank every shared weight above their own head (10 shared, heads of 14 and 16),
+    so at a per-task keep ratio of 1 - s = 0.5 their union keeps 12 + 13 - 10 = 15 of 40 weights:
+    reaching 20 needs a ratio above 1 - s (0.6 keeps 14 + 16 - 10)."""
+    owners = {"enc": "shared", "a": "a", "b": "b"}
+    heads = {"a": 14, "b": 16}
+    scores = {
+        task: {"enc": torch.full((10,), 2.0), task: torch.rand(size) * 0.5}
+        for task, size in heads.items()
+    }
+    masks, ratio = merge_task_scores(scores, owners, 0.5, "global")
+    assert masks.num_kept() == 20  # exactly half of the 40 weights
+    assert ratio > 0.5
+    assert bool(masks.masks["enc"].all())  # the weights every task ranks first survive
 
 
 def test_merged_masks_are_exactly_the_union_of_each_tasks_top_k():
