@@ -150,6 +150,7 @@ class CellRun:
             snapshot=self.dense_snapshot,
             steps=self.protocol.steps,
             finetune_steps=self.protocol.finetune_steps,
+            finetune_lr=self.protocol.finetune_lr,
             snapshot_steps=self.protocol.snapshot_steps,
         )
 
@@ -163,7 +164,11 @@ class CellRun:
         )
 
     def train_for(
-        self, masks: MaskSet, steps: int, after_backward: AfterBackward | None = None
+        self,
+        masks: MaskSet,
+        steps: int,
+        lr: float | None = None,
+        after_backward: AfterBackward | None = None,
     ) -> None:
         """Train under ``masks``; metrics continue the cell's step count across rounds."""
         snapshot_steps = set(self.protocol.snapshot_steps) if self.method.keeps_snapshots else set()
@@ -188,6 +193,7 @@ class CellRun:
             after_backward=after_backward,
             on_step_end=on_step_end,
             step_offset=self.steps_done,
+            lr=lr,
         )
         self.steps_done += steps
 
@@ -240,7 +246,8 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
         )
         steps = method.training_steps(ctx)
         train_started = time.perf_counter()
-        state.train_for(masks, steps, backward_hook(method, ctx, masks, steps))
+        lr = method.training_lr(ctx)
+        state.train_for(masks, steps, lr, backward_hook(method, ctx, masks, steps))
         method.finish(ctx, masks)
         train_s = time.perf_counter() - train_started
         test = state.evaluate("test")

@@ -34,14 +34,29 @@ def load_method_config(name: str) -> dict[str, Any]:
     return config
 
 
+def _preset_options(cfg: DictConfig) -> dict[str, dict[str, Any]]:
+    """``method_options``: per-method option values an experiment preset sets, which apply
+    whether the method was chosen alone or through ``method=all``."""
+    presets = OmegaConf.to_container(cfg.get("method_options") or {}, resolve=True)
+    assert isinstance(presets, dict)
+    for name, values in presets.items():
+        get_method(str(name))  # unknown names fail here, listing the known ones
+        if not isinstance(values, dict):
+            raise ValueError(f"method_options.{name} must map option names to values")
+    return presets
+
+
 def _method_configs(cfg: DictConfig) -> list[dict[str, Any]]:
     chosen = OmegaConf.to_container(cfg.method, resolve=True)
     assert isinstance(chosen, dict)
     if chosen.get("name") != ALL_METHODS:
         get_method(str(chosen.get("name")))  # unknown names fail here, listing the known ones
-        return [chosen]
-    names = [n for n in list_methods() if n != "dense" or cfg.sweep.include_dense]
-    return [load_method_config(n) for n in names]
+        configs = [chosen]
+    else:
+        names = [n for n in list_methods() if n != "dense" or cfg.sweep.include_dense]
+        configs = [load_method_config(n) for n in names]
+    presets = _preset_options(cfg)
+    return [{**config, **presets.get(config["name"], {})} for config in configs]
 
 
 def _as_list(value: Any, default: Any) -> list:

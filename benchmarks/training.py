@@ -20,6 +20,7 @@ from methods.masks import MaskSet
 
 log = logging.getLogger(__name__)
 MetricSink = Callable[[dict[str, float], int], None]
+LR_SCHEDULES = ("cosine", "constant", "step")
 
 
 class DivergenceError(RuntimeError):
@@ -45,7 +46,15 @@ class Protocol:
     lr: float = _option("learning rate")
     momentum: float = _option("SGD momentum (sgd only)")
     weight_decay: float = _option("L2 weight decay")
-    lr_schedule: str = _option("cosine (to zero over each training run) or constant")
+    lr_schedule: str = _option(
+        "cosine (to zero over each training run), constant, or step (x lr_step_gamma every "
+        "lr_step_every steps)"
+    )
+    lr_step_every: int = _option("steps between learning-rate drops (lr_schedule=step)")
+    lr_step_gamma: float = _option("factor of each learning-rate drop (lr_schedule=step)")
+    finetune_lr: float | None = _option(
+        "learning rate after pruning a trained model (pretrained methods); null: lr"
+    )
     eval_every: int = _option("validation metrics every this many steps (and at the end)")
     eval_batch_size: int = _option("evaluation batch size")
     log_every: int = _option("train loss logged every this many steps")
@@ -58,27 +67,44 @@ class Protocol:
         protocol = options_from_mapping(cls, config, "protocol")
         if protocol.optimizer not in ("adam", "sgd"):
             raise ValueError(f"protocol.optimizer must be adam or sgd, got {protocol.optimizer!r}")
-        if protocol.lr_schedule not in ("cosine", "constant"):
+        if protocol.lr_schedule not in LR_SCHEDULES:
             raise ValueError(
-                f"protocol.lr_schedule must be cosine or constant, got {protocol.lr_schedule!r}"
+                f"protocol.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                f"got {protocol.lr_schedule!r}"
             )
-        for name in ("batch_size", "eval_every", "eval_batch_size", "log_every"):
+        if not 0.0 < protocol.lr_step_gamma <= 1.0:
+            raise ValueError(
+                f"protocol.lr_step_gamma must be in (0, 1], got {protocol.lr_step_gamma}"
+            )
+        for name in ("batch_size", "eval_every", "eval_batch_size", "log_every", "lr_step_every"):
             if getattr(protocol, name) < 1:
                 raise ValueError(f"protocol.{name} must be >= 1")
         return protocol
 
 
-def make_optimizer(model: torch.nn.Module, protocol: Protocol) -> torch.optim.Optimizer:
+def make_optimizer(
+    model: torch.nn.Module, protocol: Protocol, lr: float | None = None
+) -> torch.optim.Optimizer:
+    """The protocol's optimiser at ``lr`` (default: the protocol's training lr)."""
+    lr = protocol.lr if lr is None else lr
     if protocol.optimizer == "adam":
-        return torch.optim.Adam(
-            model.parameters(), lr=protocol.lr, weight_decay=protocol.weight_decay
-        )
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=protocol.weight_decay)
     return torch.optim.SGD(
-        model.parameters(),
-        lr=protocol.lr,
-        momentum=protocol.momentum,
-        weight_decay=protocol.weight_decay,
+        model.parameters(), lr=lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay
     )
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, protocol: Protocol, steps: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The protocol's learning-rate schedule over a training run of ``steps`` steps."""
+    if protocol.lr_schedule == "cosine" and steps > 0:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    if protocol.lr_schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=protocol.lr_step_every, gamma=protocol.lr_step_gamma
+        )
+    return None
 
 
 def endless_batches(
@@ -111,6 +137,7 @@ def train(
     after_backward: AfterBackward | None = None,
     on_step_end: Callable[[int], None] | None = None,
     step_offset: int = 0,
+    lr: float | None = None,
 ) -> None:
     """Run ``steps`` optimiser steps with ``masks`` re-applied after each one.
 
@@ -119,10 +146,8 @@ def train(
     batch)`` runs between backward and the optimiser step (dynamic sparsity); ``on_step_end(step)``
     after it. Raises ``DivergenceError`` on a non-finite loss.
     """
-    optimizer = make_optimizer(model, protocol)
-    scheduler = None
-    if protocol.lr_schedule == "cosine" and steps > 0:
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    optimizer = make_optimizer(model, protocol, lr)
+    scheduler = make_scheduler(optimizer, protocol, steps)
     hook = masks.attach(model, optimizer)
     model.train()
     bar = tqdm(range(steps), desc=description, leave=False, file=sys.stderr, disable=None)

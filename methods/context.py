@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 Batch = dict[str, torch.Tensor]
 
 
-def _no_training(masks: MaskSet, steps: int) -> None:
+def _no_training(masks: MaskSet, steps: int, lr: float | None = None) -> None:
     raise RuntimeError("this context cannot train; multi-round methods need the runner's context")
 
 
@@ -33,10 +33,12 @@ class PruneContext:
     sparsity: float
     batches: Callable[[int], Iterator[Batch]]  # n -> the same first n training batches each call
     generator: torch.Generator  # seeded; every random choice of a method draws from it
-    # Train ``model`` under masks for n steps (rounds of IMP / lottery tickets).
-    train: Callable[[MaskSet, int], None] = _no_training
+    # Train ``model`` under masks for n steps at a learning rate (None: the protocol's training
+    # lr); rounds of IMP / lottery tickets.
+    train: Callable[[MaskSet, int, float | None], None] = _no_training
     # State dict of the dense run at training step k (lottery-ticket rewinding).
     snapshot: Callable[[int], dict[str, torch.Tensor]] = _no_snapshots
     steps: int = 0  # the protocol's training length from scratch
     finetune_steps: int = 0  # the protocol's fine-tuning length after pruning a trained model
+    finetune_lr: float | None = None  # the protocol's fine-tuning lr (None: its training lr)
     snapshot_steps: tuple[int, ...] = ()  # steps at which ``snapshot`` has the dense state

@@ -37,6 +37,6 @@ class IterativeMagnitudePruning(PrunePretrained):
         masks = top_k_masks(ctx.model, magnitude_scores(ctx.model), schedule[0], hp.budget)
         for sparsity in schedule[1:]:
             masks.apply(ctx.model)
-            ctx.train(masks, hp.steps_per_round(ctx.finetune_steps))
+            ctx.train(masks, hp.steps_per_round(ctx.finetune_steps), self.training_lr(ctx))
             masks = top_k_masks(ctx.model, magnitude_scores(ctx.model), sparsity, hp.budget)
         return masks

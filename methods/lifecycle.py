@@ -5,7 +5,8 @@ and the defaults each kind of method gets.
    the cell starts from; ``None`` starts from a fresh initialisation.
 2. ``make_masks(ctx)``: which weights survive when training starts. Default: the top-k of
    ``scores(ctx)`` under the method's layer budget, at ``ctx.sparsity``.
-3. ``training_steps(ctx)``: how many steps the runner then trains.
+3. ``training_steps(ctx)`` and ``training_lr(ctx)``: how many steps the runner then trains, and
+   at which learning rate (``None``: the protocol's training lr).
 4. ``on_backward(state)``: after every backward pass, before the optimiser step. Methods whose
    masks change during training change them here (``state.masks.set_mask``).
 5. ``finish(ctx, masks)``: after the last step, before the final evaluation.
@@ -100,6 +101,9 @@ class Method:
     def training_steps(self, ctx: PruneContext) -> int:
         return ctx.steps
 
+    def training_lr(self, ctx: PruneContext) -> float | None:
+        return None
+
     def on_backward(self, state: TrainingState) -> None:
         """Called after every backward pass, before the optimiser step."""
 
@@ -143,6 +147,9 @@ class PrunePretrained(Method):
 
     def training_steps(self, ctx: PruneContext) -> int:
         return ctx.finetune_steps
+
+    def training_lr(self, ctx: PruneContext) -> float | None:
+        return ctx.finetune_lr
 
 
 class PruneDuringTraining(Method):

@@ -52,9 +52,13 @@ class LotteryTicketRewinding(PrunePretrained):
             ctx.model.load_state_dict(rewind_state)
             masks.apply(ctx.model)
             if index < len(schedule) - 1:
-                ctx.train(masks, hp.steps_per_round(ctx.finetune_steps))
+                ctx.train(masks, hp.steps_per_round(ctx.finetune_steps), self.training_lr(ctx))
         return masks
 
     def training_steps(self, ctx: PruneContext) -> int:
         """The final retraining lasts as long as each round's."""
         return self.hparams.steps_per_round(ctx.finetune_steps)
+
+    def training_lr(self, ctx: PruneContext) -> float | None:
+        """Rewound weights are retrained, not fine-tuned: the protocol's training lr."""
+        return None

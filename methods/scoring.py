@@ -48,9 +48,10 @@ def preserved_buffers(model: torch.nn.Module) -> Iterator[None]:
 
 
 def accumulated_gradients(
-    ctx: PruneContext, num_batches: int, task: str | None = None
+    ctx: PruneContext, num_batches: int, task: str | None = None, absolute: bool = False
 ) -> dict[str, torch.Tensor]:
-    """Gradient of the (task's) loss w.r.t. every prunable tensor, summed over ``num_batches``."""
+    """Gradient of the (task's) loss w.r.t. every prunable tensor, summed over ``num_batches``
+    (with ``absolute``: the sum of each batch's |gradient|)."""
     params = prunable_parameters(ctx.model)
     grads = {name: torch.zeros_like(p) for name, p in params.items()}
     ctx.model.train()
@@ -60,7 +61,7 @@ def accumulated_gradients(
             values = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
             for name, g in zip(params, values, strict=True):
                 if g is not None:
-                    grads[name] += g
+                    grads[name] += g.abs() if absolute else g
     return grads
 
 

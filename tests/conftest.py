@@ -60,6 +60,9 @@ TINY_PROTOCOL = Protocol(
     momentum=0.9,
     weight_decay=0.0,
     lr_schedule="constant",
+    lr_step_every=1,
+    lr_step_gamma=1.0,
+    finetune_lr=None,
     eval_every=1000,
     eval_batch_size=4,
     log_every=1000,
@@ -90,7 +93,7 @@ def make_context(
     def batch_source(n):
         return iter([batches[i % len(batches)] for i in range(n)])
 
-    def train_for(masks, steps):
+    def train_for(masks, steps, lr=None):
         stream = itertools.cycle(batches)
         train(
             model,
@@ -102,6 +105,7 @@ def make_context(
             steps,
             validate=lambda: {},
             sink=lambda metrics, step: None,
+            lr=lr,
         )
 
     def snapshot(step):

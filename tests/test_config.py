@@ -82,3 +82,18 @@ def test_tracking_uri_honours_the_environment(monkeypatch):
 def test_every_group_file_is_documented():
     for path in Path(CONF_DIR).rglob("*.yaml"):
         assert path.read_text().lstrip().startswith("#") or path.parent.name == "help", path
+
+
+def test_method_options_apply_to_every_cell_of_that_method():
+    cells = expand_sweep(
+        compose_with("sparsity=0.9", "seed=0", "++method_options.snip.scoring_batches=7")
+    )
+    snip = [c for c in cells if c.method_name == "snip"]
+    assert snip and all(c.method["scoring_batches"] == 7 for c in snip)
+    grasp = [c for c in cells if c.method_name == "grasp"]
+    assert grasp[0].method["scoring_batches"] == 4  # other methods keep their file's value
+
+
+def test_method_options_for_an_unknown_method_is_a_clear_error():
+    with pytest.raises(KeyError, match="unknown method 'snap'"):
+        expand_sweep(compose_with("++method_options.snap.scoring_batches=7"))

@@ -14,9 +14,9 @@ def recording(ctx):
     kept = []
     original = ctx.train
 
-    def train(masks, steps):
+    def train(masks, steps, lr=None):
         kept.append(masks.num_kept())
-        original(masks, steps)
+        original(masks, steps, lr)
 
     ctx.train = train
     return kept

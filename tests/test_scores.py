@@ -123,3 +123,24 @@ def test_snip_masks_are_global_top_k_of_independently_computed_saliency(tiny_mod
     agreement = sum(int((masks.masks[n] == expected[n]).sum()) for n in prunable)
     total = sum(m.numel() for m in expected.values())
     assert agreement / total > 0.999  # float32 ties at the threshold may swap a weight or two
+
+
+def test_disparse_pretrained_taskonomy_score_is_summed_abs_gradient_times_weight_squared(
+    double_setup,
+):
+    model, ctx = double_setup
+    method = build_method(
+        "disparse_pretrained", {"score": "grad_magnitude_sq", "scoring_batches": 2}
+    )
+    scores = method.task_scores(ctx, "seg")
+    params = prunable_parameters(model)
+    expected = {n: torch.zeros_like(p) for n, p in params.items()}
+    for batch in ctx.batches(2):  # independently: one backward per batch, |g| summed
+        model.zero_grad()
+        multitask_loss(ctx, batch, task="seg").backward()
+        for n, p in params.items():
+            if p.grad is not None:
+                expected[n] += p.grad.abs()
+    for n, p in params.items():
+        torch.testing.assert_close(scores[n], expected[n] * p.detach() ** 2)
+    assert build_method("disparse_pretrained", {}).hparams.score == "magnitude"

@@ -1,0 +1,65 @@
+"""The protocol's learning-rate schedules at given steps, and the fine-tune learning rate."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import yaml
+
+from benchmarks.sweep import CONF_DIR
+from benchmarks.training import Protocol, make_optimizer, make_scheduler
+from methods.registry import build_method
+from tests.conftest import TINY_PROTOCOL
+
+
+def lr_after(protocol: Protocol, steps: int, at: int, lr: float | None = None) -> float:
+    model = torch.nn.Linear(2, 2)
+    optimizer = make_optimizer(model, protocol, lr)
+    scheduler = make_scheduler(optimizer, protocol, steps)
+    for _ in range(at):
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+    return optimizer.param_groups[0]["lr"]
+
+
+def paper(name: str) -> Protocol:
+    return Protocol.from_config(
+        yaml.safe_load((CONF_DIR / "protocol" / f"{name}.yaml").read_text())
+    )
+
+
+@pytest.mark.parametrize(
+    "at,expected", [(0, 1e-3), (3999, 1e-3), (4000, 5e-4), (8000, 2.5e-4), (19999, 6.25e-5)]
+)
+def test_nyuv2_step_schedule_halves_every_4000_iterations(at, expected):
+    assert lr_after(paper("paper_nyuv2"), 20000, at) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("at,expected", [(11999, 1e-4), (12000, 3e-5), (24000, 9e-6)])
+def test_taskonomy_step_schedule_multiplies_by_0_3_every_12000(at, expected):
+    assert lr_after(paper("paper_taskonomy"), 100000, at) == pytest.approx(expected)
+
+
+def test_cosine_and_constant_schedules():
+    cosine = dataclasses.replace(TINY_PROTOCOL, lr_schedule="cosine", lr=0.002)
+    assert lr_after(cosine, 100, 50) == pytest.approx(0.001)
+    assert lr_after(cosine, 100, 100) == pytest.approx(0.0, abs=1e-12)
+    assert lr_after(TINY_PROTOCOL, 100, 50) == pytest.approx(TINY_PROTOCOL.lr)
+
+
+def test_pretrained_methods_fine_tune_at_the_finetune_lr(context_factory, tiny_model):
+    ctx = dataclasses.replace(context_factory(tiny_model, 0.5), finetune_lr=1e-5)
+    assert build_method("magnitude", {}).training_lr(ctx) == 1e-5
+    assert build_method("imp", {}).training_lr(ctx) == 1e-5
+    assert build_method("snip", {}).training_lr(ctx) is None  # the protocol's training lr
+    assert build_method("lth", {}).training_lr(ctx) is None  # rewound weights are retrained
+    assert lr_after(paper("paper_nyuv2"), 1000, 999, lr=1e-5) == pytest.approx(1e-5)
+
+
+def test_an_unknown_schedule_is_a_clear_error():
+    config = dataclasses.asdict(TINY_PROTOCOL) | {"lr_schedule": "poly"}
+    with pytest.raises(ValueError, match="lr_schedule must be one of cosine, constant, step"):
+        Protocol.from_config(config)
