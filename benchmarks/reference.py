@@ -2,7 +2,9 @@
 
 Paper metric names are mapped to ours; the paper's mIoU is the AdaShare evaluation, so it is
 compared with ``mIoU_adashare``. Metrics without a counterpart here (Cityscapes "seg Err") are
-left out of the comparison.
+left out of the comparison. Paper values print with the paper's own digits. Where the authors
+measure a task under another convention than ours (``INCOMPARABLE``), "ours - paper" shows "n/c"
+and a footnote says why: the table never subtracts numbers measured differently.
 """
 
 from __future__ import annotations
@@ -34,14 +36,22 @@ METRICS = {
     "Err": "mae",
 }
 PAPER_DENSE = "deeplab_baseline"
+# (dataset, task) -> why our numbers and the paper's are not the same measurement.
+INCOMPARABLE = {
+    ("nyuv2", "normal"): "NYUv2 normal angles: the authors measure them between raw uint8 codes "
+    "(BGR order, not centred); ours between decoded unit normals (a constant predictor scores "
+    "about 18 degrees mean error in theirs, 45 in ours).",
+}
 
 
 def load_reference(dataset: str, path: Path = REFERENCE_CSV) -> pd.DataFrame:
     """Rows of ``dataset`` with our ``key`` (``<task>/<metric>``) and method names."""
     if not path.is_file():
         return pd.DataFrame()
-    frame = pd.read_csv(path)
+    frame = pd.read_csv(path, dtype={"value": str})
     frame = frame[frame["dataset"] == dataset].copy()
+    frame["text"] = frame["value"]  # as printed in the paper
+    frame["value"] = frame["value"].astype(float)
     frame["key"] = [
         f"{TASKS.get(t, t)}/{METRICS[m]}"
         if m in METRICS and not (t == "seg" and m == "Err")
@@ -58,22 +68,23 @@ def reference_section(dataset: str, table: pd.DataFrame) -> str:
     if reference.empty:
         return ""
     keys = list(dict.fromkeys(reference["key"]))
+    apart = {
+        k: INCOMPARABLE[(dataset, k.split("/")[0])]
+        for k in keys
+        if (dataset, k.split("/")[0]) in INCOMPARABLE
+    }
     body = []
     for (group, method), rows in reference.groupby(["group", "method"], sort=False):
         paper = dict(zip(rows["key"], rows["value"], strict=True))
+        printed = dict(zip(rows["key"], rows["text"], strict=True))
         sparsity = 0.0 if method == "dense" else 0.9
         ours = table[(table["method"] == method) & (table["sparsity"].round(6) == sparsity)]
-        body.append([group, method, "paper", *[_fmt(paper.get(k)) for k in keys]])
+        body.append([group, method, "paper", *[printed.get(k, "-") for k in keys]])
         if not ours.empty:
             mine = {k: ours.iloc[0].get(f"{k}:mean", math.nan) for k in keys}
             body.append(["", "", "ours", *[_fmt(mine[k]) for k in keys]])
             body.append(
-                [
-                    "",
-                    "",
-                    "ours - paper",
-                    *[_fmt(mine[k] - paper[k] if k in paper else math.nan) for k in keys],
-                ]
+                ["", "", "ours - paper", *[_difference(k, mine, paper, apart) for k in keys]]
             )
     header = ["group", "method", "source", *[k.replace("/", " ") for k in keys]]
     return "\n".join(
@@ -84,12 +95,19 @@ def reference_section(dataset: str, table: pd.DataFrame) -> str:
             "",
             "The paper's protocol: DeepLab-ResNet34, the authors' crops, schedule and loss weights "
             "(experiment=paper_<dataset>). Rows differ when the reproduced setting differs.",
+            *dict.fromkeys(f"n/c: {reason}" for reason in apart.values()),
             "",
         ]
     )
 
 
+def _difference(key: str, mine: dict, paper: dict, apart: dict) -> str:
+    if key in apart:
+        return "n/c"
+    return _fmt(mine[key] - paper[key] if key in paper else math.nan)
+
+
 def _fmt(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    return f"{value:.2f}"
+    return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"

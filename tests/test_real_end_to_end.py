@@ -75,6 +75,27 @@ def test_reference_rows_beside_reproduced_with_difference():
     assert "Sun et al., DiSparse, CVPR 2022" in text
     lines = text.splitlines()
     snip = next(i for i, line in enumerate(lines) if "| snip" in line and "paper" in line)
-    assert "23.83" in lines[snip] and "56.90" in lines[snip]  # the published SNIP row
+    assert "23.83" in lines[snip] and "| 56.9 " in lines[snip]  # the published SNIP row, as printed
     assert "25.00" in lines[snip + 1] and "1.17" in lines[snip + 2]  # ours, ours - paper
     assert reference_section("synthetic", table) == ""
+
+
+def test_reference_keeps_the_papers_digits_and_never_subtracts_other_conventions():
+    table = pd.DataFrame(
+        [
+            {
+                "group": "dense",
+                "method": "dense",
+                "sparsity": 0.0,
+                "normal/mean_angle:mean": 40.0,
+                "depth/abs_err:mean": 0.02,
+            }
+        ]
+    )
+    cityscapes = reference_section("cityscapes", table).splitlines()
+    dense = next(i for i, line in enumerate(cityscapes) if "| dense" in line and "paper" in line)
+    assert "0.016" in cityscapes[dense]  # printed as published, not rounded to 0.02
+    nyuv2 = reference_section("nyuv2", table)
+    difference = next(line for line in nyuv2.splitlines() if "ours - paper" in line)
+    assert "n/c" in difference and "-23.45" not in difference  # 40.0 - 16.55 is not shown
+    assert "n/c: NYUv2 normal angles" in nyuv2
