@@ -37,7 +37,8 @@ def load_method_config(name: str) -> dict[str, Any]:
 def _preset_options(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """``method_options``: per-method option values an experiment preset sets, which apply
     whether the method was chosen alone or through ``method=all``."""
-    presets = OmegaConf.to_container(cfg.get("method_options") or {}, resolve=True)
+    configured = cfg.get("method_options")
+    presets = {} if configured is None else OmegaConf.to_container(configured, resolve=True)
     assert isinstance(presets, dict)
     for name, values in presets.items():
         get_method(str(name))  # unknown names fail here, listing the known ones

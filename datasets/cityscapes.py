@@ -33,7 +33,7 @@ from datasets.file_dataset import (
     map_from_array,
 )
 from datasets.files import DatasetError, numbered_ids, require_dir, resolve_layout
-from datasets.registry import DatasetBundle, register_dataset
+from datasets.registry import DatasetBundle, DatasetOptions, register_dataset
 
 LAYOUTS = {  # name -> (marker that identifies it, description)
     "adashare": (
@@ -48,7 +48,7 @@ LAYOUTS = {  # name -> (marker that identifies it, description)
 
 
 @dataclass(frozen=True)
-class CityscapesOptions:
+class CityscapesOptions(DatasetOptions):
     root: str | None = field(default=None, metadata={"help": "dataset folder"})
     layout: str = field(default="auto", metadata={"help": "auto, mtan or adashare"})
     tasks: tuple[str, ...] = ("seg", "depth")
@@ -147,4 +147,5 @@ def build_cityscapes(config: Mapping[str, Any]) -> DatasetBundle:
         decoders,
         options.crop,
         f"Cityscapes ({layout} layout) at {root}",
+        limit=options.limit,
     )

@@ -96,15 +96,18 @@ def build_file_bundle(
     decoders: dict[str, Decoder],
     crop: Sequence[int] | None,
     where: str,
+    limit: int | None = None,
 ):
     """The DatasetBundle of a file dataset: augmentation on train (when ``crop`` is set),
-    full resolution on val/test; an empty split is an error naming ``where``."""
+    full resolution on val/test, at most ``limit`` samples per split; an empty split is an error
+    naming ``where``."""
     from datasets.registry import DatasetBundle
     from datasets.transforms import JointTrainTransform
 
     for split, samples in splits.items():
         if not samples:
             raise DatasetError(f"{where}: the {split} split has no samples")
+    splits = {split: samples[:limit] for split, samples in splits.items()}
     train_transform = None
     if crop is not None:
         if len(crop) != 2 or min(crop) < 1:

@@ -34,7 +34,7 @@ from datasets.file_dataset import (
     map_from_array,
 )
 from datasets.files import DatasetError, numbered_ids, require_dir, resolve_layout
-from datasets.registry import DatasetBundle, register_dataset
+from datasets.registry import DatasetBundle, DatasetOptions, register_dataset
 
 LAYOUTS = {  # name -> (marker that identifies it, description)
     "adashare": (
@@ -53,7 +53,7 @@ MTAN_FOLDERS = {"image": "image", "seg": "label", "normal": "normal", "depth": "
 
 
 @dataclass(frozen=True)
-class NYUv2Options:
+class NYUv2Options(DatasetOptions):
     root: str | None = field(default=None, metadata={"help": "dataset folder"})
     layout: str = field(default="auto", metadata={"help": "auto, adashare or mtan"})
     tasks: tuple[str, ...] = ("seg", "normal", "depth")
@@ -155,5 +155,11 @@ def build_nyuv2(config: Mapping[str, Any]) -> DatasetBundle:
         splits = _mtan_splits(root, options.tasks)
     decoders = {k: v for k, v in decoders.items() if k == "image" or k in options.tasks}
     return build_file_bundle(
-        "nyuv2", tasks, splits, decoders, options.crop, f"NYUv2 ({layout} layout) at {root}"
+        "nyuv2",
+        tasks,
+        splits,
+        decoders,
+        options.crop,
+        f"NYUv2 ({layout} layout) at {root}",
+        limit=options.limit,
     )

@@ -6,7 +6,7 @@ import functools
 import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch.utils.data import Dataset
@@ -41,6 +41,27 @@ class DatasetBundle:
             f"{self.name}/{split}: {len(ds)} samples, {h}x{w}, tasks {task_list}"  # type: ignore[arg-type]
             for split, ds in self.splits.items()
         ]
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    """Options every dataset takes (each dataset's options dataclass extends this)."""
+
+    limit: int | None = field(
+        default=None,
+        metadata={
+            "help": "at most this many samples per split (the first ones); null: all. For "
+            "quick checks of a setup (experiment=smoke)"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"dataset.limit must be >= 1 or null, got {self.limit}")
+
+    def capped(self, count: int) -> int:
+        """``count`` samples, or ``limit`` when that is smaller."""
+        return count if self.limit is None else min(count, self.limit)
 
 
 DatasetBuilder = Callable[[Mapping[str, Any]], DatasetBundle]

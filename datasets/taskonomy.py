@@ -31,7 +31,7 @@ from core.options import options_from_mapping
 from core.tasks import make_task
 from datasets.file_dataset import SampleFiles, build_file_bundle, image_from_array
 from datasets.files import DatasetError, read_npy, require_dir
-from datasets.registry import DatasetBundle, register_dataset
+from datasets.registry import DatasetBundle, DatasetOptions, register_dataset
 
 log = logging.getLogger(__name__)
 DOMAINS = {
@@ -48,7 +48,7 @@ NUM_CLASSES = 17
 
 
 @dataclass(frozen=True)
-class TaskonomyOptions:
+class TaskonomyOptions(DatasetOptions):
     root: str | None = field(default=None, metadata={"help": "dataset folder"})
     tasks: tuple[str, ...] = ("seg", "normal", "depth", "keypoint", "edge")
     split_file: str | None = field(
@@ -188,4 +188,5 @@ def build_taskonomy(config: Mapping[str, Any]) -> DatasetBundle:
         decoders,
         options.crop,
         f"Taskonomy at {root} (splits from {split_file})",
+        limit=options.limit,
     )

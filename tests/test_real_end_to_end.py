@@ -99,3 +99,70 @@ def test_reference_keeps_the_papers_digits_and_never_subtracts_other_conventions
     difference = next(line for line in nyuv2.splitlines() if "ours - paper" in line)
     assert "n/c" in difference and "-23.45" not in difference  # 40.0 - 16.55 is not shown
     assert "n/c: NYUv2 normal angles" in nyuv2
+
+
+PRESETS = [
+    ("paper_nyuv2", write_nyu_adashare, "magnitude"),
+    ("paper_cityscapes", write_cityscapes_mtan, "magnitude"),
+    ("paper_taskonomy", write_taskonomy, "grad_magnitude_sq"),
+]
+
+
+@pytest.mark.parametrize("preset,writer,score", PRESETS)
+def test_paper_preset_composes_the_authors_setup_and_runs_on_tiny_files(
+    preset, writer, score, tmp_path
+):
+    writer(tmp_path / "data")
+    base = [f"experiment={preset}", f"dataset.root={tmp_path / 'data'}", "seed=0"]
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        preset_cell = expand_sweep(
+            compose("config", overrides=[*base, "method=disparse_pretrained"])
+        )
+        tiny = [
+            *base,
+            "method=disparse_pretrained",
+            "++method_options.disparse_pretrained.scoring_batches=2",
+            *[o for o in TINY if not o.startswith(("model=", "seed="))],
+            "dataset.limit=2",
+        ]
+        cells = expand_sweep(compose("config", overrides=tiny))
+    cell = preset_cell[0]
+    assert cell.model["head"] == "aspp_fc" and cell.model["init"] == "authors"
+    assert cell.protocol["lr_schedule"] == "step" and cell.protocol["weight_decay"] == 0.0005
+    assert cell.method["score"] == score and cell.method["scoring_batches"] == 50
+    assert cell.sparsity == 0.9
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "paper")
+    report = run_sweep(RunEnv(tracker, torch.device("cpu")), cells)
+    assert not report.failed, report.failed
+    runs = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs([tracker.experiment_id])
+    pruned = next(r for r in runs if r.data.tags["method"] == "disparse_pretrained")
+    assert abs(pruned.data.metrics["sparsity/overall"] - 0.9) < 0.001
+
+
+@pytest.mark.parametrize(
+    "dataset,writer",
+    [
+        ("nyuv2", write_nyu_adashare),
+        ("cityscapes", write_cityscapes_mtan),
+        ("taskonomy", write_taskonomy),
+    ],
+)
+def test_smoke_preset_checks_a_real_dataset(dataset, writer, tmp_path):
+    writer(tmp_path / "data")
+    overrides = [
+        "experiment=smoke",
+        f"dataset={dataset}",
+        f"dataset.root={tmp_path / 'data'}",
+        "dataset.limit=1",
+        "method=snip",
+        "sparsity=0.5",
+        "seed=0",
+        "protocol.batch_size=1",
+        "protocol.eval_batch_size=1",
+    ]
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        cells = expand_sweep(compose("config", overrides=overrides))
+    env = RunEnv(Tracker(f"sqlite:///{tmp_path}/mlflow.db", "smoke"), torch.device("cpu"))
+    assert all(len(split) == 1 for split in env.dataset(cells[0]).splits.values())
+    report = run_sweep(env, cells)
+    assert not report.failed, report.failed

@@ -15,7 +15,7 @@ import torch
 
 from core.options import OptionError, options_from_mapping
 from core.tasks import TASK_KINDS, TaskSpec, make_task
-from datasets.registry import SPLITS, DatasetBundle, register_dataset
+from datasets.registry import SPLITS, DatasetBundle, DatasetOptions, register_dataset
 from datasets.synthetic.generate import RenderSettings, render_sample
 from datasets.synthetic.scene import CLASS_NAMES
 from datasets.tensor_dataset import MultiTaskTensorDataset
@@ -25,7 +25,7 @@ CACHE_VERSION = 1
 
 
 @dataclass(frozen=True)
-class SyntheticOptions:
+class SyntheticOptions(DatasetOptions):
     tasks: tuple[str, ...] = field(
         default=("seg", "normal"),
         metadata={"help": "subset of seg, normal, depth, keypoint, edge"},
@@ -60,9 +60,9 @@ def _split_seeds(options: SyntheticOptions) -> dict[str, range]:
     """Disjoint scene seeds per split; a split's scenes do not change when another grows."""
     base = options.data_seed * 10_000_000
     return {
-        "train": range(base, base + options.num_train),
-        "val": range(base + 5_000_000, base + 5_000_000 + options.num_val),
-        "test": range(base + 6_000_000, base + 6_000_000 + options.num_test),
+        "train": range(base, base + options.capped(options.num_train)),
+        "val": range(base + 5_000_000, base + 5_000_000 + options.capped(options.num_val)),
+        "test": range(base + 6_000_000, base + 6_000_000 + options.capped(options.num_test)),
     }
 
 
