@@ -28,9 +28,9 @@ from core.tasks import make_task
 from datasets.file_dataset import (
     SampleFiles,
     build_file_bundle,
+    depth_from_array,
     image_from_array,
     labels_from_array,
-    map_from_array,
 )
 from datasets.files import DatasetError, numbered_ids, require_dir, resolve_layout
 from datasets.registry import DatasetBundle, DatasetOptions, register_dataset
@@ -108,8 +108,8 @@ def _adashare_splits(root: Path, tasks) -> dict[str, list[SampleFiles]]:
     return {"train": splits["train"], "val": splits["test"], "test": splits["test"]}
 
 
-def depth_from_array(array: np.ndarray):
-    depth = map_from_array(array)
+def disparity_from_array(array: np.ndarray):
+    depth = depth_from_array(array)
     depth[~(depth > 0)] = 0.0  # negative, NaN: no measurement
     return depth
 
@@ -132,7 +132,7 @@ def build_cityscapes(config: Mapping[str, Any]) -> DatasetBundle:
     tasks = tuple(make_task(k, num_classes=options.num_classes) for k in options.tasks)
     decoders = {
         "image": image_from_array,
-        "depth": depth_from_array,
+        "depth": disparity_from_array,
         "seg": lambda a: labels_from_array(a, options.num_classes),
     }
     decoders = {k: v for k, v in decoders.items() if k == "image" or k in options.tasks}

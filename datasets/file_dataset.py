@@ -44,8 +44,8 @@ class FileMultiTaskDataset(Dataset):
             path = sample.paths[name]
             try:
                 fields[name] = decode(read_array(path))
-            except (ValueError, IndexError) as error:
-                if isinstance(error, DatasetError):
+            except (ValueError, IndexError, RuntimeError, TypeError) as error:
+                if isinstance(error, DatasetError) and str(path) in str(error):
                     raise
                 raise DatasetError(f"cannot decode {path} as {name}: {error}") from error
         size = fields["image"].shape[-2:]
@@ -63,11 +63,22 @@ class FileMultiTaskDataset(Dataset):
         return int(image.shape[-2]), int(image.shape[-1])
 
 
+def channels_first(array: np.ndarray, what: str) -> torch.Tensor:
+    """The first three channels of an HxWxC array (C >= 3, real numbers) as [3, H, W]."""
+    if array.ndim != 3 or array.shape[-1] < 3:
+        raise DatasetError(f"expected an HxWx3 {what}, got shape {array.shape}")
+    _require_real(array, what)
+    return torch.from_numpy(np.ascontiguousarray(array[..., :3])).permute(2, 0, 1)
+
+
+def _require_real(array: np.ndarray, what: str) -> None:
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise DatasetError(f"expected a real-valued {what}, got dtype {array.dtype}")
+
+
 def image_from_array(array: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 (or float in [0, 1]) -> float [3, H, W] in [0, 1]."""
-    if array.ndim != 3 or array.shape[-1] < 3:
-        raise DatasetError(f"expected an HxWx3 image, got shape {array.shape}")
-    image = torch.from_numpy(np.ascontiguousarray(array[..., :3])).permute(2, 0, 1)
+    image = channels_first(array, "image")
     if image.dtype == torch.uint8:
         return image.float() / 255.0
     image = image.float()
@@ -85,8 +96,23 @@ def labels_from_array(array: np.ndarray, num_classes: int, ignore: int = 255) ->
 
 
 def map_from_array(array: np.ndarray) -> torch.Tensor:
-    """HxW or HxWx1 float map -> [1, H, W]."""
-    return torch.from_numpy(np.ascontiguousarray(np.squeeze(array)).astype(np.float32))[None]
+    """HxW or HxWx1 real-valued map -> float [1, H, W]."""
+    _require_real(array, "map")
+    squeezed = np.squeeze(array)
+    if squeezed.ndim != 2:
+        raise DatasetError(f"expected an HxW map, got shape {array.shape}")
+    return torch.from_numpy(np.ascontiguousarray(squeezed).astype(np.float32))[None]
+
+
+def depth_from_array(array: np.ndarray) -> torch.Tensor:
+    """Depth in metres, stored as floats: integer files are usually millimetres or 16-bit codes,
+    which would train on values a thousand times too large."""
+    if not np.issubdtype(array.dtype, np.floating):
+        raise DatasetError(
+            f"expected depth in metres as floats, got dtype {array.dtype}; if the values are "
+            "millimetres, convert the files with depth / 1000 to float32"
+        )
+    return map_from_array(array)
 
 
 def build_file_bundle(

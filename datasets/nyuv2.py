@@ -29,9 +29,10 @@ from core.tasks import make_task
 from datasets.file_dataset import (
     SampleFiles,
     build_file_bundle,
+    channels_first,
+    depth_from_array,
     image_from_array,
     labels_from_array,
-    map_from_array,
 )
 from datasets.files import DatasetError, numbered_ids, require_dir, resolve_layout
 from datasets.registry import DatasetBundle, DatasetOptions, register_dataset
@@ -63,7 +64,7 @@ class NYUv2Options(DatasetOptions):
 
 
 def normals_from_png(array: np.ndarray) -> torch.Tensor:
-    normal = torch.from_numpy(np.ascontiguousarray(array[..., :3])).permute(2, 0, 1)
+    normal = channels_first(array, "normal map")
     invalid = (normal == 255).any(dim=0)
     vectors = normal.float() / 127.5 - 1.0
     vectors[:, invalid] = 0.0
@@ -71,7 +72,7 @@ def normals_from_png(array: np.ndarray) -> torch.Tensor:
 
 
 def normals_from_npy(array: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(array).astype(np.float32)).permute(2, 0, 1)
+    return channels_first(array, "normal map").float()
 
 
 def _adashare_splits(root: Path, tasks, holdout: float) -> dict[str, list[SampleFiles]]:
@@ -145,7 +146,7 @@ def build_nyuv2(config: Mapping[str, Any]) -> DatasetBundle:
     tasks = tuple(make_task(k, num_classes=options.num_classes) for k in options.tasks)
     decoders = {
         "image": image_from_array,
-        "depth": map_from_array,
+        "depth": depth_from_array,
         "seg": lambda a: labels_from_array(a, options.num_classes),
         "normal": normals_from_png if layout == "adashare" else normals_from_npy,
     }

@@ -29,7 +29,7 @@ import torch
 
 from core.options import options_from_mapping
 from core.tasks import make_task
-from datasets.file_dataset import SampleFiles, build_file_bundle, image_from_array
+from datasets.file_dataset import SampleFiles, build_file_bundle, channels_first, image_from_array
 from datasets.files import DatasetError, read_npy, require_dir
 from datasets.registry import DatasetBundle, DatasetOptions, register_dataset
 
@@ -107,15 +107,16 @@ def seg_from_png(array: np.ndarray) -> torch.Tensor:
         raise DatasetError(
             f"expected a single-channel segmentation, got shape {tuple(array.shape)}"
         )
-    labels = torch.where(stored == 0, torch.full_like(stored, 255), stored - 1)
-    labels[(labels >= NUM_CLASSES) & (labels != 255)] = 255
-    return labels
+    if int(stored.max()) > NUM_CLASSES or int(stored.min()) < 0:
+        raise DatasetError(
+            f"segmentation values must be 0 (unlabelled) to {NUM_CLASSES}, found "
+            f"{int(stored.min())}..{int(stored.max())}"
+        )
+    return torch.where(stored == 0, torch.full_like(stored, 255), stored - 1)
 
 
 def normal_from_png(array: np.ndarray) -> torch.Tensor:
-    return (
-        torch.from_numpy(np.ascontiguousarray(array[..., :3])).permute(2, 0, 1).float() / 127.5 - 1
-    )
+    return channels_first(array, "normal map").float() / 127.5 - 1
 
 
 def depth_decoder(scale: str):

@@ -277,3 +277,23 @@ def test_out_of_range_labels_and_wrong_class_count_are_errors(tmp_path):
     bundle = build_dataset("nyuv2", {"root": str(tmp_path)})
     with pytest.raises(DatasetError, match="label 50 is out of range for 40 classes"):
         bundle.splits["train"][0]
+
+
+def test_bad_files_that_used_to_load_silently_or_crash_are_named_errors(tmp_path):
+    write_nyu_adashare(tmp_path / "nyu")
+    nyu = build_dataset("nyuv2", {"root": str(tmp_path / "nyu")})
+    png(tmp_path / "nyu" / "normal_mask" / "0001.png", np.full((H, W), 127, np.uint8))  # grey
+    with pytest.raises(DatasetError, match=r"normal_mask/0001.png.*HxWx3 normal map"):
+        nyu.splits["train"][0]
+    npy(tmp_path / "nyu" / "depth" / "0002.npy", np.full((H, W), 2500, np.uint16))  # millimetres
+    with pytest.raises(DatasetError, match=r"depth/0002.npy.*metres as floats.*uint16"):
+        nyu.splits["train"][1]
+    npy(tmp_path / "nyu" / "depth" / "0003.npy", np.ones((H, W), np.complex64))
+    with pytest.raises(DatasetError, match=r"depth/0003.npy.*complex64"):
+        nyu.splits["test"][0]
+    write_taskonomy(tmp_path / "taskonomy")
+    taskonomy = build_dataset("taskonomy", {"root": str(tmp_path / "taskonomy")})
+    seg = tmp_path / "taskonomy" / "alpha" / "segmentsemantic"
+    png(seg / "point_0_view_0_domain_segmentsemantic.png", np.full((H, W), 40, np.uint8))
+    with pytest.raises(DatasetError, match=r"point_0_view_0_domain_segmentsemantic.png.*0 .*to 17"):
+        taskonomy.splits["train"][0]
