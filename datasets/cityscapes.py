@@ -5,8 +5,10 @@ Layouts (``layout: auto`` picks by what is on disk):
 
 - ``mtan`` (MTAN / LibMTL): ``{train,val}/{image,label_7,label_19,depth}/{i}.npy``; LibMTL names
   the 7-class labels ``label/``. Image HxWx3 float in [0, 1]; labels with -1 = ignore.
-- ``adashare``: ``cityscape.json`` = ``{"train": [[image, seg, depth], ...], "test": [...]}``
-  listing NPY paths relative to the root (19 classes; -1 or 255 = ignore).
+- ``adashare``: ``cityscape.json`` = ``{"train": [row, ...], "test": [...]}`` listing NPY paths
+  relative to the root. Rows as AdaShare and the DiSparse authors write them,
+  ``[image, depth, label2, label7, label19]`` (the labels of ``num_classes`` are read), or
+  ``[image, seg, depth]`` (19 classes). -1 or 255 = ignore. Their images are 256x512.
 
 Depth is used as stored: in both preprocessed releases it is inverse depth (disparity) scaled by
 the release, with 0 marking pixels without a measurement. Depth metrics are therefore in the
@@ -52,7 +54,9 @@ class CityscapesOptions(DatasetOptions):
     root: str | None = field(default=None, metadata={"help": "dataset folder"})
     layout: str = field(default="auto", metadata={"help": "auto, mtan or adashare"})
     tasks: tuple[str, ...] = ("seg", "depth")
-    num_classes: int = field(default=19, metadata={"help": "19, or 7 (mtan layout)"})
+    num_classes: int = field(
+        default=19, metadata={"help": "19, or 7 (mtan layout, or adashare json with 5-path rows)"}
+    )
     crop: tuple[int, ...] | None = field(default=None, metadata={"help": "train crop [h, w]"})
 
 
@@ -84,20 +88,39 @@ def _mtan_splits(root: Path, tasks, num_classes: int) -> dict[str, list[SampleFi
     return splits
 
 
-def _adashare_splits(root: Path, tasks) -> dict[str, list[SampleFiles]]:
+ADASHARE_LABELS = {2: "label2", 7: "label7", 19: "label19"}
+
+
+def _adashare_row(row: list[str], num_classes: int) -> dict[str, str]:
+    """Paths of one cityscape.json row: ``[image, depth, label2, label7, label19]`` (AdaShare,
+    the DiSparse authors) or ``[image, seg, depth]``."""
+    paths = [p.lstrip("/") for p in row]
+    if len(paths) == 5:
+        named = dict(zip(["image", "depth", "label2", "label7", "label19"], paths, strict=True))
+        return {
+            "image": named["image"],
+            "depth": named["depth"],
+            "seg": named[ADASHARE_LABELS[num_classes]],
+        }
+    if len(paths) == 3:
+        if num_classes != 19:
+            raise ValueError("[image, seg, depth] rows hold 19-class labels")
+        return dict(zip(["image", "seg", "depth"], paths, strict=True))
+    raise ValueError(f"a row has {len(paths)} paths")
+
+
+def _adashare_splits(root: Path, tasks, num_classes: int) -> dict[str, list[SampleFiles]]:
     index = root / "cityscape.json"
     try:
         listing = json.loads(index.read_text())
         rows = {
-            split: [
-                dict(zip(["image", "seg", "depth"], (p.lstrip("/") for p in row), strict=True))
-                for row in listing[split]
-            ]
+            split: [_adashare_row(row, num_classes) for row in listing[split]]
             for split in ("train", "test")
         }
     except (KeyError, ValueError, TypeError) as error:
         raise DatasetError(
-            f"{index}: expected {{'train': [[image, seg, depth], ...], 'test': [...]}} ({error})"
+            f"{index}: expected {{'train': [row, ...], 'test': [...]}} with rows "
+            f"[image, depth, label2, label7, label19] or [image, seg, depth] ({error})"
         ) from error
     splits = {
         split: [
@@ -125,10 +148,6 @@ def build_cityscapes(config: Mapping[str, Any]) -> DatasetBundle:
         raise DatasetError(f"dataset.num_classes must be 19 or 7, got {options.num_classes}")
     root = require_dir(options.root, "dataset.root", " or ".join(d for _, d in LAYOUTS.values()))
     layout = resolve_layout(root, options.layout, LAYOUTS, "Cityscapes")
-    if layout == "adashare" and options.num_classes != 19:
-        raise DatasetError(
-            "the adashare layout stores 19 classes; the 7-class variant needs the mtan layout"
-        )
     tasks = tuple(make_task(k, num_classes=options.num_classes) for k in options.tasks)
     decoders = {
         "image": image_from_array,
@@ -139,7 +158,7 @@ def build_cityscapes(config: Mapping[str, Any]) -> DatasetBundle:
     if layout == "mtan":
         splits = _mtan_splits(root, options.tasks, options.num_classes)
     else:
-        splits = _adashare_splits(root, options.tasks)
+        splits = _adashare_splits(root, options.tasks, options.num_classes)
     return build_file_bundle(
         "cityscapes",
         tasks,

@@ -297,3 +297,29 @@ def test_bad_files_that_used_to_load_silently_or_crash_are_named_errors(tmp_path
     png(seg / "point_0_view_0_domain_segmentsemantic.png", np.full((H, W), 40, np.uint8))
     with pytest.raises(DatasetError, match=r"point_0_view_0_domain_segmentsemantic.png.*0 .*to 17"):
         taskonomy.splits["train"][0]
+
+
+@pytest.mark.parametrize("num_classes", [19, 7])
+def test_cityscapes_json_rows_as_adashare_and_the_authors_write_them(tmp_path, num_classes):
+    rows = []
+    for i in range(3):
+        names = ["image", "depth", "label2", "label7", "label19"]
+        arrays = [
+            RNG.random((H, W, 3)).astype(np.float32),
+            RNG.random((H, W)).astype(np.float32),
+            np.full((H, W), 1, np.int32),
+            np.full((H, W), 6, np.int32),
+            np.full((H, W), 18, np.int32),
+        ]
+        rows.append(
+            [f"/{n}/{i}.npy" for n in names]  # leading slash, as in their file
+        )
+        for name, array in zip(names, arrays, strict=True):
+            npy(tmp_path / name / f"{i}.npy", array)
+    (tmp_path / "cityscape.json").write_text(json.dumps({"train": rows[:2], "test": rows[2:]}))
+    bundle = build_dataset("cityscapes", {"root": str(tmp_path), "num_classes": num_classes})
+    sample = bundle.splits["test"][0]
+    assert int(sample["seg"].unique()) == num_classes - 1  # label19 holds 18, label7 holds 6
+    torch.testing.assert_close(
+        sample["depth"][0], torch.from_numpy(np.load(tmp_path / "depth" / "2.npy"))
+    )
