@@ -66,9 +66,10 @@ def accumulated_gradients(
 
 
 def connection_sensitivity(
-    ctx: PruneContext, num_batches: int, task: str | None = None
+    ctx: PruneContext, num_batches: int, task: str | None = None, per_batch_abs: bool = False
 ) -> dict[str, torch.Tensor]:
-    """SNIP's saliency |g * w| (Lee et al. 2019) of the (task's) loss, per prunable tensor."""
+    """SNIP's saliency |g * w| (Lee et al. 2019) of the (task's) loss, per prunable tensor, with g
+    summed over the batches; with ``per_batch_abs`` the sum of each batch's |g_b * w|."""
     params = prunable_parameters(ctx.model)
-    grads = accumulated_gradients(ctx, num_batches, task)
+    grads = accumulated_gradients(ctx, num_batches, task, absolute=per_batch_abs)
     return {name: (grads[name] * params[name].detach()).abs() for name in params}

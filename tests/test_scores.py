@@ -144,3 +144,35 @@ def test_disparse_pretrained_taskonomy_score_is_summed_abs_gradient_times_weight
     for n, p in params.items():
         torch.testing.assert_close(scores[n], expected[n] * p.detach() ** 2)
     assert build_method("disparse_pretrained", {}).hparams.score == "magnitude"
+
+
+def test_disparse_static_authors_options_per_batch_abs_and_xavier_copy(double_setup):
+    model, ctx = double_setup
+    method = build_method("disparse_static", {"scoring_batches": 2, "per_batch_abs": True})
+    scores = method.task_scores(ctx, "normal")
+    params = prunable_parameters(model)
+    expected = {n: torch.zeros_like(p) for n, p in params.items()}
+    for batch in ctx.batches(2):  # independently: |g_b * w| per batch, summed
+        model.zero_grad()
+        multitask_loss(ctx, batch, task="normal").backward()
+        for n, p in params.items():
+            if p.grad is not None:
+                expected[n] += (p.grad * p.detach()).abs()
+    for n in params:
+        torch.testing.assert_close(scores[n], expected[n])
+
+
+def test_disparse_static_xavier_copy_is_seeded_and_leaves_the_network_untouched(
+    tiny_model, context_factory
+):
+    params = prunable_parameters(tiny_model)
+    before = {n: p.detach().clone() for n, p in params.items()}
+    xavier = build_method("disparse_static", {"scoring_batches": 2, "score_copy": "xavier"})
+    first = xavier.make_masks(context_factory(tiny_model, 0.8, seed=5))
+    again = xavier.make_masks(context_factory(tiny_model, 0.8, seed=5))
+    plain = build_method("disparse_static", {"scoring_batches": 2})
+    on_model = plain.make_masks(context_factory(tiny_model, 0.8, seed=5))
+    assert all(torch.equal(first.masks[n], again.masks[n]) for n in params)  # seeded draw
+    assert any(not torch.equal(first.masks[n], on_model.masks[n]) for n in params)
+    assert all(torch.equal(p.detach(), before[n]) for n, p in params.items())
+    assert abs(first.sparsity() - 0.8) < 0.001
