@@ -1,18 +1,25 @@
 """Tiny-Taskonomy (``dataset=taskonomy``): seg, normal, depth, keypoint and edge.
 
-Layout: ``<root>/<building>/<domain>/point_{p}_view_{v}_domain_{domain}.png`` with the domains
-``rgb``, ``segmentsemantic``, ``normal``, ``depth_zbuffer``, ``keypoints2d``, ``edge_texture``.
-Buildings are assigned to splits by the official ``train_val_test_tiny.csv`` (columns
-``id,train,val,test``; the file uses old Mac CR line endings, read either way). A point whose file
-of some needed domain is missing is skipped and reported, not crashed on.
+Layouts (found automatically): ``<root>/<building>/<domain>/point_{p}_view_{v}_domain_{domain}.png``
+as released, or ``<root>/<domain>/taskonomy/<building>/...`` as the DiSparse authors remap it,
+with the domains ``rgb``, ``segmentsemantic``, ``normal``, ``depth_zbuffer``, ``keypoints2d``,
+``edge_texture``. Buildings are assigned to splits by the official ``train_val_test_tiny.csv``
+(columns ``id,train,val,test``; the file uses old Mac CR line endings, read either way). Buildings
+of a split missing on disk are reported (count and names); a point whose file of some needed
+domain is missing is skipped and reported, not crashed on.
 
-Decoding (the AdaShare conventions):
+Decoding, ``conventions: suite`` (AdaShare's, our default):
 - seg: stored ids 1..17 are classes 0..16, 0 is unlabelled (ignored); the class-balancing
   weights ``semseg_prior_factor.npy`` (17 values) weight the cross-entropy when given.
 - normal: v / 127.5 - 1 (all pixels valid).
 - depth: 16-bit z-buffer in 1/512 m; values >= 64500 are invalid (0 here); valid values are
   log-scaled as AdaShare: log(1 + v) / log(2^16) (``depth_scale: metres`` gives v / 512 instead).
 - keypoint, edge: 16-bit (or 8-bit) maps divided by their dtype's maximum, so in [0, 1].
+
+``conventions: authors`` (the DiSparse code, for the paper preset): stored seg 0 is class 0 like
+stored 1 (their unlabelled mask is built but never used); keypoint and edge values / 2^16 are
+clipped to [0, 0.005] and [0, 0.08] and scaled to [-1, 1]. ``resize: [256, 256]`` resizes every
+domain (nearest) before augmentation and evaluation, as they do.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from core.options import options_from_mapping
 from core.tasks import make_task
@@ -45,6 +53,8 @@ DOMAINS = {
 LAYOUT = "<building>/<domain>/point_{p}_view_{v}_domain_{domain}.png folders"
 DEPTH_INVALID = 64500
 NUM_CLASSES = 17
+CONVENTIONS = ("suite", "authors")
+AUTHORS_MAP_RANGE = {"keypoint": 0.005, "edge": 0.08}  # of the 16-bit range, then to [-1, 1]
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,13 @@ class TaskonomyOptions(DatasetOptions):
     )
     depth_scale: str = field(default="log", metadata={"help": "log (AdaShare) or metres"})
     crop: tuple[int, ...] | None = field(default=None, metadata={"help": "train crop [h, w]"})
+    conventions: str = field(
+        default="suite",
+        metadata={"help": "label decoding: suite (seg 0 ignored, maps in [0, 1]) or authors"},
+    )
+    resize: tuple[int, ...] | None = field(
+        default=None, metadata={"help": "[h, w] every domain is resized to (nearest); null: none"}
+    )
 
 
 def read_split_file(path: Path) -> dict[str, list[str]]:
@@ -79,15 +96,26 @@ def read_split_file(path: Path) -> dict[str, list[str]]:
     }
 
 
+def domain_folder(root: Path, building: str, domain: str) -> Path:
+    """Where a building's files of one domain are: the released layout or the authors' remap."""
+    remapped = root / domain / "taskonomy" / building
+    return (
+        remapped if (root / DOMAINS["image"] / "taskonomy").is_dir() else root / building / domain
+    )
+
+
 def _point_samples(root: Path, buildings: list[str], tasks) -> tuple[list[SampleFiles], int]:
     samples, missing = [], 0
     for building in buildings:
-        rgb_dir = root / building / DOMAINS["image"]
+        rgb_dir = domain_folder(root, building, DOMAINS["image"])
         for rgb in sorted(rgb_dir.glob("point_*_domain_rgb.png")):
             stem = rgb.name[: -len("rgb.png")]
             paths = {"image": rgb}
             paths.update(
-                {t: root / building / DOMAINS[t] / f"{stem}{DOMAINS[t]}.png" for t in tasks}
+                {
+                    t: domain_folder(root, building, DOMAINS[t]) / f"{stem}{DOMAINS[t]}.png"
+                    for t in tasks
+                }
             )
             absent = [p for p in paths.values() if not p.is_file()]
             if absent:
@@ -101,7 +129,19 @@ def _point_samples(root: Path, buildings: list[str], tasks) -> tuple[list[Sample
     return samples, missing
 
 
+def seg_decoder(conventions: str):
+    """Stored 0 is unlabelled (suite) or class 0 like stored 1 (the authors' code)."""
+
+    def decode(array: np.ndarray) -> torch.Tensor:
+        stored = seg_from_png(array)
+        unlabelled = 255 if conventions == "suite" else 0
+        return torch.where(stored == 0, torch.full_like(stored, unlabelled), stored - 1)
+
+    return decode
+
+
 def seg_from_png(array: np.ndarray) -> torch.Tensor:
+    """Stored segmentation ids (0..17) as int64, checked."""
     stored = torch.from_numpy(np.ascontiguousarray(np.squeeze(array)).astype(np.int64))
     if stored.dim() != 2:
         raise DatasetError(
@@ -112,7 +152,7 @@ def seg_from_png(array: np.ndarray) -> torch.Tensor:
             f"segmentation values must be 0 (unlabelled) to {NUM_CLASSES}, found "
             f"{int(stored.min())}..{int(stored.max())}"
         )
-    return torch.where(stored == 0, torch.full_like(stored, 255), stored - 1)
+    return stored
 
 
 def normal_from_png(array: np.ndarray) -> torch.Tensor:
@@ -134,6 +174,28 @@ def unit_map_from_png(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.squeeze(array).astype(np.float32) / maximum)[None]
 
 
+def clipped_map_decoder(upper: float):
+    """The authors' keypoint/edge decoding: v / 2^16 clipped to [0, upper], scaled to [-1, 1]."""
+
+    def decode(array: np.ndarray) -> torch.Tensor:
+        value = torch.from_numpy(np.squeeze(array).astype(np.float32) / 2.0**16)
+        return (value.clamp(0.0, upper) / upper * 2.0 - 1.0)[None]
+
+    return decode
+
+
+def resized(decode, size: tuple[int, int]):
+    """``decode`` followed by a nearest-neighbour resize to ``size`` (labels stay labels)."""
+
+    def decode_and_resize(array: np.ndarray) -> torch.Tensor:
+        value = decode(array)
+        planar = value if value.dim() == 3 else value[None]
+        out = F.interpolate(planar[None].float(), size=size, mode="nearest")[0].to(value.dtype)
+        return out if value.dim() == 3 else out[0]
+
+    return decode_and_resize
+
+
 @register_dataset("taskonomy")
 def build_taskonomy(config: Mapping[str, Any]) -> DatasetBundle:
     options = options_from_mapping(TaskonomyOptions, config, "dataset")
@@ -142,6 +204,13 @@ def build_taskonomy(config: Mapping[str, Any]) -> DatasetBundle:
             f"dataset.tasks: Taskonomy has seg, normal, depth, keypoint, edge; "
             f"got {list(options.tasks)}"
         )
+    if options.conventions not in CONVENTIONS:
+        raise DatasetError(
+            f"dataset.conventions must be one of {', '.join(CONVENTIONS)}, got "
+            f"{options.conventions!r}"
+        )
+    if options.resize is not None and (len(options.resize) != 2 or min(options.resize) < 1):
+        raise DatasetError(f"dataset.resize must be [height, width] or null, got {options.resize}")
     if options.depth_scale not in ("log", "metres"):
         raise DatasetError(
             f"dataset.depth_scale must be log or metres, got {options.depth_scale!r}"
@@ -169,19 +238,35 @@ def build_taskonomy(config: Mapping[str, Any]) -> DatasetBundle:
     )
     splits = {}
     for split, names in buildings.items():
-        present = [b for b in names if (root / b).is_dir()]
+        present = [b for b in names if domain_folder(root, b, DOMAINS["image"]).is_dir()]
+        absent = [b for b in names if b not in present]
+        if absent:
+            log.warning(
+                "taskonomy/%s: %d of the split's %d buildings are not on disk: %s%s",
+                split,
+                len(absent),
+                len(names),
+                ", ".join(absent[:10]),
+                " ..." if len(absent) > 10 else "",
+            )
         splits[split], missing = _point_samples(root, present, options.tasks)
         if missing:
             log.warning("taskonomy/%s: %d points skipped for missing domain files", split, missing)
+    authors = options.conventions == "authors"
     decoders = {
         "image": image_from_array,
-        "seg": seg_from_png,
+        "seg": seg_decoder(options.conventions),
         "normal": normal_from_png,
         "depth": depth_decoder(options.depth_scale),
-        "keypoint": unit_map_from_png,
-        "edge": unit_map_from_png,
+        **{
+            kind: clipped_map_decoder(AUTHORS_MAP_RANGE[kind]) if authors else unit_map_from_png
+            for kind in ("keypoint", "edge")
+        },
     }
     decoders = {k: v for k, v in decoders.items() if k == "image" or k in options.tasks}
+    if options.resize is not None:
+        size = (int(options.resize[0]), int(options.resize[1]))
+        decoders = {k: resized(v, size) for k, v in decoders.items()}
     return build_file_bundle(
         "taskonomy",
         tasks,

@@ -323,3 +323,43 @@ def test_cityscapes_json_rows_as_adashare_and_the_authors_write_them(tmp_path, n
     torch.testing.assert_close(
         sample["depth"][0], torch.from_numpy(np.load(tmp_path / "depth" / "2.npy"))
     )
+
+
+def test_taskonomy_authors_conventions_decode_given_16_bit_values():
+    from datasets.taskonomy import clipped_map_decoder, seg_decoder
+
+    keypoint = clipped_map_decoder(0.005)(np.array([[0, 164, 328, 400]], np.uint16))
+    # 0 -> -1; 164 / 2^16 = 0.0025 is half the range -> about 0; 328 / 2^16 = 0.005005 and 400
+    # are above 0.005, clipped -> 1
+    torch.testing.assert_close(
+        keypoint[0], torch.tensor([-1.0, 164 / 2**16 / 0.005 * 2 - 1, 1.0, 1.0])
+    )
+    assert abs(keypoint[0, 1].item()) < 0.001
+    edge = clipped_map_decoder(0.08)(np.array([[2621, 60000]], np.uint16))
+    assert edge[0, 0].item() == pytest.approx(2621 / 2**16 / 0.08 * 2 - 1) and edge[0, 1] == 1
+    stored = np.array([[0, 1], [5, 17]], np.uint8)
+    assert seg_decoder("authors")(stored).tolist() == [[0, 0], [4, 16]]
+    assert seg_decoder("suite")(stored).tolist() == [[255, 0], [4, 16]]
+
+
+def test_taskonomy_remapped_layout_resize_and_missing_buildings(tmp_path, caplog):
+    write_taskonomy(tmp_path / "raw")
+    remapped = tmp_path / "remapped"
+    for building_dir in (tmp_path / "raw").iterdir():
+        if building_dir.is_dir():
+            for domain_dir in building_dir.iterdir():
+                target = remapped / domain_dir.name / "taskonomy" / building_dir.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                domain_dir.rename(target)
+    csv = (tmp_path / "raw" / "train_val_test_tiny.csv").read_text()
+    (remapped / "train_val_test_tiny.csv").write_text(csv + "delta,1,0,0\r")  # not on disk
+    with caplog.at_level(logging.WARNING):
+        bundle = build_dataset(
+            "taskonomy",
+            {"root": str(remapped), "conventions": "authors", "resize": [12, 16], "limit": 1},
+        )
+    assert "taskonomy/train: 1 of the split's 2 buildings are not on disk: delta" in caplog.text
+    assert [len(bundle.splits[s]) for s in ("train", "val", "test")] == [1, 1, 1]  # limit 1
+    sample = bundle.splits["train"][0]
+    assert sample["image"].shape == (3, 12, 16) and sample["seg"].shape == (12, 16)
+    assert sample["keypoint"].min() >= -1 and sample["keypoint"].max() <= 1

@@ -124,6 +124,7 @@ def test_paper_preset_composes_the_authors_setup_and_runs_on_tiny_files(
             "++method_options.disparse_pretrained.scoring_batches=2",
             *[o for o in TINY if not o.startswith(("model=", "seed="))],
             "dataset.limit=2",
+            *(["dataset.resize=[8,8]"] if preset == "paper_taskonomy" else []),
         ]
         cells = expand_sweep(compose("config", overrides=tiny))
     cell = preset_cell[0]
