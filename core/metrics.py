@@ -73,12 +73,15 @@ class SegMetrics(MetricAccumulator):
       model never gets right, so it is higher than ``mIoU`` on weak models; kept only to compare
       with the papers' numbers.
     - ``pixel_acc``: correct / valid pixels.
+    - ``pixel_acc_adashare``: correct / all pixels, ignored ones counted as wrong, as the
+      AdaShare/DiSparse Cityscapes evaluation does; only for comparing with their numbers.
     """
 
     METRICS = (
         MetricSpec("mIoU", True),
         MetricSpec("pixel_acc", True),
         MetricSpec("mIoU_adashare", True, in_delta_m=False),
+        MetricSpec("pixel_acc_adashare", True, in_delta_m=False),
     )
 
     def __init__(self, task: TaskSpec):
@@ -86,10 +89,12 @@ class SegMetrics(MetricAccumulator):
         self.num_classes = task.channels
         self.ignore = int(task.ignore_value)
         self.confusion = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
+        self.ignored = 0
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         labels = pred.argmax(dim=1)
         valid = target != self.ignore
+        self.ignored += int((~valid).sum())
         index = target[valid] * self.num_classes + labels[valid]
         counts = torch.bincount(index.cpu(), minlength=self.num_classes**2)
         self.confusion += counts.reshape(self.num_classes, self.num_classes)
@@ -106,6 +111,11 @@ class SegMetrics(MetricAccumulator):
             "mIoU": 100 * iou[present].mean().item() if present.any() else math.nan,
             "pixel_acc": 100 * (tp.sum() / total).item() if total > 0 else math.nan,
             "mIoU_adashare": 100 * iou[nonzero].mean().item() if nonzero.any() else 0.0,
+            "pixel_acc_adashare": (
+                100 * tp.sum().item() / (total.item() + self.ignored)
+                if total + self.ignored > 0
+                else math.nan
+            ),
         }
 
 

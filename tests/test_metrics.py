@@ -95,3 +95,14 @@ def test_map_mae(kind):
     acc.update(torch.tensor([[[[0.5, 1.0]]]]), torch.tensor([[[[0.0, 0.75]]]]))
     acc.update(torch.tensor([[[[0.0]]]]), torch.tensor([[[[1.0]]]]))
     assert acc.compute()["mae"] == pytest.approx((0.5 + 0.25 + 1.0) / 3)
+
+
+def test_seg_pixel_acc_adashare_counts_ignored_pixels_as_wrong():
+    task = make_task("seg", num_classes=2)
+    target = torch.tensor([[[0, 1, 255, 255]]])
+    pred = torch.tensor([[[0, 0, 1, 1]]])
+    acc = task.new_accumulator()
+    acc.update(one_hot_logits(pred, 2), target)
+    values = acc.compute()
+    assert values["pixel_acc"] == pytest.approx(100 * 1 / 2)  # valid pixels only
+    assert values["pixel_acc_adashare"] == pytest.approx(100 * 1 / 4)  # ignored ones are wrong

@@ -167,3 +167,21 @@ def test_smoke_preset_checks_a_real_dataset(dataset, writer, tmp_path):
     assert all(len(split) == 1 for split in env.dataset(cells[0]).splits.values())
     report = run_sweep(env, cells)
     assert not report.failed, report.failed
+
+
+def test_cityscapes_paper_pixel_accuracy_is_compared_with_the_authors_variant():
+    table = pd.DataFrame(
+        [
+            {
+                "group": "dense",
+                "method": "dense",
+                "sparsity": 0.0,
+                "seg/pixel_acc:mean": 99.0,
+                "seg/pixel_acc_adashare:mean": 70.0,
+            }
+        ]
+    )
+    text = reference_section("cityscapes", table)
+    assert "seg pixel_acc_adashare" in text and "seg pixel_acc " not in text
+    ours = next(line for line in text.splitlines() if "| ours " in line)
+    assert "70.00" in ours and "99.00" not in ours
