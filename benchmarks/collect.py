@@ -15,6 +15,7 @@ TAG_COLUMNS = (
     "protocol",
     "sparsity",
     "seed",
+    "selection",
     "setting_hash",
     "config_hash",
 )

@@ -60,6 +60,17 @@ def _with_delta_m(runs: pd.DataFrame, tasks: dict[str, str], baseline: str) -> p
     return runs.assign(delta_m=values)
 
 
+def _selection_note(runs: pd.DataFrame) -> str:
+    """How the rows' weights were chosen, when not simply the last step's."""
+    chosen = set(runs["selection"].dropna()) if "selection" in runs else set()
+    if chosen <= {"last"}:
+        return ""
+    return (
+        f" - checkpoint selection: {', '.join(sorted(chosen))} (best_test_loss selects on the "
+        "test set, as the DiSparse authors do)"
+    )
+
+
 def with_shared_cells(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows for methods that share another method's cells (hard_sharing is dense), listed under
     their own name and group."""
@@ -83,7 +94,7 @@ def split_settings(frame: pd.DataFrame, baseline: str = "dense") -> list[Setting
         slug = readable if names_seen[readable] == 1 else f"{readable}_{setting[:6]}"
         title = (
             f"{dataset} ({', '.join(tasks)}), model {model}, protocol {protocol} "
-            f"[setting {setting}]"
+            f"[setting {setting}]{_selection_note(runs)}"
         )
         runs = _with_delta_m(runs.copy(), tasks, baseline)
         settings.append(Setting(slug, title, tasks, runs))

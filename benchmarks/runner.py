@@ -16,7 +16,8 @@ import yaml
 
 from benchmarks.analyze import log_task_mask_analysis
 from benchmarks.cell import Cell
-from benchmarks.evaluation import evaluate
+from benchmarks.evaluation import evaluate, split_loss
+from benchmarks.selection import BestCheckpoint
 from benchmarks.sweep import load_method_config
 from benchmarks.tracking import RunLog, Tracker, code_version, flatten
 from benchmarks.training import AfterBackward, Protocol, endless_batches, train
@@ -86,6 +87,7 @@ def cell_tags(cell: Cell, method: Method, bundle: DatasetBundle) -> dict[str, st
         "model": cell.model["name"],
         "protocol": cell.protocol["name"],
         "sparsity": f"{cell.sparsity:g}",
+        "selection": str(cell.protocol.get("checkpoint_selection", "last")),
         "seed": str(cell.seed),
         "config_hash": cell.config_hash,
         "setting_hash": cell.setting_hash,
@@ -169,15 +171,23 @@ class CellRun:
         steps: int,
         lr: float | None = None,
         after_backward: AfterBackward | None = None,
+        select: bool = False,
     ) -> None:
-        """Train under ``masks``; metrics continue the cell's step count across rounds."""
+        """Train under ``masks``; metrics continue the cell's step count across rounds. With
+        ``select`` and ``protocol.checkpoint_selection=best_test_loss`` the model ends with the
+        weights of its lowest test loss."""
         snapshot_steps = set(self.protocol.snapshot_steps) if self.method.keeps_snapshots else set()
         if 0 in snapshot_steps and self.steps_done == 0:
             _save_state(self.run, self.model, "snapshots", "step_0.pt")
+        best = None
+        if select and self.protocol.checkpoint_selection == "best_test_loss":
+            best = BestCheckpoint(self.model, self.test_loss, self.protocol.selection_every)
 
         def on_step_end(step: int) -> None:
             if step in snapshot_steps:
                 _save_state(self.run, self.model, "snapshots", f"step_{step}.pt")
+            if best is not None:
+                best.observe(step, final=step == steps)
 
         train(
             self.model,
@@ -196,6 +206,22 @@ class CellRun:
             lr=lr,
         )
         self.steps_done += steps
+        if best is not None:
+            chosen = best.restore()
+            self.run.metrics(
+                {"selection/best_step": chosen, "selection/test_loss": best.best_loss},
+                self.steps_done,
+            )
+
+    def test_loss(self) -> float:
+        return split_loss(
+            self.model,
+            self.bundle.splits["test"],
+            self.bundle.tasks,
+            self.loss_weights,
+            self.env.device,
+            self.protocol.eval_batch_size,
+        )
 
     def load_pretrained(self, run_id: str) -> None:
         """Start from the trained model of run ``run_id``."""
@@ -247,7 +273,7 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
         steps = method.training_steps(ctx)
         train_started = time.perf_counter()
         lr = method.training_lr(ctx)
-        state.train_for(masks, steps, lr, backward_hook(method, ctx, masks, steps))
+        state.train_for(masks, steps, lr, backward_hook(method, ctx, masks, steps), select=True)
         method.finish(ctx, masks)
         train_s = time.perf_counter() - train_started
         test = state.evaluate("test")

@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from benchmarks.selection import SELECTIONS
 from core.options import options_from_mapping
 from core.tasks import TaskSpec, weighted_task_losses
 from methods.lifecycle import AfterBackward
@@ -61,6 +62,11 @@ class Protocol:
     snapshot_steps: tuple[int, ...] = _option(
         "dense runs keep their weights at these steps (what lth rewinds to)"
     )
+    checkpoint_selection: str = _option(
+        "which weights a cell reports: last, or best_test_loss (the authors' protocol: the "
+        "lowest test loss; selection on the test set, for reproducing the paper only)"
+    )
+    selection_every: int = _option("steps between test-loss checks (best_test_loss only)")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Protocol:
@@ -76,7 +82,19 @@ class Protocol:
             raise ValueError(
                 f"protocol.lr_step_gamma must be in (0, 1], got {protocol.lr_step_gamma}"
             )
-        for name in ("batch_size", "eval_every", "eval_batch_size", "log_every", "lr_step_every"):
+        if protocol.checkpoint_selection not in SELECTIONS:
+            raise ValueError(
+                f"protocol.checkpoint_selection must be one of {', '.join(SELECTIONS)}, got "
+                f"{protocol.checkpoint_selection!r}"
+            )
+        for name in (
+            "batch_size",
+            "eval_every",
+            "eval_batch_size",
+            "log_every",
+            "lr_step_every",
+            "selection_every",
+        ):
             if getattr(protocol, name) < 1:
                 raise ValueError(f"protocol.{name} must be >= 1")
         return protocol

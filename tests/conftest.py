@@ -67,6 +67,8 @@ TINY_PROTOCOL = Protocol(
     eval_batch_size=4,
     log_every=1000,
     snapshot_steps=(0,),
+    checkpoint_selection="last",
+    selection_every=50,
 )
 
 

@@ -63,3 +63,23 @@ def test_an_unknown_schedule_is_a_clear_error():
     config = dataclasses.asdict(TINY_PROTOCOL) | {"lr_schedule": "poly"}
     with pytest.raises(ValueError, match="lr_schedule must be one of cosine, constant, step"):
         Protocol.from_config(config)
+
+
+def test_best_checkpoint_keeps_the_state_with_the_lowest_loss():
+    from benchmarks.selection import BestCheckpoint
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    losses = iter([3.0, 1.0, 2.0])  # measured at steps 2, 4 and at the end (5)
+    best = BestCheckpoint(model, lambda: next(losses), every=2)
+    for step in range(1, 6):
+        with torch.no_grad():
+            model.weight.fill_(float(step))
+        best.observe(step, final=step == 5)
+    assert best.restore() == 4 and model.weight.item() == 4.0
+    assert best.best_loss == 1.0
+
+
+def test_paper_protocols_select_on_test_loss_and_ours_do_not():
+    assert paper("paper_nyuv2").checkpoint_selection == "best_test_loss"
+    assert paper("paper_nyuv2").selection_every == 50
+    assert paper("cpu_default").checkpoint_selection == "last"

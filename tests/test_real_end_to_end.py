@@ -138,6 +138,8 @@ def test_paper_preset_composes_the_authors_setup_and_runs_on_tiny_files(
     runs = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs([tracker.experiment_id])
     pruned = next(r for r in runs if r.data.tags["method"] == "disparse_pretrained")
     assert abs(pruned.data.metrics["sparsity/overall"] - 0.9) < 0.001
+    assert pruned.data.tags["selection"] == "best_test_loss"  # the authors' checkpoint rule
+    assert pruned.data.metrics["selection/best_step"] == 1  # one fine-tune step, checked at its end
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,37 @@
+"""Which weights a cell reports: the last step's, or (the DiSparse authors' protocol) those with
+the lowest test loss, checked every ``protocol.selection_every`` steps. The latter selects on the
+test set, so it is offered only for reproducing the paper and every row says which one it used."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+SELECTIONS = ("last", "best_test_loss")
+
+
+class BestCheckpoint:
+    """Keeps a copy of the model's state whenever the measured loss is the lowest so far."""
+
+    def __init__(self, model: torch.nn.Module, measure: Callable[[], float], every: int):
+        self.model, self.measure, self.every = model, measure, every
+        self.best_loss = math.inf
+        self.best_step = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def observe(self, step: int, final: bool) -> None:
+        """Called after training step ``step``; measures every ``every`` steps and at the end."""
+        if step % self.every and not final:
+            return
+        loss = self.measure()
+        if loss < self.best_loss:
+            self.best_loss, self.best_step = loss, step
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def restore(self) -> int:
+        """Load the best state into the model; returns the step it was taken at."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return self.best_step
