@@ -137,6 +137,7 @@ class CellRun:
         )
         backbone = get_backbone(cell.model["name"], cell.model_options)
         self.model = self.method.build_network(backbone, self.bundle.tasks).to(env.device)
+        self.model.upsample_in_training = self.protocol.loss_resolution == "input"
         self.steps_done = 0
         self.pretrained_run_id: str | None = None
 

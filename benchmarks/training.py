@@ -22,6 +22,7 @@ from methods.masks import MaskSet
 log = logging.getLogger(__name__)
 MetricSink = Callable[[dict[str, float], int], None]
 LR_SCHEDULES = ("cosine", "constant", "step")
+LOSS_RESOLUTIONS = ("input", "output_stride")
 
 
 class DivergenceError(RuntimeError):
@@ -62,6 +63,10 @@ class Protocol:
     snapshot_steps: tuple[int, ...] = _option(
         "dense runs keep their weights at these steps (what lth rewinds to)"
     )
+    loss_resolution: str = _option(
+        "input (predictions upsampled to the labels) or output_stride (labels downsampled to the "
+        "network's output, nearest; the authors' protocol)"
+    )
     checkpoint_selection: str = _option(
         "which weights a cell reports: last, or best_test_loss (the authors' protocol: the "
         "lowest test loss; selection on the test set, for reproducing the paper only)"
@@ -81,6 +86,11 @@ class Protocol:
         if not 0.0 < protocol.lr_step_gamma <= 1.0:
             raise ValueError(
                 f"protocol.lr_step_gamma must be in (0, 1], got {protocol.lr_step_gamma}"
+            )
+        if protocol.loss_resolution not in LOSS_RESOLUTIONS:
+            raise ValueError(
+                f"protocol.loss_resolution must be one of {', '.join(LOSS_RESOLUTIONS)}, got "
+                f"{protocol.loss_resolution!r}"
             )
         if protocol.checkpoint_selection not in SELECTIONS:
             raise ValueError(

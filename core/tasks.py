@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from core.losses import depth_loss, map_loss, normal_loss, seg_loss
 from core.metrics import (
@@ -100,6 +101,15 @@ def metric_specs(tasks: Mapping[str, str]) -> dict[str, MetricSpec]:
     }
 
 
+def labels_at(target: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Labels resized (nearest) to a prediction's spatial ``size``: losses at the output stride."""
+    if target.shape[-2:] == size:
+        return target
+    planar = target if target.dim() == 4 else target[:, None]
+    resized = F.interpolate(planar.float(), size=size, mode="nearest").to(target.dtype)
+    return resized if target.dim() == 4 else resized[:, 0]
+
+
 def weighted_task_losses(
     outputs: Mapping[str, torch.Tensor],
     batch: Mapping[str, torch.Tensor],
@@ -108,9 +118,12 @@ def weighted_task_losses(
     only: str | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(weighted sum, per-task losses) over ``tasks``, or over task ``only`` when given.
-    Missing weights are 1. Per-task losses stay tensors: reading them syncs a GPU."""
+    Missing weights are 1; labels follow the predictions' size (``labels_at``). Per-task losses
+    stay tensors: reading them syncs a GPU."""
     per_task = {
-        t.name: t.compute_loss(outputs[t.name], batch[t.name])
+        t.name: t.compute_loss(
+            outputs[t.name], labels_at(batch[t.name], outputs[t.name].shape[-2:])
+        )
         for t in tasks
         if only is None or t.name == only
     }

@@ -67,6 +67,7 @@ TINY_PROTOCOL = Protocol(
     eval_batch_size=4,
     log_every=1000,
     snapshot_steps=(0,),
+    loss_resolution="input",
     checkpoint_selection="last",
     selection_every=50,
 )

@@ -83,3 +83,32 @@ def test_paper_protocols_select_on_test_loss_and_ours_do_not():
     assert paper("paper_nyuv2").checkpoint_selection == "best_test_loss"
     assert paper("paper_nyuv2").selection_every == 50
     assert paper("cpu_default").checkpoint_selection == "last"
+
+
+def test_loss_at_output_stride_downsamples_labels_by_nearest():
+    from core.tasks import make_task, weighted_task_losses
+
+    seg, depth = make_task("seg", num_classes=3), make_task("depth")
+    labels = torch.tensor([[[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 2, 2], [2, 2, 2, 2]]])
+    depths = torch.arange(16.0).reshape(1, 1, 4, 4) + 1
+    logits = torch.randn(1, 3, 2, 2)
+    pred_depth = torch.ones(1, 1, 2, 2)
+    outputs = {"seg": logits, "depth": pred_depth}
+    total, parts = weighted_task_losses(outputs, {"seg": labels, "depth": depths}, (seg, depth), {})
+    # nearest to 2x2 takes rows/cols 0 and 2: labels [[0, 1], [2, 2]], depths [[1, 3], [9, 11]]
+    small = torch.tensor([[[0, 1], [2, 2]]])
+    expected = torch.nn.functional.cross_entropy(logits, small)
+    torch.testing.assert_close(parts["seg"], expected)
+    torch.testing.assert_close(parts["depth"], torch.tensor((0 + 2 + 8 + 10) / 4))
+    torch.testing.assert_close(total, parts["seg"] + parts["depth"])
+
+
+def test_network_skips_upsampling_only_in_train_mode_when_asked(tiny_model):
+    x = torch.rand(2, 3, 16, 24)
+    tiny_model.upsample_in_training = False
+    tiny_model.train()
+    low = tiny_model(x)
+    tiny_model.eval()
+    full = tiny_model(x)
+    assert all(v.shape[-2:] == (16, 24) for v in full.values())  # evaluation at full resolution
+    assert all(v.shape[-2:] != (16, 24) for v in low.values())  # the heads' own resolution

@@ -16,7 +16,10 @@ def owned_by(prefix: str, module: nn.Module, owner: str) -> dict[str, str]:
 class MultiTaskNet(nn.Module):
     """A shared ``encoder`` (or none) and one head per task in ``heads``.
 
-    ``forward(x)`` returns ``{task: prediction}`` at the input resolution. Which part of the
+    ``forward(x)`` returns ``{task: prediction}`` at the input resolution; with
+    ``upsample_in_training`` off, train-mode passes (training and scoring) return the heads'
+    outputs at the network's output stride instead, and the losses downsample the labels to them
+    (the DiSparse authors' protocol). Which part of the
     network owns a parameter (``shared`` or a task name) follows from where the module sits, never
     from the parameter's name: subclasses with task-specific modules extend
     ``parameter_owners``.
@@ -26,6 +29,7 @@ class MultiTaskNet(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.heads = nn.ModuleDict(heads)
+        self.upsample_in_training = True
 
     def task_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The features each head reads; with hard sharing, the same tensor for every task."""
@@ -39,7 +43,7 @@ class MultiTaskNet(nn.Module):
         out = {}
         for task, head in self.heads.items():
             y = head(features[task])
-            if y.shape[-2:] != size:
+            if y.shape[-2:] != size and (self.upsample_in_training or not self.training):
                 y = nn.functional.interpolate(y, size=size, mode="bilinear", align_corners=False)
             out[task] = y
         return out
