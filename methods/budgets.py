@@ -13,6 +13,7 @@ the requested one up to one weight.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 
@@ -26,11 +27,18 @@ def check_budget(budget: str) -> None:
         raise ValueError(f"unknown layer budget {budget!r}; choose one of {', '.join(BUDGETS)}")
 
 
-def erk_densities(shapes: dict[str, tuple[int, ...]], density: float) -> dict[str, float]:
-    """Per-layer densities whose weighted mean is ``density`` (RigL's ERK with saturation)."""
+def erk_densities(
+    shapes: dict[str, tuple[int, ...]],
+    density: float,
+    power: float = 1.0,
+    dense_layers: Iterable[str] = (),
+) -> dict[str, float]:
+    """Per-layer densities whose weighted mean is ``density`` (RigL's ERK with saturation):
+    proportional to ((sum of dims) / (product of dims)) ** ``power``; ``dense_layers`` are kept
+    dense and the others solved so the overall density stays exact."""
     sizes = {n: math.prod(s) for n, s in shapes.items()}
-    raw = {n: sum(s) / sizes[n] for n, s in shapes.items()}
-    dense: set[str] = set()
+    raw = {n: (sum(s) / sizes[n]) ** power for n, s in shapes.items()}
+    dense: set[str] = set(dense_layers)
     while True:
         budget = density * sum(sizes.values()) - sum(sizes[n] for n in dense)
         divisor = sum(raw[n] * sizes[n] for n in shapes if n not in dense)
@@ -63,15 +71,21 @@ def _round_counts(ideal: dict[str, float], sizes: dict[str, int], target: int) -
 
 
 def layer_keep_counts(
-    shapes: dict[str, tuple[int, ...]], sparsity: float, budget: str
+    shapes: dict[str, tuple[int, ...]],
+    sparsity: float,
+    budget: str,
+    erk_power: float = 1.0,
+    dense_layers: Iterable[str] = (),
 ) -> dict[str, int]:
     """How many weights each layer keeps under a layerwise budget (``uniform`` or ``erk``)."""
     sizes = {n: math.prod(s) for n, s in shapes.items()}
     target = round((1.0 - sparsity) * sum(sizes.values()))
     if budget == "uniform":
+        if dense_layers:
+            raise ValueError("dense layers need the erk or global budget, not uniform")
         densities = {n: 1.0 - sparsity for n in shapes}
     elif budget == "erk":
-        densities = erk_densities(shapes, 1.0 - sparsity)
+        densities = erk_densities(shapes, 1.0 - sparsity, erk_power, dense_layers)
     else:
         raise ValueError(f"layer_keep_counts needs a layerwise budget, got {budget!r}")
     return _round_counts({n: densities[n] * sizes[n] for n in shapes}, sizes, target)
@@ -85,25 +99,40 @@ def _top_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def masks_from_scores(
-    scores: dict[str, torch.Tensor], sparsity: float, budget: str
+    scores: dict[str, torch.Tensor],
+    sparsity: float,
+    budget: str,
+    erk_power: float = 1.0,
+    dense_layers: Iterable[str] = (),
 ) -> dict[str, torch.Tensor]:
-    """Keep the highest-scoring weights so that exactly ``1 - sparsity`` of them survive."""
+    """Keep the highest-scoring weights so that exactly ``1 - sparsity`` of them survive
+    (``dense_layers`` entirely, the rest under ``budget``; ``erk_power`` shapes ERK)."""
     check_budget(budget)
     if not 0.0 <= sparsity <= 1.0:
         raise ValueError(f"sparsity must be in [0, 1], got {sparsity}")
+    dense_layers = tuple(dense_layers)
     if budget == "global":
+        scores = {
+            n: torch.full_like(s, math.inf) if n in dense_layers else s for n, s in scores.items()
+        }
         names = list(scores)
         flat = torch.cat([scores[n].flatten().float() for n in names])
         kept = _top_k_mask(flat, round((1.0 - sparsity) * flat.numel()))
         pieces = torch.split(kept, [scores[n].numel() for n in names])
         return {n: piece.view_as(scores[n]) for n, piece in zip(names, pieces, strict=True)}
-    counts = layer_keep_counts({n: tuple(s.shape) for n, s in scores.items()}, sparsity, budget)
+    shapes = {n: tuple(s.shape) for n, s in scores.items()}
+    counts = layer_keep_counts(shapes, sparsity, budget, erk_power, dense_layers)
     return {n: _top_k_mask(s.float(), counts[n]) for n, s in scores.items()}
 
 
 def top_k_masks(
-    model: torch.nn.Module, scores: dict[str, torch.Tensor], sparsity: float, budget: str
+    model: torch.nn.Module,
+    scores: dict[str, torch.Tensor],
+    sparsity: float,
+    budget: str,
+    erk_power: float = 1.0,
+    dense_layers: Iterable[str] = (),
 ) -> MaskSet:
     """The ``MaskSet`` of ``model`` keeping the highest ``scores`` under ``budget``."""
-    masks = masks_from_scores(scores, sparsity, budget)
+    masks = masks_from_scores(scores, sparsity, budget, erk_power, dense_layers)
     return MaskSet(masks, owners_of(model, masks))

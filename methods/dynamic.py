@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from methods.budgets import top_k_masks
 from methods.context import PruneContext
 from methods.hparams import PruningHparams
 from methods.lifecycle import PruneDuringTraining, TrainingState
-from methods.masks import prunable_parameters
+from methods.masks import MaskSet, prunable_parameters
 from methods.schedules import update_fraction
 from methods.scoring import random_scores
 
@@ -34,6 +35,14 @@ class DynamicHparams(PruningHparams):
     delta_t: int = field(default=25, metadata={"help": "steps between mask updates"})
     t_end: float = field(
         default=0.75, metadata={"help": "updates stop at this fraction of the training steps"}
+    )
+    erk_power: float = field(
+        default=1.0,
+        metadata={"help": "ERK density ~ ((sum of dims) / (product of dims)) ** erk_power"},
+    )
+    dense_first_layer: bool = field(
+        default=False,
+        metadata={"help": "keep the first prunable layer dense (the others solved for the target)"},
     )
 
     def __post_init__(self) -> None:
@@ -92,9 +101,13 @@ class DynamicSparseMethod(PruneDuringTraining):
 
     Hparams = DynamicHparams
 
-    def scores(self, ctx: PruneContext) -> dict[str, torch.Tensor]:
-        """The initial layout is random under the budget."""
-        return random_scores(ctx)
+    def make_masks(self, ctx: PruneContext) -> MaskSet:
+        """A random layout under the budget (with the ERK power and dense first layer asked)."""
+        hp = self.hparams
+        dense = [next(iter(prunable_parameters(ctx.model)))] if hp.dense_first_layer else []
+        return top_k_masks(
+            ctx.model, random_scores(ctx), ctx.sparsity, hp.budget, hp.erk_power, dense
+        )
 
     def grow_scores(
         self, state: TrainingState, inactive: dict[str, torch.Tensor]

@@ -72,3 +72,32 @@ def test_bad_budget_and_sparsity_are_rejected():
         masks_from_scores(random_scores(), 0.5, "layerwise")
     with pytest.raises(ValueError, match="sparsity must be in"):
         masks_from_scores(random_scores(), 1.5, "global")
+
+
+def test_erk_power_softens_the_layer_ratios_by_hand():
+    shapes = {"a": (4, 2), "b": (8, 8)}  # raw ratios (4+2)/8 = 0.75 and 16/64 = 0.25
+    densities = erk_densities(shapes, 0.3, power=0.5)
+    ratio = densities["a"] / densities["b"]
+    assert ratio == pytest.approx((0.75 / 0.25) ** 0.5)
+    total = 8 * densities["a"] + 64 * densities["b"]
+    assert total == pytest.approx(0.3 * 72)
+
+
+@pytest.mark.parametrize("budget", ["erk", "global"])
+def test_dense_layers_stay_dense_and_the_target_stays_exact(budget):
+    scores = {"first": torch.rand(16, 3, 3, 3), "rest": torch.rand(64, 16, 3, 3)}
+    masks = masks_from_scores(scores, 0.9, budget, dense_layers=["first"])
+    assert bool(masks["first"].all())
+    kept = sum(int(m.sum()) for m in masks.values())
+    assert kept == round(0.1 * sum(s.numel() for s in scores.values()))
+    with pytest.raises(ValueError, match="erk or global budget"):
+        masks_from_scores(scores, 0.9, "uniform", dense_layers=["first"])
+
+
+def test_dynamic_methods_can_keep_the_first_layer_dense(tiny_model, context_factory):
+    from methods.registry import build_method
+
+    method = build_method("rigl", {"dense_first_layer": True, "erk_power": 0.9})
+    masks = method.make_masks(context_factory(tiny_model, 0.8))
+    first = next(iter(masks.masks))
+    assert bool(masks.masks[first].all()) and abs(masks.sparsity() - 0.8) < 0.001
