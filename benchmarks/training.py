@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from benchmarks.selection import SELECTIONS
-from core.options import options_from_mapping
+from core.options import check_choice, options_from_mapping
 from core.tasks import TaskSpec, weighted_task_losses
 from methods.lifecycle import AfterBackward
 from methods.masks import MaskSet
@@ -76,26 +76,13 @@ class Protocol:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Protocol:
         protocol = options_from_mapping(cls, config, "protocol")
-        if protocol.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"protocol.optimizer must be adam or sgd, got {protocol.optimizer!r}")
-        if protocol.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(
-                f"protocol.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
-                f"got {protocol.lr_schedule!r}"
-            )
+        check_choice("protocol.optimizer", protocol.optimizer, ("adam", "sgd"))
+        check_choice("protocol.lr_schedule", protocol.lr_schedule, LR_SCHEDULES)
+        check_choice("protocol.loss_resolution", protocol.loss_resolution, LOSS_RESOLUTIONS)
+        check_choice("protocol.checkpoint_selection", protocol.checkpoint_selection, SELECTIONS)
         if not 0.0 < protocol.lr_step_gamma <= 1.0:
             raise ValueError(
                 f"protocol.lr_step_gamma must be in (0, 1], got {protocol.lr_step_gamma}"
-            )
-        if protocol.loss_resolution not in LOSS_RESOLUTIONS:
-            raise ValueError(
-                f"protocol.loss_resolution must be one of {', '.join(LOSS_RESOLUTIONS)}, got "
-                f"{protocol.loss_resolution!r}"
-            )
-        if protocol.checkpoint_selection not in SELECTIONS:
-            raise ValueError(
-                f"protocol.checkpoint_selection must be one of {', '.join(SELECTIONS)}, got "
-                f"{protocol.checkpoint_selection!r}"
             )
         for name in (
             "batch_size",

@@ -78,3 +78,9 @@ def describe_options(cls: type) -> list[tuple[str, str, str]]:
         default = f.default if f.default is not dataclasses.MISSING else "(required)"
         rows.append((f.name, repr(default), f.metadata.get("help", "")))
     return rows
+
+
+def check_choice(option: str, value: object, choices: Sequence[str]) -> None:
+    """``value`` of ``option`` must be one of ``choices``; the error lists them."""
+    if value not in choices:
+        raise OptionError(f"{option} must be one of {', '.join(choices)}, got {value!r}")

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.options import options_from_mapping
+from core.options import check_choice, options_from_mapping
 from core.tasks import make_task
 from datasets.file_dataset import SampleFiles, build_file_bundle, channels_first, image_from_array
 from datasets.files import DatasetError, read_npy, require_dir
@@ -204,17 +204,10 @@ def build_taskonomy(config: Mapping[str, Any]) -> DatasetBundle:
             f"dataset.tasks: Taskonomy has seg, normal, depth, keypoint, edge; "
             f"got {list(options.tasks)}"
         )
-    if options.conventions not in CONVENTIONS:
-        raise DatasetError(
-            f"dataset.conventions must be one of {', '.join(CONVENTIONS)}, got "
-            f"{options.conventions!r}"
-        )
+    check_choice("dataset.conventions", options.conventions, CONVENTIONS)
+    check_choice("dataset.depth_scale", options.depth_scale, ("log", "metres"))
     if options.resize is not None and (len(options.resize) != 2 or min(options.resize) < 1):
         raise DatasetError(f"dataset.resize must be [height, width] or null, got {options.resize}")
-    if options.depth_scale not in ("log", "metres"):
-        raise DatasetError(
-            f"dataset.depth_scale must be log or metres, got {options.depth_scale!r}"
-        )
     root = require_dir(options.root, "dataset.root", LAYOUT)
     split_file = (
         Path(options.split_file) if options.split_file else root / "train_val_test_tiny.csv"

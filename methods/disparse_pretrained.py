@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from core.options import check_choice
 from methods.context import PruneContext
 from methods.disentangled import DisentangledSelection
 from methods.hparams import ScoringHparams
@@ -43,8 +44,7 @@ class DiSparsePretrainedHparams(ScoringHparams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.score not in SCORES:
-            raise ValueError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
+        check_choice("score", self.score, SCORES)
 
 
 @register_method("disparse_pretrained")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from core.options import check_choice
 from methods.context import PruneContext
 from methods.disentangled import DisentangledSelection
 from methods.hparams import ScoringHparams
@@ -47,8 +48,7 @@ class DiSparseStaticHparams(ScoringHparams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.score_copy not in SCORE_COPIES:
-            raise ValueError(f"score_copy must be one of {', '.join(SCORE_COPIES)}")
+        check_choice("score_copy", self.score_copy, SCORE_COPIES)
 
 
 def xavier_copy(model: torch.nn.Module, generator: torch.Generator) -> torch.nn.Module:

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet34
 
+from core.options import check_choice
 from methods.networks.backbone import Backbone
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -135,10 +136,8 @@ def dilated_resnet34(pretrained_path: str | None) -> nn.Sequential:
 def deeplab_resnet34_backbone(
     pretrained_path: str | None = None, head: str = "aspp", init: str = "pytorch"
 ) -> Backbone:
-    if head not in HEADS:
-        raise ValueError(f"model.head must be one of {', '.join(HEADS)}, got {head!r}")
-    if init not in INITS:
-        raise ValueError(f"model.init must be one of {', '.join(INITS)}, got {init!r}")
+    check_choice("model.head", head, HEADS)
+    check_choice("model.init", init, INITS)
     if pretrained_path and init == "authors":
         raise ValueError(
             "model.init=authors initialises the encoder from scratch; set model.pretrained_path "
