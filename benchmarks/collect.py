@@ -21,6 +21,9 @@ TAG_COLUMNS = (
 )
 
 
+HEALTH_TAGS = ("health/collapsed", "health/disconnected")  # names, comma-separated, at the end
+
+
 def collect_runs(uri: str, experiment: str) -> pd.DataFrame:
     """Finished runs with their tags, test metrics (``<task>/<metric>``) and achieved sparsity.
 
@@ -49,7 +52,14 @@ def collect_runs(uri: str, experiment: str) -> pd.DataFrame:
             row.update(
                 {k.removeprefix("test/"): v for k, v in metrics.items() if k.startswith("test/")}
             )
-            row.update({k: v for k, v in metrics.items() if k.startswith(("sparsity/", "model/"))})
+            row.update(
+                {
+                    k: v
+                    for k, v in metrics.items()
+                    if k.startswith(("sparsity/", "model/", "health/"))
+                }
+            )
+            row.update({k: run.data.tags.get(k, "") for k in HEALTH_TAGS})
             row["run_id"] = run.info.run_id
             row["start_time"] = run.info.start_time
             rows.append(row)

@@ -112,11 +112,32 @@ def aggregate(setting: Setting) -> pd.DataFrame:
     mean = grouped[value_columns].mean().add_suffix(":mean")
     std = grouped[value_columns].std(ddof=1).add_suffix(":std")
     seeds = grouped["seed"].nunique().rename("seeds")
-    table = pd.concat([seeds, mean, std], axis=1).reset_index()
+    health = grouped.apply(health_note, include_groups=False).rename("health")
+    table = pd.concat([seeds, mean, std, health], axis=1).reset_index()
     table["group_order"] = table["group"].map(
         lambda g: GROUP_ORDER.index(g) if g in GROUP_ORDER else len(GROUP_ORDER)
     )
     return table.sort_values(["sparsity", "group_order", "method"]).drop(columns="group_order")
+
+
+def health_note(runs: pd.DataFrame) -> str:
+    """What broke in a row's runs at the end of training: layers pruned away and tasks cut off
+    from the input, each with the number of seeds it happened in; "" when healthy."""
+    notes = []
+    for tag, what in (
+        ("health/collapsed", "layers pruned away"),
+        ("health/disconnected", "cut off"),
+    ):
+        if tag not in runs:
+            continue
+        counts: dict[str, int] = {}
+        for names in runs[tag].fillna(""):
+            for name in filter(None, str(names).split(",")):
+                counts[name] = counts.get(name, 0) + 1
+        if counts:
+            listed = ", ".join(f"{n} ({c}/{len(runs)} seeds)" for n, c in sorted(counts.items()))
+            notes.append(f"{what}: {listed}")
+    return "; ".join(notes)
 
 
 def _format(mean: float, std: float, seeds: int) -> str:
@@ -157,9 +178,10 @@ def render_table(rows: pd.DataFrame, tasks: dict[str, str]) -> str:
             best[key] = values.max() if higher else values.min()
     body = []
     for _, row in rows.iterrows():
+        flagged = bool(row.get("health", ""))
         line = [
             row["group"],
-            row["method"],
+            f"{row['method']} †" if flagged else row["method"],
             f"{100 * row['sparsity/overall:mean']:.1f}",
             int(row["seeds"]),
             _size(row, "model/params", 1e3),
@@ -183,7 +205,9 @@ def caption(tasks: dict[str, str], baseline: str) -> str:
         f"the baseline. Metrics in Δm: {names}. Sparsity: measured zeros among prunable weights. "
         "Params and MACs (multiply-accumulates of conv/linear layers for one input at the "
         "benchmark resolution), in brackets counting nonzero weights only. Mean ± std over "
-        "seeds. Bold: best compressed row."
+        "seeds. Bold: best compressed row. †: at the end of training some seed had a prunable "
+        "layer with no weight left or a task with no path of weights from the input (named below "
+        "the table); such rows are reported, not dropped."
     )
 
 
@@ -205,6 +229,9 @@ def render_setting(setting: Setting, table: pd.DataFrame, baseline: str = "dense
         if level is not None:
             parts += [f"### target sparsity {100 * level:g}%", ""]
         parts += [render_table(rows, setting.tasks), ""]
+        flagged = rows[rows.get("health", pd.Series("", index=rows.index)).fillna("") != ""]
+        parts += [f"† {r['method']}: {r['health']}" for _, r in flagged.iterrows()]
+        parts += [""] if len(flagged) else []
     parts += [caption(setting.tasks, baseline), ""]
     dataset = str(setting.runs["dataset"].iloc[0])
     parts += [reference_section(dataset, table)]

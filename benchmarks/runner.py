@@ -23,6 +23,7 @@ from benchmarks.tracking import RunLog, Tracker, code_version, flatten
 from benchmarks.training import AfterBackward, Protocol, endless_batches, train
 from datasets.registry import DatasetBundle, build_dataset
 from methods.context import PruneContext
+from methods.health import health_report
 from methods.lifecycle import Method, backward_hook
 from methods.masks import MaskSet, measure_sparsity
 from methods.networks import get_backbone
@@ -31,6 +32,7 @@ from methods.registry import build_method
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint/model.pt"
+HEALTH_SIZE = 64  # pixels: the side of the input the structural health check uses
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -271,6 +273,8 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
             {f"sparsity_at_start/{k}": v for k, v in measure_sparsity(state.model).items()},
             state.steps_done,
         )
+        if method.prunes:
+            _log_health(run, state, masks)
         steps = method.training_steps(ctx)
         train_started = time.perf_counter()
         lr = method.training_lr(ctx)
@@ -283,6 +287,8 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
         run.metrics({f"test/{k}": v for k, v in test.items()}, end)
         run.metrics({f"sparsity/{k}": v for k, v in achieved.items()}, end)
         run.metrics({f"sparsity_layer/{k}": v for k, v in masks.sparsity_by_layer().items()}, end)
+        if method.prunes:
+            _log_health(run, state, masks)
         cost = complexity(state.model, state.bundle.image_shape)
         run.metrics({f"model/{k}": v for k, v in cost.items()}, end)
         run.metrics({"time/train_s": train_s, "time/cell_s": time.perf_counter() - started}, end)
@@ -293,6 +299,19 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
             ", ".join(f"{k} {v:.3g}" for k, v in test.items()),
         )
         return run.run_id
+
+
+def _log_health(run: RunLog, state: CellRun, masks: MaskSet) -> None:
+    """Collapsed layers and cut-off tasks now (logged at the cell's current step). Connectivity
+    does not depend on the resolution, so a small input keeps the check cheap."""
+    channels, height, width = state.bundle.image_shape
+    shape = (channels, min(height, HEALTH_SIZE), min(width, HEALTH_SIZE))
+    metrics, tags = health_report(state.model, masks, shape)
+    run.metrics(metrics, state.steps_done)
+    run.tags(tags)
+    broken = {k: v for k, v in tags.items() if v}
+    if broken:
+        log.warning("  health at step %d: %s", state.steps_done, broken)
 
 
 def _log_artifacts(run: RunLog, cell: Cell, model: torch.nn.Module, masks: MaskSet) -> None:

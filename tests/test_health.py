@@ -1,0 +1,77 @@
+"""Network health from masks alone: collapsed layers and tasks cut off from the input."""
+
+from __future__ import annotations
+
+import torch
+
+from methods.health import collapsed_layers, disconnected_tasks, health_report, min_layer_density
+from methods.masks import MaskSet
+
+SHAPE = (3, 16, 24)
+
+
+def test_a_dense_network_is_healthy(tiny_model):
+    masks = MaskSet.dense(tiny_model)
+    assert collapsed_layers(masks) == [] and min_layer_density(masks) == 1.0
+    assert disconnected_tasks(tiny_model, masks, SHAPE) == []
+
+
+def test_an_emptied_head_layer_cuts_off_only_its_task(tiny_model):
+    masks = MaskSet.dense(tiny_model)
+    masks.set_mask("heads.seg.0.0.weight", torch.zeros_like(masks.masks["heads.seg.0.0.weight"]))
+    assert collapsed_layers(masks) == ["heads.seg.0.0.weight"]
+    assert disconnected_tasks(tiny_model, masks, SHAPE) == ["seg"]
+    metrics, tags = health_report(tiny_model, masks, SHAPE)
+    assert metrics["health/collapsed_layers"] == 1 and metrics["health/disconnected_tasks"] == 1
+    assert metrics["health/min_layer_density"] == 0.0 and tags["health/disconnected"] == "seg"
+
+
+def test_a_dead_channel_chain_cuts_off_every_task_with_no_empty_layer(tiny_model):
+    masks = MaskSet.dense(tiny_model)
+    only_out_0 = torch.zeros_like(masks.masks["encoder.2.0.weight"])
+    only_out_0[0] = True  # layer 2 writes only channel 0
+    reads_in_1 = torch.zeros_like(masks.masks["encoder.3.0.weight"])
+    reads_in_1[:, 1] = True  # layer 3 reads only channel 1, which nothing writes
+    masks.set_mask("encoder.2.0.weight", only_out_0)
+    masks.set_mask("encoder.3.0.weight", reads_in_1)
+    assert collapsed_layers(masks) == []
+    assert sorted(disconnected_tasks(tiny_model, masks, SHAPE)) == ["normal", "seg"]
+    reads_in_1[:, 0] = True  # now a path exists again
+    masks.set_mask("encoder.3.0.weight", reads_in_1)
+    assert disconnected_tasks(tiny_model, masks, SHAPE) == []
+
+
+def test_health_check_leaves_the_network_untouched(tiny_model):
+    before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    masks = MaskSet.dense(tiny_model)
+    masks.set_mask("heads.seg.1.weight", torch.zeros_like(masks.masks["heads.seg.1.weight"]))
+    disconnected_tasks(tiny_model, masks, SHAPE)
+    assert all(torch.equal(v, before[k]) for k, v in tiny_model.state_dict().items())
+
+
+def test_leaderboard_flags_rows_whose_networks_broke_and_names_what():
+    import pandas as pd
+
+    from benchmarks.leaderboard import health_note, render_table
+
+    runs = pd.DataFrame(
+        {
+            "health/collapsed": ["heads.seg.0.0.weight", "", "heads.seg.0.0.weight"],
+            "health/disconnected": ["seg", "", ""],
+        }
+    )
+    note = health_note(runs)
+    assert note == "layers pruned away: heads.seg.0.0.weight (2/3 seeds); cut off: seg (1/3 seeds)"
+    assert health_note(runs.iloc[[1]]) == ""
+    row = {
+        "group": "static",
+        "method": "grasp",
+        "sparsity": 0.9,
+        "seeds": 3,
+        "sparsity/overall:mean": 0.9,
+        "delta_m:mean": -40.0,
+        "delta_m:std": 1.0,
+        "health": note,
+    }
+    table = render_table(pd.DataFrame([row]), {"depth": "depth"})
+    assert "grasp †" in table
