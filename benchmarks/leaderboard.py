@@ -23,6 +23,7 @@ from benchmarks.cli import add_store_arguments
 from benchmarks.collect import collect_runs
 from benchmarks.delta_m import delta_m, delta_m_metrics
 from benchmarks.reference import reference_section
+from benchmarks.statistics import mean_ranks, t_interval, ties_with_best
 from core.tasks import metric_specs
 from methods.lifecycle import GROUP_OF_KIND, Architecture, DenseTraining
 from methods.registry import get_method, list_methods
@@ -45,8 +46,12 @@ class Setting:
 
 def _with_delta_m(runs: pd.DataFrame, tasks: dict[str, str], baseline: str) -> pd.DataFrame:
     """delta-m of every run against the ``baseline`` method's run of the same seed (else the
-    mean of its runs); NaN when the setting has no baseline run."""
-    metrics = list(metric_specs(tasks))
+    mean of its runs); NaN when the setting has no baseline run. Only the metrics that enter
+    delta-m are needed; display-only ones (``*_adashare``) may be absent from older runs."""
+    metrics = delta_m_metrics(tasks)
+    for metric in metrics:  # a missing column is a clear error in delta_m, not a pandas one
+        if metric not in runs:
+            runs = runs.assign(**{metric: math.nan})
     reference = runs[runs["method"] == baseline]
     reference_mean = reference[metrics].mean() if not reference.empty else None
     by_seed = {int(r["seed"]): r for _, r in reference.iterrows()}
@@ -111,9 +116,10 @@ def aggregate(setting: Setting) -> pd.DataFrame:
     grouped = setting.runs.groupby(["group", "method", "sparsity"], sort=False)
     mean = grouped[value_columns].mean().add_suffix(":mean")
     std = grouped[value_columns].std(ddof=1).add_suffix(":std")
+    ci = grouped[value_columns].agg(lambda v: t_interval(list(v))[1]).add_suffix(":ci95")
     seeds = grouped["seed"].nunique().rename("seeds")
     health = grouped.apply(health_note, include_groups=False).rename("health")
-    table = pd.concat([seeds, mean, std, health], axis=1).reset_index()
+    table = pd.concat([seeds, mean, std, ci, health], axis=1).reset_index()
     table["group_order"] = table["group"].map(
         lambda g: GROUP_ORDER.index(g) if g in GROUP_ORDER else len(GROUP_ORDER)
     )
@@ -140,11 +146,11 @@ def health_note(runs: pd.DataFrame) -> str:
     return "; ".join(notes)
 
 
-def _format(mean: float, std: float, seeds: int) -> str:
+def _format(mean: float, half_width: float, seeds: int) -> str:
     if math.isnan(mean):
         return "-"
-    if seeds > 1 and not math.isnan(std):
-        return f"{mean:.2f} ± {std:.2f}"
+    if seeds > 1 and not math.isnan(half_width):
+        return f"{mean:.2f} ± {half_width:.2f}"
     return f"{mean:.2f}"
 
 
@@ -160,10 +166,13 @@ def _arrow(higher_is_better: bool) -> str:
     return "↑" if higher_is_better else "↓"
 
 
-def render_table(rows: pd.DataFrame, tasks: dict[str, str]) -> str:
+def render_table(
+    rows: pd.DataFrame, tasks: dict[str, str], delta_m_ties: set[str] | None = None
+) -> str:
     """Markdown table: a column per metric (with direction), achieved sparsity, delta-m.
 
-    The best compressed row of each column is bold.
+    The best compressed row of each column is bold; in the delta-m column, compressed methods
+    in ``delta_m_ties`` (not significantly different from the best) are marked ≈.
     """
     specs = metric_specs(tasks)
     columns = [k for k in delta_m_metrics(tasks) if f"{k}:mean" in rows]
@@ -188,9 +197,13 @@ def render_table(rows: pd.DataFrame, tasks: dict[str, str]) -> str:
             _size(row, "model/macs", 1e6),
         ]
         for key in [*columns, "delta_m"]:
-            text = _format(row[f"{key}:mean"], row[f"{key}:std"], int(row["seeds"]))
+            text = _format(row[f"{key}:mean"], row.get(f"{key}:ci95", math.nan), int(row["seeds"]))
             if compressed[row.name] and key in best and row[f"{key}:mean"] == best[key]:
                 text = f"**{text}**"
+            elif (
+                key == "delta_m" and compressed[row.name] and row["method"] in (delta_m_ties or ())
+            ):
+                text = f"{text} ≈"
             line.append(text)
         body.append(line)
     return tabulate(body, headers=header, tablefmt="github", disable_numparse=True)
@@ -204,11 +217,47 @@ def caption(tasks: dict[str, str], baseline: str) -> str:
         "baseline of the same setting and seed (Maninis et al. 2019); positive is better than "
         f"the baseline. Metrics in Δm: {names}. Sparsity: measured zeros among prunable weights. "
         "Params and MACs (multiply-accumulates of conv/linear layers for one input at the "
-        "benchmark resolution), in brackets counting nonzero weights only. Mean ± std over "
-        "seeds. Bold: best compressed row. †: at the end of training some seed had a prunable "
-        "layer with no weight left or a task with no path of weights from the input (named below "
-        "the table); such rows are reported, not dropped."
+        "benchmark resolution), in brackets counting nonzero weights only. Mean ± half-width of "
+        "the 95% confidence interval over seeds (Student t; no interval with one seed). Bold: best "
+        "compressed row; ≈ in Δm: not significantly different from the best (paired t-test over "
+        "seeds, p >= 0.05, or fewer than two shared seeds). †: at the end of training some seed "
+        "had a prunable layer with no weight left or a task with no path of weights from the "
+        "input (named below the table); such rows are reported, not dropped."
     )
+
+
+def _per_seed_delta_m(runs: pd.DataFrame, level: float) -> dict[str, dict[int, float]]:
+    """{method: {seed: delta-m}} of the compressed runs at one target sparsity."""
+    at_level = runs[(runs["sparsity"] == level) & ~runs["group"].isin(UNPRUNED_GROUPS)]
+    return {
+        str(method): dict(zip(group["seed"].astype(int), group["delta_m"], strict=True))
+        for method, group in at_level.dropna(subset=["delta_m"]).groupby("method")
+    }
+
+
+def _delta_m_ties(runs: pd.DataFrame, level: float) -> set[str]:
+    per_seed = _per_seed_delta_m(runs, level)
+    return ties_with_best(per_seed)[1] if len(per_seed) > 1 else set()
+
+
+def _rank_summary(runs: pd.DataFrame, levels: list[float]) -> list[str]:
+    """Markdown lines: each compressed method's mean rank by delta-m over the sparsities."""
+    comparisons = []
+    for level in levels:
+        per_seed = _per_seed_delta_m(runs, level)
+        comparisons.append({m: sum(v.values()) / len(v) for m, v in per_seed.items()})
+    comparisons = [c for c in comparisons if len(c) > 1]
+    if not comparisons:
+        return []
+    ranks = sorted(mean_ranks(comparisons).items(), key=lambda item: item[1])
+    body = [[method, f"{rank:.2f}"] for method, rank in ranks]
+    sparsities = ", ".join(f"{100 * level:g}%" for level in levels)
+    return [
+        f"### Mean rank by Δm over target sparsities {sparsities} (1 = best)",
+        "",
+        tabulate(body, headers=["method", "mean rank"], tablefmt="github"),
+        "",
+    ]
 
 
 def render_setting(setting: Setting, table: pd.DataFrame, baseline: str = "dense") -> str:
@@ -228,11 +277,13 @@ def render_setting(setting: Setting, table: pd.DataFrame, baseline: str = "dense
         )
         if level is not None:
             parts += [f"### target sparsity {100 * level:g}%", ""]
-        parts += [render_table(rows, setting.tasks), ""]
+        ties = _delta_m_ties(setting.runs, level) if level is not None else set()
+        parts += [render_table(rows, setting.tasks, ties), ""]
         flagged = rows[rows.get("health", pd.Series("", index=rows.index)).fillna("") != ""]
         parts += [f"† {r['method']}: {r['health']}" for _, r in flagged.iterrows()]
         parts += [""] if len(flagged) else []
     parts += [caption(setting.tasks, baseline), ""]
+    parts += _rank_summary(setting.runs, levels)
     dataset = str(setting.runs["dataset"].iloc[0])
     parts += [reference_section(dataset, table)]
     return "\n".join(parts)
