@@ -107,7 +107,7 @@ def split_settings(frame: pd.DataFrame, baseline: str = "dense") -> list[Setting
 
 
 def aggregate(setting: Setting) -> pd.DataFrame:
-    """Mean and std over seeds per (group, method, target sparsity)."""
+    """Mean, std and 95% interval half-width over seeds per (group, method, target sparsity)."""
     value_columns = [
         c
         for c in [*metric_specs(setting.tasks), "sparsity/overall", "delta_m", *COMPLEXITY]
@@ -306,7 +306,7 @@ def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path) -> None:
         ax.errorbar(
             100 * rows["sparsity"],
             rows["delta_m:mean"],
-            yerr=rows["delta_m:std"],
+            yerr=rows["delta_m:ci95"],
             marker="o",
             capsize=3,
             color=colors[index % len(colors)],
@@ -314,7 +314,7 @@ def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path) -> None:
             label=f"{method} ({group})",
         )
     ax.set_xlabel("target sparsity (%)")
-    ax.set_ylabel("Δm vs dense (%)  ↑ better")
+    ax.set_ylabel("Δm vs dense (%)  ↑ better\n(bars: 95% interval over seeds)")
     ax.set_title(setting.slug, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
