@@ -184,7 +184,13 @@ class CellRun:
             _save_state(self.run, self.model, "snapshots", "step_0.pt")
         best = None
         if select and self.protocol.checkpoint_selection == "best_test_loss":
-            best = BestCheckpoint(self.model, self.test_loss, self.protocol.selection_every)
+            tolerance = 0.5 / masks.num_total()  # half a weight
+            best = BestCheckpoint(
+                self.model,
+                self.test_loss,
+                self.protocol.selection_every,
+                eligible=lambda: masks.sparsity() >= self.cell.sparsity - tolerance,
+            )
 
         def on_step_end(step: int) -> None:
             if step in snapshot_steps:

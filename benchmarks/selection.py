@@ -13,17 +13,25 @@ SELECTIONS = ("last", "best_test_loss")
 
 
 class BestCheckpoint:
-    """Keeps a copy of the model's state whenever the measured loss is the lowest so far."""
+    """Keeps a copy of the model's state whenever the measured loss is the lowest so far, among
+    the states ``eligible`` accepts (for a method that prunes while training: only states already
+    at the target sparsity, so the reported network is never denser than the target)."""
 
-    def __init__(self, model: torch.nn.Module, measure: Callable[[], float], every: int):
-        self.model, self.measure, self.every = model, measure, every
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        measure: Callable[[], float],
+        every: int,
+        eligible: Callable[[], bool] = lambda: True,
+    ):
+        self.model, self.measure, self.every, self.eligible = model, measure, every, eligible
         self.best_loss = math.inf
         self.best_step = 0
         self.best_state: dict[str, torch.Tensor] | None = None
 
     def observe(self, step: int, final: bool) -> None:
         """Called after training step ``step``; measures every ``every`` steps and at the end."""
-        if step % self.every and not final:
+        if (step % self.every and not final) or not self.eligible():
             return
         loss = self.measure()
         if loss < self.best_loss:

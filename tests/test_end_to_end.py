@@ -209,3 +209,21 @@ def test_same_seed_gives_same_masks_and_metrics(tmp_path):
     (m_a, masks_a), (m_b, masks_b) = metrics
     assert m_a == m_b
     assert all(torch.equal(masks_a["masks"][n], masks_b["masks"][n]) for n in masks_a["masks"])
+
+
+def test_best_test_loss_selection_never_reports_a_network_denser_than_the_target(tmp_path):
+    cells = smoke_cells(
+        "method=gmp",
+        "sparsity=0.9",
+        "seed=0",
+        "protocol.checkpoint_selection=best_test_loss",
+        "protocol.selection_every=1",
+        f"dataset.cache_dir={tmp_path}/cache",
+    )
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "mtl-sparse-bench")
+    report = run_sweep(RunEnv(tracker, torch.device("cpu")), cells)
+    assert not report.failed, report.failed
+    _, runs = finished_runs(tmp_path)
+    run = runs[0]
+    assert run.data.tags["selection"] == "best_test_loss"
+    assert abs(run.data.metrics["sparsity/overall"] - 0.9) < 0.001

@@ -112,3 +112,16 @@ def test_network_skips_upsampling_only_in_train_mode_when_asked(tiny_model):
     full = tiny_model(x)
     assert all(v.shape[-2:] == (16, 24) for v in full.values())  # evaluation at full resolution
     assert all(v.shape[-2:] != (16, 24) for v in low.values())  # the heads' own resolution
+
+
+def test_best_checkpoint_considers_only_eligible_states():
+    from benchmarks.selection import BestCheckpoint
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    losses = iter([1.0, 2.0])  # measured only where eligible: steps 4 and 6
+    best = BestCheckpoint(model, lambda: next(losses), every=2, eligible=lambda: step >= 4)
+    for step in range(1, 7):  # the lowest loss an ineligible state would have had is never seen
+        with torch.no_grad():
+            model.weight.fill_(float(step))
+        best.observe(step, final=step == 6)
+    assert best.restore() == 4 and model.weight.item() == 4.0
