@@ -42,10 +42,11 @@ class TaskKind:
     accumulator: type[MetricAccumulator]
     channels: int | None  # None: one channel per class (given when the task is made)
     ignore_value: float | None
+    softmax_output: bool = False  # logits of a softmax (a temperature applies to them)
 
 
 TASK_KINDS: dict[str, TaskKind] = {
-    "seg": TaskKind(seg_loss, SegMetrics, None, SEG_IGNORE),
+    "seg": TaskKind(seg_loss, SegMetrics, None, SEG_IGNORE, softmax_output=True),
     "normal": TaskKind(normal_loss, NormalMetrics, 3, None),
     "depth": TaskKind(depth_loss, DepthMetrics, 1, 0.0),
     "keypoint": TaskKind(map_loss, MapMetrics, 1, None),
@@ -62,6 +63,10 @@ class TaskSpec:
     channels: int
     ignore_value: float | None
     class_weights: tuple[float, ...] | None = None
+
+    @property
+    def softmax_output(self) -> bool:
+        return TASK_KINDS[self.kind].softmax_output
 
     @property
     def metrics(self) -> tuple[MetricSpec, ...]:

@@ -29,9 +29,17 @@ def magnitude_scores(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().abs() for n, p in prunable_parameters(model).items()}
 
 
-def multitask_loss(ctx: PruneContext, batch: dict, task: str | None = None) -> torch.Tensor:
-    """Weighted sum of the task losses, or one task's weighted loss when ``task`` is given."""
+def multitask_loss(
+    ctx: PruneContext, batch: dict, task: str | None = None, temperature: float = 1.0
+) -> torch.Tensor:
+    """Weighted sum of the task losses, or one task's weighted loss when ``task`` is given. Softmax
+    outputs (segmentation logits) are divided by ``temperature`` first (GraSP's T)."""
     outputs = ctx.model(batch["image"])
+    if temperature != 1.0:
+        outputs = {
+            t.name: outputs[t.name] / temperature if t.softmax_output else outputs[t.name]
+            for t in ctx.tasks
+        }
     return weighted_task_losses(outputs, batch, ctx.tasks, ctx.loss_weights, only=task)[0]
 
 
@@ -48,7 +56,11 @@ def preserved_buffers(model: torch.nn.Module) -> Iterator[None]:
 
 
 def accumulated_gradients(
-    ctx: PruneContext, num_batches: int, task: str | None = None, absolute: bool = False
+    ctx: PruneContext,
+    num_batches: int,
+    task: str | None = None,
+    absolute: bool = False,
+    temperature: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """Gradient of the (task's) loss w.r.t. every prunable tensor, summed over ``num_batches``
     (with ``absolute``: the sum of each batch's |gradient|)."""
@@ -57,7 +69,7 @@ def accumulated_gradients(
     ctx.model.train()
     with preserved_buffers(ctx.model):
         for batch in ctx.batches(num_batches):
-            loss = multitask_loss(ctx, batch, task)
+            loss = multitask_loss(ctx, batch, task, temperature)
             values = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
             for name, g in zip(params, values, strict=True):
                 if g is not None:

@@ -4,8 +4,8 @@ any data by iteratively conserving synaptic flow, NeurIPS 2020).
 Data-free. With every parameter replaced by its absolute value and an all-ones input, the synaptic
 flow R is the sum of all outputs (summed over the task heads); score = |w * dR/dw|. Over n rounds
 the density follows the exponential schedule (1 - s)^(k/n) and pruned weights stay pruned. As in
-the authors' code, BatchNorm runs in eval mode on absolute-valued statistics and the computation
-is in float64 so deep products do not underflow.
+the authors' code, BatchNorm runs in eval mode on absolute-valued statistics. Unlike it (their
+``double()`` is commented out), the computation is in float64 so deep products do not underflow.
 """
 
 from __future__ import annotations

@@ -39,7 +39,8 @@ def toy_context():
     )
 
 
-def test_grasp_score_is_w_times_explicit_hessian_times_gradient():
+@pytest.mark.parametrize("temperature", [1.0, 200.0])
+def test_grasp_score_is_w_times_explicit_hessian_times_gradient(temperature):
     ctx = toy_context()
     params = prunable_parameters(ctx.model)
     names, shapes = list(params), [p.shape for p in params.values()]
@@ -51,13 +52,14 @@ def test_grasp_score_is_w_times_explicit_hessian_times_gradient():
         loss = 0.0
         for batch in ctx.batches(2):
             out = functional_call(ctx.model, weights, (batch["image"],))
+            out["seg"] = out["seg"] / temperature  # the softmax head only
             loss = loss + sum(t.compute_loss(out[t.name], batch[t.name]) for t in TASKS)
         return loss
 
     hessian = torch.autograd.functional.hessian(total_loss, theta)
     gradient = torch.autograd.functional.jacobian(total_loss, theta)
     expected = theta * (hessian @ gradient)
-    scores = grasp_keep_scores(ctx, num_batches=2)
+    scores = grasp_keep_scores(ctx, num_batches=2, temperature=temperature)
     got = torch.cat([scores[n].flatten() for n in names])
     assert torch.allclose(got, expected, rtol=1e-8, atol=1e-12)
 
