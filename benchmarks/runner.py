@@ -25,7 +25,7 @@ from datasets.registry import DatasetBundle, build_dataset
 from methods.context import PruneContext
 from methods.health import health_report
 from methods.lifecycle import Method, backward_hook
-from methods.masks import MaskSet, measure_sparsity
+from methods.masks import SPARSITY_TOLERANCE, MaskSet, measure_sparsity
 from methods.networks import get_backbone
 from methods.networks.complexity import complexity
 from methods.registry import build_method
@@ -184,12 +184,11 @@ class CellRun:
             _save_state(self.run, self.model, "snapshots", "step_0.pt")
         best = None
         if select and self.protocol.checkpoint_selection == "best_test_loss":
-            tolerance = 0.5 / masks.num_total()  # half a weight
             best = BestCheckpoint(
                 self.model,
                 self.test_loss,
                 self.protocol.selection_every,
-                eligible=lambda: masks.sparsity() >= self.cell.sparsity - tolerance,
+                eligible=lambda: masks.sparsity() >= self.cell.sparsity - SPARSITY_TOLERANCE,
             )
 
         def on_step_end(step: int) -> None:
