@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from core.tasks import TaskSpec, weighted_task_losses
+
+
+def _eval_batches(
+    model: torch.nn.Module, split: Dataset, device: torch.device, batch_size: int
+) -> Iterator[dict[str, torch.Tensor]]:
+    """The split in order, on ``device``, with the model in eval mode meanwhile."""
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in DataLoader(split, batch_size=batch_size, shuffle=False):
+            yield {k: v.to(device) for k, v in batch.items()}
+    finally:
+        model.train(was_training)
 
 
 @torch.no_grad()
@@ -19,14 +32,11 @@ def evaluate(
     batch_size: int,
 ) -> dict[str, float]:
     """Metrics of every task over the full split, keyed ``<task>/<metric>``."""
-    was_training = model.training
-    model.eval()
     accumulators = {t.name: t.new_accumulator() for t in tasks}
-    for batch in DataLoader(split, batch_size=batch_size, shuffle=False):
-        outputs = model(batch["image"].to(device))
+    for batch in _eval_batches(model, split, device, batch_size):
+        outputs = model(batch["image"])
         for task in tasks:
-            accumulators[task.name].update(outputs[task.name], batch[task.name].to(device))
-    model.train(was_training)
+            accumulators[task.name].update(outputs[task.name], batch[task.name])
     return {
         f"{task}/{metric}": value
         for task, acc in accumulators.items()
@@ -44,13 +54,9 @@ def split_loss(
     batch_size: int,
 ) -> float:
     """The weighted multitask loss over a whole split (mean over samples), in eval mode."""
-    was_training = model.training
-    model.eval()
     total, count = 0.0, 0
-    for batch in DataLoader(split, batch_size=batch_size, shuffle=False):
-        batch = {k: v.to(device) for k, v in batch.items()}
+    for batch in _eval_batches(model, split, device, batch_size):
         loss, _ = weighted_task_losses(model(batch["image"]), batch, tasks, loss_weights)
         total += loss.item() * len(batch["image"])
         count += len(batch["image"])
-    model.train(was_training)
     return total / max(count, 1)
