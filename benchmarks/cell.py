@@ -75,7 +75,9 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return f"{self.method_name} sparsity={self.sparsity:.2f} seed={self.seed}"
+        check = self.method.get("sanity", "none")
+        ablation = "" if check == "none" else f" sanity={check}"
+        return f"{self.method_name}{ablation} sparsity={self.sparsity:.2f} seed={self.seed}"
 
     def with_method(self, method: dict[str, Any], sparsity: float) -> Cell:
         return replace(self, method=method, sparsity=sparsity)

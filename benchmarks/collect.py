@@ -16,6 +16,7 @@ TAG_COLUMNS = (
     "sparsity",
     "seed",
     "selection",
+    "sanity",
     "setting_hash",
     "config_hash",
 )
@@ -56,7 +57,7 @@ def collect_runs(uri: str, experiment: str) -> pd.DataFrame:
                 {
                     k: v
                     for k, v in metrics.items()
-                    if k.startswith(("sparsity/", "model/", "health/"))
+                    if k.startswith(("sparsity/", "model/", "health/", "budget/"))
                 }
             )
             row.update({k: run.data.tags.get(k, "") for k in HEALTH_TAGS})

@@ -23,6 +23,7 @@ from benchmarks.cli import add_store_arguments
 from benchmarks.collect import collect_runs
 from benchmarks.delta_m import delta_m, delta_m_metrics
 from benchmarks.reference import reference_section
+from benchmarks.sanity_table import is_ablated, render_sanity_table
 from benchmarks.statistics import mean_ranks, t_interval, ties_with_best
 from core.tasks import metric_specs
 from methods.lifecycle import GROUP_OF_KIND, Architecture, DenseTraining
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 GROUP_ORDER = list(GROUP_OF_KIND.values())  # dense, static, dynamic, pretrained, architecture
 UNPRUNED_GROUPS = tuple(GROUP_OF_KIND[base.kind] for base in (DenseTraining, Architecture))
 COMPLEXITY = ("model/params", "model/params_nonzero", "model/macs", "model/macs_nonzero")
+BUDGET = ("budget/train_steps", "budget/train_flops")
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Setting:
     title: str
     tasks: dict[str, str]
     runs: pd.DataFrame
+    ablated: pd.DataFrame  # sanity-check ablations (their own table), with delta-m
 
 
 def _with_delta_m(runs: pd.DataFrame, tasks: dict[str, str], baseline: str) -> pd.DataFrame:
@@ -102,7 +105,8 @@ def split_settings(frame: pd.DataFrame, baseline: str = "dense") -> list[Setting
             f"[setting {setting}]{_selection_note(runs)}"
         )
         runs = _with_delta_m(runs.copy(), tasks, baseline)
-        settings.append(Setting(slug, title, tasks, runs))
+        ablated = is_ablated(runs)
+        settings.append(Setting(slug, title, tasks, runs[~ablated], runs[ablated]))
     return settings
 
 
@@ -110,7 +114,13 @@ def aggregate(setting: Setting) -> pd.DataFrame:
     """Mean, std and 95% interval half-width over seeds per (group, method, target sparsity)."""
     value_columns = [
         c
-        for c in [*metric_specs(setting.tasks), "sparsity/overall", "delta_m", *COMPLEXITY]
+        for c in [
+            *metric_specs(setting.tasks),
+            "sparsity/overall",
+            "delta_m",
+            *COMPLEXITY,
+            *BUDGET,
+        ]
         if c in setting.runs
     ]
     grouped = setting.runs.groupby(["group", "method", "sparsity"], sort=False)
@@ -162,6 +172,16 @@ def _size(row: pd.Series, key: str, unit: float) -> str:
     return f"{total / unit:.1f} ({nonzero / unit:.1f})"
 
 
+def _budget(row: pd.Series) -> list[str]:
+    """Mean training steps and FLOPs of the row's runs (the source model's included)."""
+    steps = row.get("budget/train_steps:mean", math.nan)
+    flops = row.get("budget/train_flops:mean", math.nan)
+    return [
+        "-" if math.isnan(steps) else f"{steps:.0f}",
+        "-" if math.isnan(flops) else f"{flops:.2e}",
+    ]
+
+
 def _arrow(higher_is_better: bool) -> str:
     return "↑" if higher_is_better else "↓"
 
@@ -177,6 +197,7 @@ def render_table(
     specs = metric_specs(tasks)
     columns = [k for k in delta_m_metrics(tasks) if f"{k}:mean" in rows]
     header = ["group", "method", "sparsity %", "seeds", "params k (nonzero)", "MACs M (nonzero)"]
+    header += ["train steps", "train FLOPs"]
     header += [f"{k.replace('/', ' ')} {_arrow(specs[k].higher_is_better)}" for k in columns]
     header.append("Δm % ↑")
     compressed = ~rows["group"].isin(UNPRUNED_GROUPS)
@@ -195,6 +216,7 @@ def render_table(
             int(row["seeds"]),
             _size(row, "model/params", 1e3),
             _size(row, "model/macs", 1e6),
+            *_budget(row),
         ]
         for key in [*columns, "delta_m"]:
             text = _format(row[f"{key}:mean"], row.get(f"{key}:ci95", math.nan), int(row["seeds"]))
@@ -217,7 +239,10 @@ def caption(tasks: dict[str, str], baseline: str) -> str:
         "baseline of the same setting and seed (Maninis et al. 2019); positive is better than "
         f"the baseline. Metrics in Δm: {names}. Sparsity: measured zeros among prunable weights. "
         "Params and MACs (multiply-accumulates of conv/linear layers for one input at the "
-        "benchmark resolution), in brackets counting nonzero weights only. Mean ± half-width of "
+        "benchmark resolution), in brackets counting nonzero weights only. Train steps and FLOPs: "
+        "every optimiser step that produced the model (the dense source's included for "
+        "pretrained methods, every IMP/LTH round included) and their FLOPs (3 x forward, counting "
+        "the weights each step's mask kept). Mean ± half-width of "
         "the 95% confidence interval over seeds (Student t; no interval with one seed). Bold: best "
         "compressed row; ≈ in Δm: not significantly different from the best (paired t-test over "
         "seeds, p >= 0.05, or fewer than two shared seeds). †: at the end of training some seed "
@@ -284,6 +309,7 @@ def render_setting(setting: Setting, table: pd.DataFrame, baseline: str = "dense
         parts += [""] if len(flagged) else []
     parts += [caption(setting.tasks, baseline), ""]
     parts += _rank_summary(setting.runs, levels)
+    parts += render_sanity_table(setting.runs, setting.ablated)
     dataset = str(setting.runs["dataset"].iloc[0])
     parts += [reference_section(dataset, table)]
     return "\n".join(parts)

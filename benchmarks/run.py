@@ -15,6 +15,7 @@ log = logging.getLogger("benchmarks.run")
 
 def _setup(cfg: DictConfig):
     from benchmarks.device import resolve_device
+    from benchmarks.parallel import resolve_workers
     from benchmarks.runner import RunEnv
     from benchmarks.sweep import expand_sweep
     from benchmarks.tracking import Tracker
@@ -24,11 +25,31 @@ def _setup(cfg: DictConfig):
     for cell in cells:  # fail on bad method options before any training starts
         build_method(cell.method_name, cell.method_options)
     device = resolve_device(str(cfg.device))
+    workers = resolve_workers(cfg.workers, str(device))
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
     env = RunEnv(tracker, device)
     for cell in cells:  # load (or render) each dataset now: a bad root fails before training
         env.dataset(cell)
-    return cells, env
+    return cells, env, workers
+
+
+def _run(cfg: DictConfig, cells, env, workers: int):
+    """The sweep in this process (workers=1) or in worker processes."""
+    from benchmarks.parallel import WorkerSetup, available_cores, run_sweep_parallel
+    from benchmarks.sweep_runner import run_sweep
+
+    if workers == 1:
+        return run_sweep(env, cells)
+    setup = WorkerSetup(
+        tracking_uri=cfg.tracking.uri,
+        experiment=cfg.tracking.experiment,
+        artifact_location=cfg.tracking.artifact_location,
+        device=str(env.device),
+        threads=max(1, available_cores() // workers),
+    )
+    return run_sweep_parallel(
+        setup, cells, workers, lambda key: env.tracker.find_finished(key) is not None
+    )
 
 
 def _is_multirun() -> bool:
@@ -38,10 +59,9 @@ def _is_multirun() -> bool:
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     from benchmarks.leaderboard import write_leaderboard
-    from benchmarks.sweep_runner import run_sweep
 
     try:
-        cells, env = _setup(cfg)
+        cells, env, workers = _setup(cfg)
     except (ValueError, KeyError, LookupError, FileNotFoundError, RuntimeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         log.error("configuration error: %s", message)
@@ -53,7 +73,7 @@ def main(cfg: DictConfig) -> None:
         cfg.tracking.uri,
         cfg.tracking.experiment,
     )
-    report = run_sweep(env, cells)
+    report = _run(cfg, cells, env, workers)
     log.info("sweep: %s", report.summary())
     if cfg.leaderboard.enabled and not _is_multirun():
         print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import tempfile
 import time
@@ -15,6 +16,7 @@ import torch
 import yaml
 
 from benchmarks.analyze import log_task_mask_analysis
+from benchmarks.budget import TrainingBudget
 from benchmarks.cell import Cell
 from benchmarks.evaluation import evaluate, split_loss
 from benchmarks.selection import BestCheckpoint
@@ -91,6 +93,7 @@ def cell_tags(cell: Cell, method: Method, bundle: DatasetBundle) -> dict[str, st
         "sparsity": f"{cell.sparsity:g}",
         "selection": str(cell.protocol.get("checkpoint_selection", "last")),
         "seed": str(cell.seed),
+        "sanity": str(cell.method.get("sanity", "none")),
         "config_hash": cell.config_hash,
         "setting_hash": cell.setting_hash,
         "code_version": code_version(),
@@ -137,11 +140,21 @@ class CellRun:
         self.stream = endless_batches(
             self.bundle.splits["train"], self.protocol.batch_size, data_order, env.device
         )
-        backbone = get_backbone(cell.model["name"], cell.model_options)
-        self.model = self.method.build_network(backbone, self.bundle.tasks).to(env.device)
+        self.model = self.build_network().to(env.device)
         self.model.upsample_in_training = self.protocol.loss_resolution == "input"
         self.steps_done = 0
+        self.budget = TrainingBudget(self.model, self.bundle.image_shape, self.protocol.batch_size)
         self.pretrained_run_id: str | None = None
+
+    def build_network(self) -> torch.nn.Module:
+        backbone = get_backbone(self.cell.model["name"], self.cell.model_options)
+        return self.method.build_network(backbone, self.bundle.tasks)
+
+    def fresh_init(self) -> dict[str, torch.Tensor]:
+        """Initial weights of another draw (seeded from the cell), leaving the RNGs untouched."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cell.seed + 1_000_003)
+            return {k: v.to(self.env.device) for k, v in self.build_network().state_dict().items()}
 
     def context(self) -> PruneContext:
         return PruneContext(
@@ -157,6 +170,7 @@ class CellRun:
             finetune_steps=self.protocol.finetune_steps,
             finetune_lr=self.protocol.finetune_lr,
             snapshot_steps=self.protocol.snapshot_steps,
+            fresh_init=self.fresh_init,
         )
 
     def evaluate(self, split: str) -> dict[str, float]:
@@ -192,6 +206,7 @@ class CellRun:
             )
 
         def on_step_end(step: int) -> None:
+            self.budget.add_step(masks)
             if step in snapshot_steps:
                 _save_state(self.run, self.model, "snapshots", f"step_{step}.pt")
             if best is not None:
@@ -237,6 +252,16 @@ class CellRun:
         self.model.load_state_dict(self._download_state(CHECKPOINT)["model"])
         self.run.tags({"pretrained_run_id": run_id})
 
+    def budget_metrics(self) -> dict[str, float]:
+        """Steps and FLOPs of all training that produced this model: the source run's (for
+        methods that start from a trained model) plus this cell's. NaN when the source run
+        predates budget logging."""
+        totals = {"budget/train_steps": self.budget.steps, "budget/train_flops": self.budget.flops}
+        if self.pretrained_run_id is None:
+            return totals
+        source = self.env.tracker.client.get_run(self.pretrained_run_id).data.metrics
+        return {key: value + source.get(key, math.nan) for key, value in totals.items()}
+
     def dense_snapshot(self, step: int) -> dict[str, torch.Tensor]:
         """State of the dense run at training step ``step`` (saved at protocol.snapshot_steps)."""
         if self.pretrained_run_id is None:
@@ -261,7 +286,7 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
     method = build_method(cell.method_name, cell.method_options)
     tags = cell_tags(cell, method, env.dataset(cell))
     params = flatten({**cell.as_dict(), "device": str(env.device)})
-    name = f"{cell.method_name}-s{cell.sparsity:g}-seed{cell.seed}"
+    name = cell.label.replace(" ", "-")
     with env.tracker.run(name, tags, params) as run:
         # Find (or first train) the source model before this cell seeds anything, so its random
         # state does not depend on whether the source already existed.
@@ -271,7 +296,7 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
             state.load_pretrained(source)
         ctx = state.context()
         prune_started = time.perf_counter()
-        masks = method.make_masks(ctx).to(env.device)
+        masks = method.initial_masks(ctx).to(env.device)
         masks.apply(state.model)
         run.metrics({"time/prune_s": time.perf_counter() - prune_started}, state.steps_done)
         run.metrics(
@@ -296,6 +321,7 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
             _log_health(run, state, masks)
         cost = complexity(state.model, state.bundle.image_shape)
         run.metrics({f"model/{k}": v for k, v in cost.items()}, end)
+        run.metrics(state.budget_metrics(), end)
         run.metrics({"time/train_s": train_s, "time/cell_s": time.perf_counter() - started}, end)
         _log_artifacts(run, cell, state.model, masks)
         log.info(

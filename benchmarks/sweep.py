@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from benchmarks.cell import Cell
 from methods.lifecycle import GROUP_OF_KIND
 from methods.registry import get_method, list_methods
+from methods.sanity import SANITY_CHECKS, SanityHparams
 
 CONF_DIR = Path(__file__).parent / "conf"
 ALL_METHODS = "all"
@@ -55,9 +56,45 @@ def _method_configs(cfg: DictConfig) -> list[dict[str, Any]]:
         configs = [chosen]
     else:
         names = [n for n in list_methods() if n != "dense" or cfg.sweep.include_dense]
+        groups = cfg.sweep.get("groups")
+        if groups is not None:
+            names = [n for n in names if n == "dense" or _group(n) in _known_groups(groups)]
         configs = [load_method_config(n) for n in names]
     presets = _preset_options(cfg)
-    return [{**config, **presets.get(config["name"], {})} for config in configs]
+    configs = [{**config, **presets.get(config["name"], {})} for config in configs]
+    return configs + _sanity_variants(cfg, configs)
+
+
+def _sanity_variants(cfg: DictConfig, configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``sweep.sanity_checks``: each prune-at-init method again under each ablation."""
+    checks = [str(c) for c in _as_list(cfg.sweep.get("sanity_checks"), [])]
+    for check in checks:
+        if check not in SANITY_CHECKS[1:]:
+            raise ValueError(
+                f"sweep.sanity_checks: unknown check {check!r}; choose from "
+                f"{', '.join(SANITY_CHECKS[1:])}"
+            )
+    return [
+        {**config, "sanity": check}
+        for config in configs
+        if issubclass(get_method(config["name"]).Hparams, SanityHparams)
+        for check in checks
+    ]
+
+
+def _group(name: str) -> str:
+    return GROUP_OF_KIND[get_method(name).kind]
+
+
+def _known_groups(groups: Any) -> list[str]:
+    chosen = [str(g) for g in _as_list(groups, [])]
+    unknown = [g for g in chosen if g not in GROUP_OF_KIND.values()]
+    if unknown:
+        raise ValueError(
+            f"sweep.groups: unknown group(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(GROUP_OF_KIND.values())}"
+        )
+    return chosen
 
 
 def _as_list(value: Any, default: Any) -> list:

@@ -21,6 +21,10 @@ def _no_training(masks: MaskSet, steps: int, lr: float | None = None) -> None:
     raise RuntimeError("this context cannot train; multi-round methods need the runner's context")
 
 
+def _no_fresh_init() -> dict[str, torch.Tensor]:
+    raise RuntimeError("this context cannot re-draw the initial weights; use the runner's context")
+
+
 def _no_snapshots(step: int) -> dict[str, torch.Tensor]:
     raise RuntimeError("no dense-run snapshots here; rewinding needs a prune_pretrained run")
 
@@ -42,3 +46,5 @@ class PruneContext:
     finetune_steps: int = 0  # the protocol's fine-tuning length after pruning a trained model
     finetune_lr: float | None = None  # the protocol's fine-tuning lr (None: its training lr)
     snapshot_steps: tuple[int, ...] = ()  # steps at which ``snapshot`` has the dense state
+    # A new draw of the network's initial weights (the ``reinit`` sanity check).
+    fresh_init: Callable[[], dict[str, torch.Tensor]] = _no_fresh_init

@@ -25,13 +25,14 @@ from methods.hparams import ScoringHparams
 from methods.lifecycle import PruneAtInit
 from methods.masks import MaskSet, prunable_parameters
 from methods.registry import register_method
+from methods.sanity import SanityHparams
 from methods.scoring import connection_sensitivity
 
 SCORE_COPIES = ("model", "xavier")
 
 
 @dataclass(frozen=True)
-class DiSparseStaticHparams(ScoringHparams):
+class DiSparseStaticHparams(SanityHparams, ScoringHparams):
     score_copy: str = field(
         default="model",
         metadata={

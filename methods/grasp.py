@@ -20,6 +20,7 @@ from methods.hparams import ScoringHparams
 from methods.lifecycle import PruneAtInit
 from methods.masks import prunable_parameters
 from methods.registry import register_method
+from methods.sanity import SanityHparams
 from methods.scoring import accumulated_gradients, multitask_loss, preserved_buffers
 
 
@@ -53,7 +54,7 @@ def grasp_keep_scores(
 
 
 @dataclass(frozen=True)
-class GraSPHparams(ScoringHparams):
+class GraSPHparams(SanityHparams, ScoringHparams):
     temperature: float = field(
         default=1.0,
         metadata={"help": "segmentation logits divided by this before the loss (paper: 200)"},

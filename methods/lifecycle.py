@@ -3,8 +3,9 @@ and the defaults each kind of method gets.
 
 1. ``start_from``: the registered, unpruned method whose trained model (same setting and seed)
    the cell starts from; ``None`` starts from a fresh initialisation.
-2. ``make_masks(ctx)``: which weights survive when training starts. Default: the top-k of
-   ``scores(ctx)`` under the method's layer budget, at ``ctx.sparsity``.
+2. ``initial_masks(ctx)``: which weights survive when training starts: ``make_masks(ctx)``,
+   by default the top-k of ``scores(ctx)`` under the method's layer budget at ``ctx.sparsity``
+   (prune-at-init methods add their ``sanity`` ablation, ``methods.sanity``).
 3. ``training_steps(ctx)`` and ``training_lr(ctx)``: how many steps the runner then trains, and
    at which learning rate (``None``: the protocol's training lr).
 4. ``on_backward(state)``: after every backward pass, before the optimiser step. Methods whose
@@ -30,6 +31,7 @@ from methods.budgets import top_k_masks
 from methods.context import PruneContext
 from methods.masks import MaskSet
 from methods.networks import Backbone, MultiTaskNet
+from methods.sanity import ablated_masks
 
 
 class MethodKind(str, Enum):
@@ -98,6 +100,10 @@ class Method:
     def make_masks(self, ctx: PruneContext) -> MaskSet:
         return top_k_masks(ctx.model, self.scores(ctx), ctx.sparsity, self.hparams.budget)
 
+    def initial_masks(self, ctx: PruneContext) -> MaskSet:
+        """The masks training starts with (what the runner calls)."""
+        return self.make_masks(ctx)
+
     def training_steps(self, ctx: PruneContext) -> int:
         return ctx.steps
 
@@ -137,6 +143,10 @@ class PruneAtInit(Method):
     """Masks chosen once on the freshly initialised network, then full training."""
 
     kind = MethodKind.PRUNE_AT_INIT
+
+    def initial_masks(self, ctx: PruneContext) -> MaskSet:
+        """``make_masks`` under the method's ``sanity`` option (``SanityHparams``), if any."""
+        return ablated_masks(self, ctx, getattr(self.hparams, "sanity", "none"))
 
 
 class PrunePretrained(Method):

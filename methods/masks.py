@@ -49,6 +49,7 @@ class MaskSet:
         # Methods that select per task (DiSparse) keep each task's own selection for analysis.
         self.task_masks = task_masks
         self._factors: dict[str, torch.Tensor] = {}  # float copies used by attach()
+        self.version = 0  # counts set_mask calls, so costs derived from the masks can be cached
 
     @classmethod
     def dense(cls, model: nn.Module) -> MaskSet:
@@ -86,6 +87,7 @@ class MaskSet:
     def set_mask(self, name: str, mask: torch.Tensor) -> None:
         """Replace one tensor's mask (dynamic sparse training); attached hooks see the change."""
         self.masks[name] = mask.bool()
+        self.version += 1
         if name in self._factors:
             self._factors[name].copy_(mask)
 

@@ -5,18 +5,26 @@ Score: i.i.d. U(0, 1) per weight, drawn from the run's seeded generator; top-k u
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from methods.context import PruneContext
 from methods.hparams import PruningHparams
 from methods.lifecycle import PruneAtInit
 from methods.registry import register_method
+from methods.sanity import SanityHparams
 from methods.scoring import random_scores
+
+
+@dataclass(frozen=True)
+class RandomHparams(SanityHparams, PruningHparams):
+    """The layer budget and the sanity check."""
 
 
 @register_method("random")
 class RandomPruning(PruneAtInit):
-    Hparams = PruningHparams
+    Hparams = RandomHparams
     paper = "random pruning at initialisation (baseline in Lee et al. 2019)"
 
     def scores(self, ctx: PruneContext) -> dict[str, torch.Tensor]:

@@ -6,18 +6,26 @@ the highest scores survive under the layer budget.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from methods.context import PruneContext
 from methods.hparams import ScoringHparams
 from methods.lifecycle import PruneAtInit
 from methods.registry import register_method
+from methods.sanity import SanityHparams
 from methods.scoring import connection_sensitivity
+
+
+@dataclass(frozen=True)
+class SnipHparams(SanityHparams, ScoringHparams):
+    """The shared scoring options and the sanity check."""
 
 
 @register_method("snip")
 class Snip(PruneAtInit):
-    Hparams = ScoringHparams
+    Hparams = SnipHparams
     paper = (
         "Lee et al., SNIP: Single-shot Network Pruning based on Connection Sensitivity, ICLR 2019"
     )

@@ -21,11 +21,12 @@ from methods.hparams import PruningHparams
 from methods.lifecycle import PruneAtInit
 from methods.masks import MaskSet, owners_of, prunable_parameters
 from methods.registry import register_method
+from methods.sanity import SanityHparams
 from methods.schedules import exponential_sparsities
 
 
 @dataclass(frozen=True)
-class SynFlowHparams(PruningHparams):
+class SynFlowHparams(SanityHparams, PruningHparams):
     rounds: int = field(default=100, metadata={"help": "pruning iterations (paper: 100)"})
 
     def __post_init__(self) -> None:

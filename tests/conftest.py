@@ -142,14 +142,14 @@ def method_for(name: str) -> Method:
 
 
 def run_lifecycle(name, tiny_tasks, bundle, sparsity, seed=0, logged=None, device="cpu"):
-    """A method's whole life as the runner drives it, on the tiny model: ``make_masks``,
+    """A method's whole life as the runner drives it, on the tiny model: ``initial_masks``,
     ``LIFECYCLE_STEPS`` training steps with ``on_backward`` after each backward pass, ``finish``."""
     method = method_for(name)
     torch.manual_seed(seed)
     backbone = get_backbone("small_cnn", {"width": 4})
     model = method.build_network(backbone, tiny_tasks).to(device)
     ctx = make_context(model, bundle, sparsity, seed, device=device)
-    masks = method.make_masks(ctx)
+    masks = method.initial_masks(ctx)
     masks.apply(model)
     train(
         model,

@@ -14,23 +14,24 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
 
 
 @torch.no_grad()
-def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
-    """(MACs, MACs of nonzero weights) of conv and linear layers for one input of
-    ``input_shape`` (C, H, W). Element-wise work (BN, activations, stitching) is not counted."""
-    totals = [0, 0]
+def weight_uses(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
+    """How many times each weight of each conv/linear layer is multiplied for one input of
+    ``input_shape`` (C, H, W): its layer's output positions (a layer called twice counts twice).
+    A layer's MACs are its weight count times this, which also holds when only the nonzero
+    weights are counted."""
+    uses: dict[str, int] = {}
 
-    def hook(module: nn.Module, _inputs, output: torch.Tensor) -> None:
-        weight = module.weight
-        per_output = weight[0].numel() if isinstance(module, nn.Conv2d) else weight.shape[1]
-        outputs = output.numel() // output.shape[0]
-        macs = outputs * per_output
-        totals[0] += macs
-        totals[1] += round(macs * float((weight != 0).float().mean()))
+    def hook_for(name: str):
+        def hook(module: nn.Module, _inputs, output: torch.Tensor) -> None:
+            per_channel = output.numel() // output.shape[0] // module.weight.shape[0]
+            uses[name] = uses.get(name, 0) + per_channel
+
+        return hook
 
     handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if isinstance(m, nn.Conv2d | nn.Linear)
+        module.register_forward_hook(hook_for(f"{name}.weight" if name else "weight"))
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Conv2d | nn.Linear)
     ]
     was_training = model.training
     model.eval()
@@ -41,7 +42,19 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int
         model.train(was_training)
         for handle in handles:
             handle.remove()
-    return totals[0], totals[1]
+    return uses
+
+
+@torch.no_grad()
+def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    """(MACs, MACs of nonzero weights) of conv and linear layers for one input of
+    ``input_shape`` (C, H, W). Element-wise work (BN, activations, stitching) is not counted."""
+    macs, nonzero = 0, 0
+    for name, count in weight_uses(model, input_shape).items():
+        weight = model.get_parameter(name)
+        macs += weight.numel() * count
+        nonzero += int((weight != 0).sum()) * count
+    return macs, nonzero
 
 
 def complexity(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, float]:

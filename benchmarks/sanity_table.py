@@ -1,0 +1,79 @@
+"""The sanity-check table (Frankle et al., ICLR 2021): does a prune-at-init method's choice of
+weights matter, or only the layer densities it implies?
+
+For each method and target sparsity with ablated runs: delta-m of the method and of each
+ablation (mean ± 95% interval over seeds, paired by seed against dense), and the paired t-test
+p-value of method vs ablation. "only layer densities" when shuffling the masks within layers
+does not make the method significantly worse.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from tabulate import tabulate
+
+from benchmarks.statistics import ALPHA, paired_p_value, t_interval
+from methods.sanity import SANITY_CHECKS
+
+ABLATIONS = SANITY_CHECKS[1:]  # shuffle, reinit, invert
+NOT_ABLATED = SANITY_CHECKS[0]
+
+
+def is_ablated(runs: pd.DataFrame) -> pd.Series:
+    """Rows that are sanity-check ablations (older runs without the tag are not)."""
+    return runs["sanity"].fillna(NOT_ABLATED).isin(ABLATIONS)
+
+
+def _per_seed(runs: pd.DataFrame) -> dict[int, float]:
+    return dict(zip(runs["seed"].astype(int), runs["delta_m"].astype(float), strict=True))
+
+
+def _cell(values: dict[int, float], original: dict[int, float] | None) -> str:
+    mean, half = t_interval(list(values.values()))
+    if math.isnan(mean):
+        return "-"
+    text = f"{mean:.2f}" if math.isnan(half) else f"{mean:.2f} ± {half:.2f}"
+    if original is not None:
+        p = paired_p_value(original, values)
+        text += "" if math.isnan(p) else f" (p={p:.2g})"
+    return text
+
+
+def _verdict(original: dict[int, float], shuffled: dict[int, float]) -> str:
+    p = paired_p_value(original, shuffled)
+    if not shuffled or math.isnan(p):
+        return "- (needs 2+ seeds of both)"
+    gain = sum(original[s] - shuffled[s] for s in original if s in shuffled)
+    if p < ALPHA and gain > 0:
+        return "yes: its weight choice beats shuffled masks"
+    return "no: only its layer densities count"
+
+
+def render_sanity_table(runs: pd.DataFrame, ablated: pd.DataFrame) -> list[str]:
+    """Markdown lines for the ablated runs of one setting (``runs``: its unablated runs)."""
+    if ablated.empty:
+        return []
+    header = ["method", "sparsity %", "seeds", "method Δm", *(f"{a} Δm" for a in ABLATIONS)]
+    header.append("per-weight choice matters?")
+    body = []
+    for (method, level), rows in ablated.groupby(["method", "sparsity"], sort=True):
+        original = _per_seed(runs[(runs["method"] == method) & (runs["sparsity"] == level)])
+        by_check = {a: _per_seed(rows[rows["sanity"] == a]) for a in ABLATIONS}
+        line = [method, f"{100 * level:g}", len(original), _cell(original, None)]
+        line += [_cell(by_check[a], original) for a in ABLATIONS]
+        line.append(_verdict(original, by_check["shuffle"]))
+        body.append(line)
+    return [
+        "### Sanity checks for pruning at initialisation (Frankle et al., ICLR 2021)",
+        "",
+        tabulate(body, headers=header, tablefmt="github", disable_numparse=True),
+        "",
+        "Δm against dense, mean ± 95% interval over seeds; p: paired t-test over seeds against "
+        "the unablated method. shuffle: masks permuted within each layer (same layer densities, "
+        "random weights); reinit: same masks, weights re-drawn after pruning; invert: the "
+        "lowest-ranked weights kept. A method whose shuffled masks do as well only chooses how "
+        "dense each layer is.",
+        "",
+    ]
