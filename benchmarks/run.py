@@ -13,17 +13,28 @@ from omegaconf import DictConfig
 log = logging.getLogger("benchmarks.run")
 
 
-def _setup(cfg: DictConfig):
+def prepare_sweep(cfg: DictConfig, cells=None):
+    """Cells (those of ``cfg``'s sweep unless given), validated; the store, device and datasets
+    opened; the worker count. Raises on bad input before anything trains."""
+    from benchmarks.cell import stable_hash
     from benchmarks.device import resolve_device
     from benchmarks.parallel import resolve_workers
     from benchmarks.runner import RunEnv
     from benchmarks.sweep import expand_sweep
     from benchmarks.tracking import Tracker
+    from benchmarks.training import Protocol
+    from methods.networks import get_backbone
     from methods.registry import build_method
 
-    cells = expand_sweep(cfg)
-    for cell in cells:  # fail on bad method options before any training starts
+    cells = expand_sweep(cfg) if cells is None else cells
+    checked: set[str] = set()
+    for cell in cells:  # every option of every cell, before any training starts
         build_method(cell.method_name, cell.method_options)
+        key = stable_hash([cell.model, cell.protocol])
+        if key not in checked:
+            Protocol.from_config(cell.protocol)
+            get_backbone(cell.model["name"], cell.model_options)
+            checked.add(key)
     device = resolve_device(str(cfg.device))
     workers = resolve_workers(cfg.workers, str(device))
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
@@ -33,7 +44,7 @@ def _setup(cfg: DictConfig):
     return cells, env, workers
 
 
-def _run(cfg: DictConfig, cells, env, workers: int):
+def execute_sweep(cfg: DictConfig, cells, env, workers: int):
     """The sweep in this process (workers=1) or in worker processes."""
     from benchmarks.parallel import WorkerSetup, available_cores, run_sweep_parallel
     from benchmarks.sweep_runner import run_sweep
@@ -61,7 +72,7 @@ def main(cfg: DictConfig) -> None:
     from benchmarks.leaderboard import write_leaderboard
 
     try:
-        cells, env, workers = _setup(cfg)
+        cells, env, workers = prepare_sweep(cfg)
     except (ValueError, KeyError, LookupError, FileNotFoundError, RuntimeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         log.error("configuration error: %s", message)
@@ -73,7 +84,7 @@ def main(cfg: DictConfig) -> None:
         cfg.tracking.uri,
         cfg.tracking.experiment,
     )
-    report = _run(cfg, cells, env, workers)
+    report = execute_sweep(cfg, cells, env, workers)
     log.info("sweep: %s", report.summary())
     if cfg.leaderboard.enabled and not _is_multirun():
         print(

@@ -7,6 +7,7 @@ not prune (dense, architectures) run once per seed at sparsity 0.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -103,14 +104,28 @@ def _as_list(value: Any, default: Any) -> list:
     return list(chosen) if isinstance(chosen, list | tuple) else [chosen]
 
 
+def _number(key: str, value: Any, kind: type) -> float | int:
+    """``value`` as a float or an integer, or an error naming ``key`` (1.5 is not a seed)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if math.isnan(number) or (kind is int and not number.is_integer()):
+        expected = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{key}={value!r} is not {expected} (or a list of them)")
+    return kind(number)
+
+
 def expand_sweep(cfg: DictConfig) -> list[Cell]:
     """Cells in run order: dense first, then static, dynamic, pretrained, architectures."""
     base = {
         key: OmegaConf.to_container(cfg[key], resolve=True)
         for key in ("dataset", "model", "protocol")
     }
-    sparsities = [float(s) for s in _as_list(cfg.sparsity, cfg.sweep.sparsities)]
-    seeds = [int(s) for s in _as_list(cfg.seed, cfg.sweep.seeds)]
+    sparsities = [
+        _number("sparsity", s, float) for s in _as_list(cfg.sparsity, cfg.sweep.sparsities)
+    ]
+    seeds = [_number("seed", s, int) for s in _as_list(cfg.seed, cfg.sweep.seeds)]
     for s in sparsities:
         if not 0.0 <= s < 1.0:
             raise ValueError(

@@ -85,6 +85,7 @@ class Protocol:
                 f"protocol.lr_step_gamma must be in (0, 1], got {protocol.lr_step_gamma}"
             )
         for name in (
+            "steps",
             "batch_size",
             "eval_every",
             "eval_batch_size",
@@ -94,6 +95,17 @@ class Protocol:
         ):
             if getattr(protocol, name) < 1:
                 raise ValueError(f"protocol.{name} must be >= 1")
+        if protocol.steps < 1 or protocol.finetune_steps < 0:
+            raise ValueError(
+                f"protocol.steps must be >= 1 and protocol.finetune_steps >= 0, got "
+                f"{protocol.steps} and {protocol.finetune_steps}"
+            )
+        late = [s for s in protocol.snapshot_steps if not 0 <= s <= protocol.steps]
+        if late:
+            raise ValueError(
+                f"protocol.snapshot_steps {late} lie outside the dense run's 0..{protocol.steps} "
+                "steps: the dense run could not save them (lth rewinds to them)"
+            )
         return protocol
 
 

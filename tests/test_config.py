@@ -99,3 +99,26 @@ def test_method_options_apply_to_every_cell_of_that_method():
 def test_method_options_for_an_unknown_method_is_a_clear_error():
     with pytest.raises(KeyError, match="unknown method 'snap'"):
         expand_sweep(compose_with("++method_options.snap.scoring_batches=7"))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("protocol.optimizer=foo", "protocol.optimizer must be one of adam, sgd"),
+        ("+model.foo=1", "model=small_cnn: bad option"),
+        ("protocol.steps=0", "protocol.steps must be >= 1"),
+        ("protocol.snapshot_steps=[0,5000]", r"snapshot_steps \[5000\] lie outside"),
+        ("sparsity=abc", "sparsity='abc' is not a number"),
+        ("seed=1.5", "seed=1.5 is not a whole number"),
+        ("workers=two", "workers='two': give a positive integer or auto"),
+        ("sweep.groups=[statics]", "unknown group"),
+        ("sweep.sanity_checks=[flip]", "unknown check 'flip'"),
+    ],
+)
+def test_every_cells_options_are_checked_before_anything_runs(tmp_path, override, message):
+    from benchmarks.run import prepare_sweep
+
+    cfg = compose_with(override, f"tracking.uri=sqlite:///{tmp_path}/never.db")
+    with pytest.raises(ValueError, match=message):
+        prepare_sweep(cfg)
+    assert not (tmp_path / "never.db").exists()  # failed before the store was opened
