@@ -7,6 +7,7 @@ import os
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,18 +66,43 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+STORE_HINT = "Use a writable path such as sqlite:///mlflow.db or a reachable tracking server."
+PROBE_TIMEOUT_S = 5.0
+
+
+def check_reachable(uri: str) -> None:
+    """Fail in seconds, not minutes (MLflow retries an unreachable server for ~4 minutes and a
+    SQLite file in a missing or read-only folder for ~2), with the same clear message."""
+    problem = None
+    if uri.startswith(("http://", "https://")):
+        try:
+            urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S).close()
+        except (OSError, ValueError) as error:
+            problem = f"no MLflow server answers there ({error})"
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent
+        if not folder.is_dir():
+            problem = f"the folder {folder} does not exist"
+        elif not os.access(folder, os.W_OK):
+            problem = f"the folder {folder} is not writable"
+    if problem:
+        raise RuntimeError(
+            f"cannot open the MLflow store tracking.uri={uri!r}: {problem}. {STORE_HINT}"
+        )
+
+
 class Tracker:
     """Thin layer over ``MlflowClient`` for one experiment."""
 
     def __init__(self, uri: str, experiment: str, artifact_location: str | None = None):
         self.uri = uri
+        check_reachable(uri)
         try:
             self.client = MlflowClient(tracking_uri=uri)
             found = self.client.get_experiment_by_name(experiment)
         except Exception as error:  # MLflow raises many types for a bad store
             raise RuntimeError(
-                f"cannot open the MLflow store tracking.uri={uri!r}: {error}. Use a writable "
-                "path such as sqlite:///mlflow.db or a reachable tracking server."
+                f"cannot open the MLflow store tracking.uri={uri!r}: {error}. {STORE_HINT}"
             ) from error
         if found is None:
             location = artifact_location or default_artifact_location(uri)
