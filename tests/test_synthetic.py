@@ -89,6 +89,20 @@ def test_build_splits_cache_and_reload(tmp_path):
     assert not torch.equal(first.splits["train"][0]["image"], first.splits["val"][0]["image"])
 
 
+@pytest.mark.parametrize("damage", ["truncate", "empty"])
+def test_a_damaged_cache_file_is_rendered_again(tmp_path, caplog, damage):
+    options = {"num_train": 2, "num_val": 1, "num_test": 1, "height": 16, "width": 16}
+    options["cache_dir"] = str(tmp_path)
+    first = build_dataset("synthetic", options)
+    cached = next(tmp_path.glob("train-*.npz"))
+    data = cached.read_bytes()
+    cached.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"")
+    second = build_dataset("synthetic", options)
+    assert f"cached split {cached} is unreadable" in caplog.text
+    assert torch.equal(first.splits["train"][1]["image"], second.splits["train"][1]["image"])
+    assert cached.read_bytes() == data  # rewritten whole
+
+
 def test_bad_options_name_the_option(tmp_path):
     with pytest.raises(OptionError, match="dataset.tasks: unknown task"):
         build_dataset("synthetic", {"tasks": ["seg", "albedo"], "cache_dir": str(tmp_path)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -81,6 +82,22 @@ def _cache_path(options: SyntheticOptions, split: str, settings: RenderSettings)
     return Path(options.cache_dir) / f"{split}-{len(seeds)}-{digest}.npz"
 
 
+def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
+    """The cached split, or None (with a warning) when the file is truncated or corrupt, so it
+    is rendered again instead of failing every run."""
+    try:
+        with np.load(path) as cached:
+            return {key: cached[key] for key in cached.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        log.warning(
+            "cached split %s is unreadable (%s: %s); rendering it again",
+            path,
+            type(error).__name__,
+            error,
+        )
+        return None
+
+
 def load_split(options: SyntheticOptions, split: str) -> dict[str, np.ndarray]:
     """Render a split, or read it from the cache when the same scenes were rendered before."""
     settings = RenderSettings(
@@ -92,8 +109,9 @@ def load_split(options: SyntheticOptions, split: str) -> dict[str, np.ndarray]:
     )
     path = _cache_path(options, split, settings)
     if path.exists():
-        with np.load(path) as cached:
-            return {key: cached[key] for key in cached.files}
+        cached = _read_cache(path)
+        if cached is not None:
+            return cached
     log.info(
         "rendering %d %s scenes at %dx%d -> %s",
         len(_split_seeds(options)[split]),
