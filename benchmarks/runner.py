@@ -22,7 +22,7 @@ from benchmarks.evaluation import evaluate, split_loss
 from benchmarks.selection import BestCheckpoint
 from benchmarks.sweep import load_method_config
 from benchmarks.tracking import RunLog, Tracker, code_version, flatten
-from benchmarks.training import AfterBackward, Protocol, endless_batches, train
+from benchmarks.training import AfterBackward, Protocol, check_metrics, endless_batches, train
 from datasets.registry import DatasetBundle, build_dataset
 from methods.context import PruneContext
 from methods.health import health_report
@@ -312,6 +312,7 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
         method.finish(ctx, masks)
         train_s = time.perf_counter() - train_started
         test = state.evaluate("test")
+        check_metrics(test, "on the test split")
         achieved = measure_sparsity(state.model)
         end = state.steps_done
         run.metrics({f"test/{k}": v for k, v in test.items()}, end)

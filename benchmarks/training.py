@@ -25,8 +25,19 @@ LR_SCHEDULES = ("cosine", "constant", "step")
 LOSS_RESOLUTIONS = ("input", "output_stride")
 
 
+EXPLOSION_FACTOR = 1e3  # a loss above this times max(its first value, 1) has diverged
+
+
 class DivergenceError(RuntimeError):
-    """The loss became NaN or infinite; the cell is recorded as failed."""
+    """The loss became NaN, infinite or exploded, or the metrics are NaN; the cell is recorded
+    as failed with the reason, instead of ranking a broken model."""
+
+
+def check_metrics(metrics: Mapping[str, float], when: str) -> None:
+    """Raise ``DivergenceError`` naming the metrics that are NaN."""
+    broken = sorted(k for k, v in metrics.items() if math.isnan(v))
+    if broken:
+        raise DivergenceError(f"{', '.join(broken)} NaN {when}: the model diverged")
 
 
 def _option(meaning: str):
@@ -171,21 +182,28 @@ def train(
     Train losses go to ``sink`` every ``log_every`` steps; validation metrics every ``eval_every``
     steps and at the end (logged at ``step_offset + step``). ``after_backward(step, optimizer,
     batch)`` runs between backward and the optimiser step (dynamic sparsity); ``on_step_end(step)``
-    after it. Raises ``DivergenceError`` on a non-finite loss.
+    after it. Raises ``DivergenceError`` on a non-finite loss, a loss ``EXPLOSION_FACTOR`` times
+    its first value (or 1), or NaN validation metrics.
     """
     optimizer = make_optimizer(model, protocol, lr)
     scheduler = make_scheduler(optimizer, protocol, steps)
     hook = masks.attach(model, optimizer)
     model.train()
     bar = tqdm(range(steps), desc=description, leave=False, file=sys.stderr, disable=None)
+    first_loss: float | None = None
     try:
         for step in bar:
             batch = next(batches)
             outputs = model(batch["image"])
             loss, task_losses = weighted_task_losses(outputs, batch, tasks, loss_weights)
-            if not math.isfinite(loss.item()):  # the one host sync per step
+            value = loss.item()  # the one host sync per step
+            first_loss = value if first_loss is None else first_loss
+            if not math.isfinite(value) or value > EXPLOSION_FACTOR * max(first_loss, 1.0):
                 losses = {k: v.item() for k, v in task_losses.items()}
-                raise DivergenceError(f"loss is {loss.item()} at step {step} ({losses})")
+                raise DivergenceError(
+                    f"loss is {value:.4g} at step {step}, {first_loss:.4g} at its first step "
+                    f"({losses}); lower protocol.lr?"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if after_backward is not None:
@@ -204,6 +222,7 @@ def train(
             if done % protocol.eval_every == 0 or done == steps:
                 metrics = validate()
                 sink({f"val/{k}": v for k, v in metrics.items()}, step_offset + done)
+                check_metrics(metrics, f"on the validation split at step {done}")
                 log.info(
                     "  %s step %d/%d loss %.4f | %s",
                     description,

@@ -125,3 +125,43 @@ def test_best_checkpoint_considers_only_eligible_states():
             model.weight.fill_(float(step))
         best.observe(step, final=step == 6)
     assert best.restore() == 4 and model.weight.item() == 4.0
+
+
+def train_tiny(model, bundle, protocol, steps, validate=lambda: {}):
+    from benchmarks.training import endless_batches, train
+    from methods.masks import MaskSet
+
+    batches = endless_batches(
+        bundle.splits["train"], 4, torch.Generator().manual_seed(0), torch.device("cpu")
+    )
+    train(
+        model,
+        MaskSet.dense(model),
+        batches,
+        bundle.tasks,
+        {},
+        protocol,
+        steps,
+        validate,
+        lambda metrics, step: None,
+    )
+
+
+def test_an_exploding_loss_fails_the_run_before_it_is_ranked(tiny_model, tiny_bundle):
+    from benchmarks.training import DivergenceError
+
+    wild = dataclasses.replace(TINY_PROTOCOL, lr=1e6)  # Adam: huge but finite losses
+    with pytest.raises(DivergenceError, match="at its first step"):
+        train_tiny(tiny_model, tiny_bundle, wild, 30)
+
+
+def test_nan_validation_metrics_fail_the_run(tiny_model, tiny_bundle):
+    from benchmarks.training import DivergenceError
+
+    protocol = dataclasses.replace(TINY_PROTOCOL, eval_every=1)
+    with pytest.raises(DivergenceError, match="seg/mIoU NaN on the validation split at step 1"):
+        train_tiny(tiny_model, tiny_bundle, protocol, 3, lambda: {"seg/mIoU": float("nan")})
+
+
+def test_ordinary_training_is_not_flagged(tiny_model, tiny_bundle):
+    train_tiny(tiny_model, tiny_bundle, TINY_PROTOCOL, 10)
