@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pandas as pd
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 TAG_COLUMNS = (
@@ -23,54 +26,87 @@ TAG_COLUMNS = (
 
 
 HEALTH_TAGS = ("health/collapsed", "health/disconnected")  # names, comma-separated, at the end
+KEPT_METRICS = ("sparsity/", "model/", "health/", "budget/")
 
 
-def collect_runs(uri: str, experiment: str) -> pd.DataFrame:
-    """Finished runs with their tags, test metrics (``<task>/<metric>``) and achieved sparsity.
-
-    When a config was run more than once, only its newest finished run is kept.
-    """
-    client = MlflowClient(tracking_uri=uri)
+def _experiment_id(client: MlflowClient, uri: str, experiment: str) -> str:
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise LookupError(
             f"no experiment {experiment!r} in the MLflow store {uri}; run `python -m "
             "benchmarks.run` first or pass the store and experiment the runs were logged to"
         )
-    rows, token = [], None
+    return found.experiment_id
+
+
+def _all_runs(client: MlflowClient, experiment_id: str, where: str) -> Iterator[Run]:
+    """Every run matching ``where``, page after page."""
+    token = None
     while True:
-        page = client.search_runs(
-            [found.experiment_id],
-            "attributes.status = 'FINISHED'",
-            max_results=1000,
-            page_token=token,
-        )
-        for run in page:
-            if "config_hash" not in run.data.tags:
-                continue
-            row = {c: run.data.tags.get(c) for c in TAG_COLUMNS}
-            metrics = run.data.metrics
-            row.update(
-                {k.removeprefix("test/"): v for k, v in metrics.items() if k.startswith("test/")}
-            )
-            row.update(
-                {
-                    k: v
-                    for k, v in metrics.items()
-                    if k.startswith(("sparsity/", "model/", "health/", "budget/"))
-                }
-            )
-            row.update({k: run.data.tags.get(k, "") for k in HEALTH_TAGS})
-            row["run_id"] = run.info.run_id
-            row["start_time"] = run.info.start_time
-            rows.append(row)
+        page = client.search_runs([experiment_id], where, max_results=1000, page_token=token)
+        yield from page
         token = page.token
         if not token:
-            break
+            return
+
+
+def _row(run: Run) -> dict:
+    row = {c: run.data.tags.get(c) for c in TAG_COLUMNS}
+    metrics = run.data.metrics
+    row.update({k.removeprefix("test/"): v for k, v in metrics.items() if k.startswith("test/")})
+    row.update({k: v for k, v in metrics.items() if k.startswith(KEPT_METRICS)})
+    row.update({k: run.data.tags.get(k, "") for k in HEALTH_TAGS})
+    row["run_id"] = run.info.run_id
+    row["start_time"] = run.info.start_time
+    return row
+
+
+def collect_runs(uri: str, experiment: str) -> pd.DataFrame:
+    """Finished runs with their tags, test metrics (``<task>/<metric>``) and achieved sparsity.
+
+    When a config was run more than once (a store holding runs of older versions), only its
+    newest finished run is kept.
+    """
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = _experiment_id(client, uri, experiment)
+    rows = [
+        _row(run)
+        for run in _all_runs(client, experiment_id, "attributes.status = 'FINISHED'")
+        if "config_hash" in run.data.tags
+    ]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
     frame = frame.sort_values("start_time").drop_duplicates("config_hash", keep="last")
     frame["sparsity"] = frame["sparsity"].astype(float)
     frame["seed"] = frame["seed"].astype(int)
+    return frame.reset_index(drop=True)
+
+
+def collect_failures(uri: str, experiment: str) -> pd.DataFrame:
+    """Cells with a FAILED or KILLED run and no finished one: what the leaderboard is missing,
+    with the newest failure's reason."""
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = _experiment_id(client, uri, experiment)
+    finished = {
+        run.data.tags.get("config_hash")
+        for run in _all_runs(client, experiment_id, "attributes.status = 'FINISHED'")
+    }
+    rows = []
+    for status in ("FAILED", "KILLED"):
+        for run in _all_runs(client, experiment_id, f"attributes.status = '{status}'"):
+            tags = run.data.tags
+            if "config_hash" in tags and tags["config_hash"] not in finished:
+                rows.append(
+                    {
+                        **{c: tags.get(c) for c in TAG_COLUMNS},
+                        "status": status,
+                        "reason": tags.get("failure_reason", ""),
+                        "start_time": run.info.start_time,
+                    }
+                )
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame = frame.sort_values("start_time").drop_duplicates("config_hash", keep="last")
     return frame.reset_index(drop=True)

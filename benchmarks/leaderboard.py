@@ -20,7 +20,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from benchmarks.cli import add_store_arguments
-from benchmarks.collect import collect_runs
+from benchmarks.collect import collect_failures, collect_runs
 from benchmarks.delta_m import delta_m, delta_m_metrics
 from benchmarks.reference import reference_section
 from benchmarks.sanity_table import is_ablated, render_sanity_table
@@ -315,6 +315,20 @@ def render_setting(setting: Setting, table: pd.DataFrame, baseline: str = "dense
     return "\n".join(parts)
 
 
+def failure_lines(failures: pd.DataFrame) -> list[str]:
+    """Markdown lines naming the cells whose runs failed or were killed (never finished)."""
+    if failures.empty:
+        return []
+    lines = ["", "### Cells that failed (no finished run, so absent from the tables above)", ""]
+    for _, row in failures.sort_values(["method", "sparsity", "seed"]).iterrows():
+        reason = str(row["reason"] or "no reason recorded").splitlines()[0][:300]
+        lines.append(
+            f"- {row['method']} sparsity={row['sparsity']} seed={row['seed']}: "
+            f"{row['status']}: {reason}"
+        )
+    return [*lines, ""]
+
+
 def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path) -> None:
     """Delta-m against target sparsity, one line per compression method."""
     import matplotlib
@@ -364,18 +378,27 @@ def write_leaderboard(
             f"leaderboard baseline must be one of {', '.join(BASELINES)}, got {baseline!r}"
         )
     frame = collect_runs(uri, experiment)
+    failures = collect_failures(uri, experiment)
     if frame.empty:
-        return f"No finished runs in experiment {experiment!r} of {uri} yet."
+        return f"No finished runs in experiment {experiment!r} of {uri} yet." + "\n".join(
+            ["", *failure_lines(failures)] if not failures.empty else []
+        )
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     sections = []
     for setting in split_settings(with_shared_cells(frame), baseline):
         table = aggregate(setting)
         text = render_setting(setting, table, baseline)
+        setting_hash = str(setting.runs["setting_hash"].iloc[0])
+        if not failures.empty:
+            text += "\n".join(failure_lines(failures[failures["setting_hash"] == setting_hash]))
         (out / f"{setting.slug}.md").write_text(f"# Leaderboard\n\n{text}")
         table.to_csv(out / f"{setting.slug}.csv", index=False, float_format="%.6g")
         plot_delta_m(setting, table, out / f"{setting.slug}_delta_m.png")
         sections.append(text)
+    if not failures.empty:  # settings where nothing finished
+        orphans = failures[~failures["setting_hash"].isin(set(frame["setting_hash"]))]
+        sections += failure_lines(orphans)
     full = "\n".join(sections)
     (out / "leaderboard.md").write_text(
         f"# Leaderboard\n\nGenerated from {uri} (experiment {experiment}).\n\n{full}"

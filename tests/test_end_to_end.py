@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from benchmarks.analyze import main as analyze_main
 from benchmarks.leaderboard import main as leaderboard_main
+from benchmarks.leaderboard import write_leaderboard
 from benchmarks.runner import RunEnv
 from benchmarks.sweep import expand_sweep
 from benchmarks.sweep_runner import run_sweep
@@ -186,6 +187,8 @@ def test_failed_cell_is_recorded_and_the_sweep_goes_on(tmp_path, exploding_metho
     assert status["exploding"].info.status == "FAILED"
     assert "scores exploded" in status["exploding"].data.tags["failure_reason"]
     assert status["random"].info.status == "FINISHED"
+    board = write_leaderboard(f"sqlite:///{tmp_path}/mlflow.db", "mtl-sparse-bench", tmp_path)
+    assert "- exploding sparsity=0.5 seed=0: FAILED: RuntimeError: scores exploded" in board
 
 
 def test_same_seed_gives_same_masks_and_metrics(tmp_path):
