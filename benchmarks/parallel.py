@@ -64,9 +64,10 @@ def _start_worker(setup: WorkerSetup) -> None:
     import torch
 
     from benchmarks.runner import RunEnv
-    from benchmarks.tracking import Tracker
+    from benchmarks.tracking import Tracker, stop_on_sigterm
 
     global _ENV
+    stop_on_sigterm()
     torch.set_num_threads(setup.threads)
     logging.basicConfig(
         level=logging.INFO, format=f"[worker {os.getpid()}] %(levelname)s %(message)s"
@@ -93,11 +94,40 @@ def source_cell(cell: Cell) -> Cell | None:
     return cell.with_method(load_method_config(start_from), 0.0) if start_from else None
 
 
-def run_sweep_parallel(
-    setup: WorkerSetup, cells: list[Cell], workers: int, is_finished
-) -> SweepReport:
-    """Run ``cells`` on ``workers`` processes; ``is_finished(config_hash)`` says which to skip."""
-    report = SweepReport()
+class Schedule:
+    """Which cells may start: those whose source cell (if it is being run too) has finished."""
+
+    def __init__(self, todo: dict[str, Cell]):
+        self.todo = todo
+        sources = {key: source_cell(cell) for key, cell in todo.items()}
+        self.waiting_on = {
+            key: source.config_hash if source and source.config_hash in todo else None
+            for key, source in sources.items()
+        }
+
+    def ready(self) -> list[str]:
+        """Cells that may start now (each returned once)."""
+        keys = [key for key, source in self.waiting_on.items() if source is None]
+        for key in keys:
+            del self.waiting_on[key]
+        return keys
+
+    def settle(self, key: str, failure: str | None) -> list[tuple[str, str]]:
+        """Record that ``key`` ended; returns (label, reason) of dependents that cannot run."""
+        dropped = []
+        for other, source in list(self.waiting_on.items()):
+            if source != key:
+                continue
+            if failure is None:
+                self.waiting_on[other] = None
+            else:  # its source model failed: nothing to start from
+                del self.waiting_on[other]
+                dropped.append((self.todo[other].label, f"source cell failed: {failure}"))
+        return dropped
+
+
+def cells_to_run(cells: list[Cell], is_finished, report: SweepReport) -> dict[str, Cell]:
+    """Unfinished cells by config hash, plus the unfinished source cells they start from."""
     todo: dict[str, Cell] = {}
     for cell in cells:
         if is_finished(cell.config_hash):
@@ -108,52 +138,60 @@ def run_sweep_parallel(
         source = source_cell(cell)
         if source is not None and not is_finished(source.config_hash):
             todo.setdefault(source.config_hash, source)  # train it once, before its dependents
-    waiting_on = {h: getattr(source_cell(c), "config_hash", None) for h, c in todo.items()}
-    waiting_on = {h: s if s in todo else None for h, s in waiting_on.items()}
-    total, started = len(todo), time.perf_counter()
-    log.info("%d cell(s) on %d worker(s), %d thread(s) each", total, workers, setup.threads)
+    return todo
+
+
+def run_sweep_parallel(
+    setup: WorkerSetup, cells: list[Cell], workers: int, is_finished
+) -> SweepReport:
+    """Run ``cells`` on ``workers`` processes; ``is_finished(config_hash)`` says which to skip."""
+    report = SweepReport()
+    todo = cells_to_run(cells, is_finished, report)
+    schedule = Schedule(todo)
+    started = time.perf_counter()
+    log.info("%d cell(s) on %d worker(s), %d thread(s) each", len(todo), workers, setup.threads)
     context = get_context("spawn")  # a clean interpreter: no inherited torch threads or locks
     with ProcessPoolExecutor(workers, context, _start_worker, (setup,)) as pool:
         running: dict[Future, str] = {}
 
         def submit_ready() -> None:
-            for key in [k for k, dep in waiting_on.items() if dep is None]:
-                del waiting_on[key]
+            for key in schedule.ready():
                 try:
                     running[pool.submit(_run_in_worker, todo[key])] = key
                 except BrokenProcessPool as error:  # a worker died: nothing more can start
                     report.failed.append((todo[key].label, f"worker pool broken: {error}"))
 
-        submit_ready()
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                key = running.pop(future)
-                label = todo[key].label
-                try:
-                    seconds, failure = future.result()
-                except Exception as error:  # the worker process itself died
-                    seconds, failure = math.nan, f"worker died: {type(error).__name__}: {error}"
-                finished = len(report.ran) + len(report.failed) + 1
-                prefix = f"[{finished}/{total}] {label}"
-                if failure is None:
-                    report.ran.append(label)
-                    log.info(
-                        "%s: finished in %.1fs (sweep %.0fs so far)",
-                        prefix,
-                        seconds,
-                        time.perf_counter() - started,
-                    )
-                else:
-                    report.failed.append((label, failure))
-                    log.error("%s: FAILED: %s", prefix, failure)
-                for other, dep in list(waiting_on.items()):
-                    if dep != key:
-                        continue
-                    if failure is None:
-                        waiting_on[other] = None
-                    else:  # its source model failed: nothing to start from
-                        del waiting_on[other]
-                        report.failed.append((todo[other].label, f"source cell failed: {failure}"))
+        try:
             submit_ready()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    key = running.pop(future)
+                    failure = _outcome(future, todo[key].label, report, len(todo), started)
+                    report.failed += schedule.settle(key, failure)
+                submit_ready()
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the workers' cells too (KILLED)
+            for process in list(pool._processes.values()):  # no public handle on the workers
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     return report
+
+
+def _outcome(
+    future: Future, label: str, report: SweepReport, total: int, started: float
+) -> str | None:
+    """Log and record one ended cell; returns its failure reason or None."""
+    try:
+        seconds, failure = future.result()
+    except Exception as error:  # the worker process itself died
+        seconds, failure = math.nan, f"worker died: {type(error).__name__}: {error}"
+    prefix = f"[{len(report.ran) + len(report.failed) + 1}/{total}] {label}"
+    if failure is None:
+        report.ran.append(label)
+        elapsed = time.perf_counter() - started
+        log.info("%s: finished in %.1fs (sweep %.0fs so far)", prefix, seconds, elapsed)
+    else:
+        report.failed.append((label, failure))
+        log.error("%s: FAILED: %s", prefix, failure)
+    return failure

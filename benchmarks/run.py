@@ -70,6 +70,9 @@ def _is_multirun() -> bool:
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     from benchmarks.leaderboard import write_leaderboard
+    from benchmarks.tracking import stop_on_sigterm
+
+    stop_on_sigterm()
 
     try:
         cells, env, workers = prepare_sweep(cfg)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -91,6 +92,16 @@ def check_reachable(uri: str) -> None:
         )
 
 
+def stop_on_sigterm() -> None:
+    """Treat SIGTERM (SLURM before preemption, ``kill``) like Ctrl-C: the running cell's run is
+    marked KILLED instead of being left RUNNING."""
+
+    def interrupt(signum: int, _frame) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 class Tracker:
     """Thin layer over ``MlflowClient`` for one experiment."""
 
@@ -131,15 +142,15 @@ class Tracker:
         run_log.params(params)
         try:
             yield run_log
+            run_log.flush()  # inside: an interrupt during the last flush still marks the run
         except BaseException as error:
             run_log.flush()
             reason = f"{type(error).__name__}: {error}"[:4900]
             self.client.set_tag(run.info.run_id, "failure_reason", reason)
             self.client.set_tag(run.info.run_id, "mlflow.note.content", f"FAILED: {reason}")
-            status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+            status = "KILLED" if isinstance(error, KeyboardInterrupt | SystemExit) else "FAILED"
             self.client.set_terminated(run.info.run_id, status)
             raise
-        run_log.flush()
         self.client.set_terminated(run.info.run_id, "FINISHED")
 
     def download(self, run_id: str, artifact_path: str, destination: str) -> Path:
