@@ -38,6 +38,8 @@ def prepare_sweep(cfg: DictConfig, cells=None):
     device = resolve_device(str(cfg.device))
     workers = resolve_workers(cfg.workers, str(device))
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
+    for orphan in tracker.reap_orphans(float(cfg.tracking.stale_after_s)):
+        log.warning("run %s was left RUNNING: marked KILLED; its cell runs again", orphan)
     env = RunEnv(tracker, device)
     for cell in cells:  # load (or render) each dataset now: a bad root fails before training
         env.dataset(cell)

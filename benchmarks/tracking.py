@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -21,6 +22,8 @@ from mlflow.tracking import MlflowClient
 log = logging.getLogger(__name__)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own progress is enough
 MAX_BATCH = 100  # MLflow's per-request limit for params / metrics in log_batch
+HEARTBEAT, OWNER_HOST, OWNER_PID = "heartbeat", "owner_host", "owner_pid"  # run tags
+HEARTBEAT_EVERY_S = 30.0  # a running cell renews its heartbeat (and flushes) at least this often
 
 
 def default_artifact_location(uri: str) -> str | None:
@@ -137,7 +140,10 @@ class Tracker:
         self, name: str, tags: Mapping[str, str], params: Mapping[str, str]
     ) -> Iterator[RunLog]:
         """A run that ends FINISHED, or FAILED with the reason when the body raises."""
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
+        owner = {OWNER_HOST: socket.gethostname(), OWNER_PID: str(os.getpid())}
+        run = self.client.create_run(
+            self.experiment_id, run_name=name, tags={**tags, **owner, HEARTBEAT: _now()}
+        )
         run_log = RunLog(self.client, run.info.run_id)
         run_log.params(params)
         try:
@@ -153,6 +159,24 @@ class Tracker:
             raise
         self.client.set_terminated(run.info.run_id, "FINISHED")
 
+    def reap_orphans(self, stale_after_s: float) -> list[str]:
+        """Mark KILLED the RUNNING runs whose process is gone (it ran on this host and its pid
+        is dead: kill -9, a crash) or whose heartbeat is older than ``stale_after_s`` (another
+        host); returns their names. Their cells then run again, as any unfinished cell does."""
+        reaped = []
+        running = self.client.search_runs(
+            [self.experiment_id], "attributes.status = 'RUNNING'", max_results=1000
+        )
+        for run in running:
+            reason = _orphan_reason(run.data.tags, stale_after_s)
+            if reason is None:
+                continue
+            self.client.set_tag(run.info.run_id, "failure_reason", reason)
+            self.client.set_tag(run.info.run_id, "mlflow.note.content", f"KILLED: {reason}")
+            self.client.set_terminated(run.info.run_id, "KILLED")
+            reaped.append(f"{run.info.run_name} ({reason})")
+        return reaped
+
     def download(self, run_id: str, artifact_path: str, destination: str) -> Path:
         return Path(
             mlflow.artifacts.download_artifacts(
@@ -164,6 +188,32 @@ class Tracker:
         )
 
 
+def _now() -> str:
+    return f"{time.time():.0f}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _orphan_reason(tags: Mapping[str, str], stale_after_s: float) -> str | None:
+    """Why a RUNNING run is an orphan, or None when it may still be alive."""
+    if tags.get(OWNER_HOST) == socket.gethostname() and OWNER_PID in tags:
+        if not _pid_alive(int(tags[OWNER_PID])):
+            return f"its process {tags[OWNER_PID]} on this host is gone (killed or crashed)"
+        return None
+    age = time.time() - float(tags.get(HEARTBEAT, 0))
+    if age > stale_after_s:
+        return f"no heartbeat for {age:.0f} s (tracking.stale_after_s={stale_after_s:g})"
+    return None
+
+
 class RunLog:
     """Buffered metric logging for one run (one request per flush, not one per value)."""
 
@@ -171,6 +221,7 @@ class RunLog:
         self.client = client
         self.run_id = run_id
         self.pending: list[Metric] = []
+        self.beat = time.monotonic()
 
     def params(self, params: Mapping[str, str]) -> None:
         items = [Param(k, str(v)[:6000]) for k, v in params.items()]
@@ -180,13 +231,16 @@ class RunLog:
     def metrics(self, values: Mapping[str, float], step: int) -> None:
         now = int(time.time() * 1000)
         self.pending.extend(Metric(k, float(v), now, step) for k, v in values.items())
-        if len(self.pending) >= 500:
+        if len(self.pending) >= 500 or time.monotonic() - self.beat > HEARTBEAT_EVERY_S:
             self.flush()
 
     def flush(self) -> None:
+        """Send the buffered metrics and renew the run's heartbeat."""
         for start in range(0, len(self.pending), MAX_BATCH):
             self.client.log_batch(self.run_id, metrics=self.pending[start : start + MAX_BATCH])
         self.pending = []
+        self.client.set_tag(self.run_id, HEARTBEAT, _now())
+        self.beat = time.monotonic()
 
     def tags(self, tags: Mapping[str, str]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])

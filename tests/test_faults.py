@@ -1,0 +1,81 @@
+"""Killed sweeps, as they happen: SIGTERM (SLURM preemption) and kill -9, with real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sweep_command(tmp: Path, *overrides: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks.run",
+        "experiment=smoke",
+        "method=random",
+        "sparsity=0.5",
+        "workers=1",
+        f"tracking.uri=sqlite:///{tmp}/mlflow.db",
+        f"results_dir={tmp}/results",
+        f"hydra.run.dir={tmp}/out",
+        f"dataset.cache_dir={tmp}/cache",
+        *overrides,
+    ]
+
+
+def runs_by_status(tmp: Path) -> Counter:
+    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    experiment = client.get_experiment_by_name("mtl-sparse-bench")
+    if experiment is None:
+        return Counter()
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    return Counter((r.data.tags["seed"], r.info.status) for r in runs)
+
+
+def start_and_wait_until_running(tmp: Path, seed: str, *overrides: str) -> subprocess.Popen:
+    process = subprocess.Popen(
+        sweep_command(tmp, *overrides), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while runs_by_status(tmp)[(seed, "RUNNING")] == 0:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "the cell never started"
+        time.sleep(0.5)
+    time.sleep(1.0)  # mid-cell
+    return process
+
+
+def test_sigterm_marks_the_running_cell_killed(tmp_path):
+    process = start_and_wait_until_running(tmp_path, "0", "seed=0", "protocol.steps=5000")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) != 0
+    assert runs_by_status(tmp_path) == Counter({("0", "KILLED"): 1})
+
+
+def test_after_kill_9_a_rerun_redoes_only_the_killed_cell(tmp_path):
+    long = "protocol.steps=300"
+    first = subprocess.run(sweep_command(tmp_path, "seed=0", long), cwd=ROOT, capture_output=True)
+    assert first.returncode == 0, first.stderr.decode()[-2000:]
+    process = start_and_wait_until_running(tmp_path, "1", "sweep.seeds=[0,1]", long)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert runs_by_status(tmp_path)[("1", "RUNNING")] == 1  # what kill -9 leaves behind
+    rerun = subprocess.run(
+        sweep_command(tmp_path, "sweep.seeds=[0,1]", long), cwd=ROOT, capture_output=True
+    )
+    assert rerun.returncode == 0, rerun.stderr.decode()[-2000:]
+    assert "was left RUNNING: marked KILLED" in (rerun.stdout + rerun.stderr).decode()
+    assert runs_by_status(tmp_path) == Counter(
+        {("0", "FINISHED"): 1, ("1", "KILLED"): 1, ("1", "FINISHED"): 1}
+    )
