@@ -33,6 +33,7 @@ class WorkerSetup:
     tracking_uri: str
     experiment: str
     artifact_location: str | None
+    stale_after_s: float
     device: str
     threads: int
 
@@ -72,17 +73,26 @@ def _start_worker(setup: WorkerSetup) -> None:
     logging.basicConfig(
         level=logging.INFO, format=f"[worker {os.getpid()}] %(levelname)s %(message)s"
     )
-    tracker = Tracker(setup.tracking_uri, setup.experiment, setup.artifact_location)
+    tracker = Tracker(
+        setup.tracking_uri, setup.experiment, setup.artifact_location, setup.stale_after_s
+    )
     _ENV = RunEnv(tracker, torch.device(setup.device))
 
 
+TAKEN = "taken"  # outcome of a cell another sweep is running or has finished
+
+
 def _run_in_worker(cell: Cell) -> tuple[float, str | None]:
-    """(seconds, failure reason or None); the run is recorded FAILED in MLflow on failure."""
+    """(seconds, None, or the failure reason, or ``TAKEN``); a failed run is recorded FAILED
+    in MLflow."""
     from benchmarks.runner import run_cell
+    from benchmarks.tracking import CellTakenError
 
     started = time.perf_counter()
     try:
         run_cell(_ENV, cell)
+    except CellTakenError:
+        return time.perf_counter() - started, TAKEN
     except Exception as error:  # recorded in MLflow by the tracker; the sweep goes on
         return time.perf_counter() - started, f"{type(error).__name__}: {error}"
     return time.perf_counter() - started, None
@@ -187,6 +197,10 @@ def _outcome(
     except Exception as error:  # the worker process itself died
         seconds, failure = math.nan, f"worker died: {type(error).__name__}: {error}"
     prefix = f"[{len(report.ran) + len(report.failed) + 1}/{total}] {label}"
+    if failure == TAKEN:  # dependents wait for the other sweep's run (runner._source_run_id)
+        report.skipped.append(label)
+        log.info("%s: another sweep runs or ran this cell, skipped", prefix)
+        return None
     if failure is None:
         report.ran.append(label)
         elapsed = time.perf_counter() - started

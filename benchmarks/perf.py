@@ -5,6 +5,9 @@
 2. Per-cell wall time of the default sweep: one cell of each kind (dense, prune-at-init,
    prune-pretrained) is run into a throwaway MLflow store, and the default sweep's total is
    estimated from those measured times.
+3. ``--workers N``: the same list of cells (every method at 90%, seed 0, shortened training) run
+   one after another in this process and then on N worker processes, each into its own
+   throwaway store; prints both wall times and their ratio.
 """
 
 from __future__ import annotations
@@ -109,6 +112,21 @@ def cell_times(device: torch.device, overrides: list[str]) -> dict[str, float]:
     return times
 
 
+def sweep_seconds(workers: int, overrides: list[str]) -> tuple[float, int]:
+    """(wall seconds, cells) of a sweep run on ``workers`` processes into a throwaway store."""
+    from benchmarks.run import execute_sweep, prepare_sweep
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = default_config(*overrides, f"workers={workers}", f"tracking.uri=sqlite:///{tmp}/s.db")
+        cells, env, count = prepare_sweep(cfg)
+        start = time.perf_counter()
+        report = execute_sweep(cfg, cells, env, count)
+        seconds = time.perf_counter() - start
+    if report.failed:
+        raise RuntimeError(report.summary())
+    return seconds, len(cells)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.perf",
@@ -119,6 +137,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=30, help="timed steps per variant")
     parser.add_argument("--sparsity", type=float, default=0.9, help="mask sparsity (default 0.9)")
     parser.add_argument("--skip-cells", action="store_true", help="only the step-time ratio")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time a short sweep on 1 and on N worker processes (0: skip)",
+    )
     parser.add_argument(
         "--override",
         action="append",
@@ -137,6 +162,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  dense  median {1000 * d:8.2f} ms")
     print(f"  masked median {1000 * m:8.2f} ms  (sparsity {args.sparsity:g}, mask after each step)")
     print(f"  masked / dense = {m / d:.3f}   (goal <= 1.05)")
+    if args.workers:
+        short = [*args.override, "sparsity=0.9", "seed=0", "protocol.steps=200"]
+        short += ["protocol.finetune_steps=100", "protocol.eval_every=100"]
+        one, cells = sweep_seconds(1, short)
+        many, _ = sweep_seconds(args.workers, short)
+        print(f"sweep of {cells} cells (every method at 90%, seed 0, 200 steps):")
+        print(f"  1 process, {torch.get_num_threads()} threads: {one:7.1f} s")
+        print(f"  {args.workers} worker processes:       {many:7.1f} s")
+        print(f"  speed-up {one / many:.2f}x")
     if args.skip_cells:
         return
     times = cell_times(device, args.override)

@@ -37,8 +37,13 @@ def prepare_sweep(cfg: DictConfig, cells=None):
             checked.add(key)
     device = resolve_device(str(cfg.device))
     workers = resolve_workers(cfg.workers, str(device))
-    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
-    for orphan in tracker.reap_orphans(float(cfg.tracking.stale_after_s)):
+    tracker = Tracker(
+        cfg.tracking.uri,
+        cfg.tracking.experiment,
+        cfg.tracking.artifact_location,
+        float(cfg.tracking.stale_after_s),
+    )
+    for orphan in tracker.reap_orphans():
         log.warning("run %s was left RUNNING: marked KILLED; its cell runs again", orphan)
     env = RunEnv(tracker, device)
     for cell in cells:  # load (or render) each dataset now: a bad root fails before training
@@ -57,6 +62,7 @@ def execute_sweep(cfg: DictConfig, cells, env, workers: int):
         tracking_uri=cfg.tracking.uri,
         experiment=cfg.tracking.experiment,
         artifact_location=cfg.tracking.artifact_location,
+        stale_after_s=float(cfg.tracking.stale_after_s),
         device=str(env.device),
         threads=max(1, available_cores() // workers),
     )

@@ -21,7 +21,7 @@ from benchmarks.cell import Cell
 from benchmarks.evaluation import evaluate, split_loss
 from benchmarks.selection import BestCheckpoint
 from benchmarks.sweep import load_method_config
-from benchmarks.tracking import RunLog, Tracker, code_version, flatten
+from benchmarks.tracking import CellTakenError, RunLog, Tracker, code_version, flatten
 from benchmarks.training import AfterBackward, Protocol, check_metrics, endless_batches, train
 from datasets.registry import DatasetBundle, build_dataset
 from methods.context import PruneContext
@@ -104,11 +104,16 @@ def _source_run_id(env: RunEnv, cell: Cell, method_name: str) -> str:
     """The finished run of the unpruned ``method_name`` with the cell's setting and seed,
     training it first if needed."""
     source = cell.with_method(load_method_config(method_name), 0.0)
-    run = env.tracker.find_finished(source.config_hash)
-    if run is not None:
-        return run.info.run_id
-    log.info("  no finished %s model for this setting and seed yet: training it first", method_name)
-    return run_cell(env, source)
+    while True:
+        run = env.tracker.find_finished(source.config_hash)
+        run = run or env.tracker.wait_for_other_sweep(source.config_hash)
+        if run is not None:
+            return run.info.run_id
+        log.info("  no %s model for this setting and seed yet: training it first", method_name)
+        try:
+            return run_cell(env, source)
+        except CellTakenError:  # another sweep started it a moment ago: wait for that one
+            continue
 
 
 def _save_state(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from benchmarks.cell import Cell
 from benchmarks.runner import RunEnv, run_cell
+from benchmarks.tracking import CellTakenError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,10 @@ def run_sweep(env: RunEnv, cells: list[Cell]) -> SweepReport:
         cell_started = time.perf_counter()
         try:
             run_cell(env, cell)
+        except CellTakenError as taken:
+            log.info("%s: skipped: %s", prefix, taken)
+            report.skipped.append(cell.label)
+            continue
         except KeyboardInterrupt:
             raise
         except Exception as error:  # a failed cell is recorded in MLflow; the sweep goes on

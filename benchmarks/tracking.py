@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 STORE_HINT = "Use a writable path such as sqlite:///mlflow.db or a reachable tracking server."
 PROBE_TIMEOUT_S = 5.0
+OPEN_ATTEMPTS = 4
 
 
 def check_reachable(uri: str) -> None:
@@ -95,6 +96,10 @@ def check_reachable(uri: str) -> None:
         )
 
 
+class CellTakenError(RuntimeError):
+    """Another sweep is running, or has finished, this cell: nothing to do here."""
+
+
 def stop_on_sigterm() -> None:
     """Treat SIGTERM (SLURM before preemption, ``kill``) like Ctrl-C: the running cell's run is
     marked KILLED instead of being left RUNNING."""
@@ -108,22 +113,37 @@ def stop_on_sigterm() -> None:
 class Tracker:
     """Thin layer over ``MlflowClient`` for one experiment."""
 
-    def __init__(self, uri: str, experiment: str, artifact_location: str | None = None):
+    def __init__(
+        self,
+        uri: str,
+        experiment: str,
+        artifact_location: str | None = None,
+        stale_after_s: float = 600.0,
+    ):
         self.uri = uri
+        self.stale_after_s = stale_after_s
         check_reachable(uri)
-        try:
-            self.client = MlflowClient(tracking_uri=uri)
-            found = self.client.get_experiment_by_name(experiment)
-        except Exception as error:  # MLflow raises many types for a bad store
-            raise RuntimeError(
-                f"cannot open the MLflow store tracking.uri={uri!r}: {error}. {STORE_HINT}"
-            ) from error
-        if found is None:
-            location = artifact_location or default_artifact_location(uri)
-            self.experiment_id = self.client.create_experiment(experiment, location)
-        else:
-            self.experiment_id = found.experiment_id
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                self.client = MlflowClient(tracking_uri=uri)
+                self.experiment_id = self._experiment_id(experiment, artifact_location)
+                break
+            except Exception as error:  # MLflow raises many types for a bad store
+                if attempt + 1 == OPEN_ATTEMPTS:
+                    raise RuntimeError(
+                        f"cannot open the MLflow store tracking.uri={uri!r}: {error}. {STORE_HINT}"
+                    ) from error
+                # Two sweeps opening a fresh store at once race on creating its tables and the
+                # experiment; the loser finds them on the next try.
+                time.sleep(1.0 + attempt)
         self.experiment = experiment
+
+    def _experiment_id(self, experiment: str, artifact_location: str | None) -> str:
+        found = self.client.get_experiment_by_name(experiment)
+        if found is not None:
+            return found.experiment_id
+        location = artifact_location or default_artifact_location(self.uri)
+        return self.client.create_experiment(experiment, location)
 
     def find_finished(self, config_hash: str):
         """The newest finished run of this config, or ``None``."""
@@ -144,6 +164,8 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id, run_name=name, tags={**tags, **owner, HEARTBEAT: _now()}
         )
+        if "config_hash" in tags:
+            self._claim(run, tags["config_hash"])
         run_log = RunLog(self.client, run.info.run_id)
         run_log.params(params)
         try:
@@ -159,7 +181,47 @@ class Tracker:
             raise
         self.client.set_terminated(run.info.run_id, "FINISHED")
 
-    def reap_orphans(self, stale_after_s: float) -> list[str]:
+    def _claim(self, run: Run, config_hash: str) -> None:
+        """Keep ``run`` only if it is the earliest live run of its cell: two sweeps (or workers,
+        or users) that start the same cell at once both create a run, both see both, and the
+        later one deletes its own and raises ``CellTakenError``. A finished run also wins."""
+        mine = (run.info.start_time, run.info.run_id)
+        for other in self.live_or_finished(config_hash):
+            if other.info.run_id == run.info.run_id:
+                continue
+            if other.info.status == "FINISHED" or (other.info.start_time, other.info.run_id) < mine:
+                self.client.delete_run(run.info.run_id)
+                raise CellTakenError(
+                    f"cell {config_hash} is {other.info.status.lower()} in run "
+                    f"{other.info.run_id}, started by another sweep"
+                )
+
+    def live_or_finished(self, config_hash: str) -> list[Run]:
+        """Runs of this cell that finished or are still running (not orphans)."""
+        runs = self.client.search_runs(
+            [self.experiment_id], f"tags.config_hash = '{config_hash}'", max_results=1000
+        )
+        return [
+            r
+            for r in runs
+            if r.info.status == "FINISHED"
+            or (
+                r.info.status == "RUNNING"
+                and _orphan_reason(r.data.tags, self.stale_after_s) is None
+            )
+        ]
+
+    def wait_for_other_sweep(self, config_hash: str, poll_s: float = 5.0) -> Run | None:
+        """While another sweep is running this cell, wait; its finished run, or None when no
+        live run of the cell is left (then the caller trains it)."""
+        while True:
+            runs = self.live_or_finished(config_hash)
+            finished = [r for r in runs if r.info.status == "FINISHED"]
+            if finished or not runs:
+                return finished[0] if finished else None
+            time.sleep(poll_s)
+
+    def reap_orphans(self) -> list[str]:
         """Mark KILLED the RUNNING runs whose process is gone (it ran on this host and its pid
         is dead: kill -9, a crash) or whose heartbeat is older than ``stale_after_s`` (another
         host); returns their names. Their cells then run again, as any unfinished cell does."""
@@ -168,7 +230,7 @@ class Tracker:
             [self.experiment_id], "attributes.status = 'RUNNING'", max_results=1000
         )
         for run in running:
-            reason = _orphan_reason(run.data.tags, stale_after_s)
+            reason = _orphan_reason(run.data.tags, self.stale_after_s)
             if reason is None:
                 continue
             self.client.set_tag(run.info.run_id, "failure_reason", reason)

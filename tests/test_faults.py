@@ -17,19 +17,19 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def sweep_command(tmp: Path, *overrides: str) -> list[str]:
+def sweep_command(tmp: Path, *overrides: str, method: str = "random") -> list[str]:
     return [
         sys.executable,
         "-m",
         "benchmarks.run",
         "experiment=smoke",
-        "method=random",
         "sparsity=0.5",
         "workers=1",
         f"tracking.uri=sqlite:///{tmp}/mlflow.db",
         f"results_dir={tmp}/results",
         f"hydra.run.dir={tmp}/out",
         f"dataset.cache_dir={tmp}/cache",
+        f"method={method}",
         *overrides,
     ]
 
@@ -79,3 +79,24 @@ def test_after_kill_9_a_rerun_redoes_only_the_killed_cell(tmp_path):
     assert runs_by_status(tmp_path) == Counter(
         {("0", "FINISHED"): 1, ("1", "KILLED"): 1, ("1", "FINISHED"): 1}
     )
+
+
+def test_two_sweeps_started_at_once_train_every_cell_exactly_once(tmp_path):
+    command = sweep_command(tmp_path, "sweep.seeds=[0,1]", method="magnitude")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    sweeps = [
+        subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        for _ in range(2)
+    ]
+    outputs = [sweep.communicate(timeout=300)[0].decode() for sweep in sweeps]
+    assert [sweep.returncode for sweep in sweeps] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("mtl-sparse-bench")
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    finished = Counter(r.data.tags["config_hash"] for r in runs if r.info.status == "FINISHED")
+    methods = Counter(r.data.tags["method"] for r in runs if r.info.status == "FINISHED")
+    assert methods == Counter({"dense": 2, "magnitude": 2})  # dense of seeds 0 and 1, once each
+    assert set(finished.values()) == {1}
+    assert all(r.info.status == "FINISHED" for r in runs)  # claims lost are deleted, not failed
