@@ -25,7 +25,11 @@ TAG_COLUMNS = (
 )
 
 
-HEALTH_TAGS = ("health/collapsed", "health/disconnected")  # names, comma-separated, at the end
+HEALTH_TAGS = (
+    "health/collapsed",
+    "health/disconnected",
+    "health/dead_outputs",
+)  # names, comma-separated, at the end
 KEPT_METRICS = ("sparsity/", "model/", "health/", "budget/")
 
 

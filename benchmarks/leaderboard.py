@@ -143,6 +143,7 @@ def health_note(runs: pd.DataFrame) -> str:
     for tag, what in (
         ("health/collapsed", "layers pruned away"),
         ("health/disconnected", "cut off"),
+        ("health/dead_outputs", "output channels no path reaches"),
     ):
         if tag not in runs:
             continue
@@ -246,8 +247,9 @@ def caption(tasks: dict[str, str], baseline: str) -> str:
         "the 95% confidence interval over seeds (Student t; no interval with one seed). Bold: best "
         "compressed row; ≈ in Δm: not significantly different from the best (paired t-test over "
         "seeds, p >= 0.05, or fewer than two shared seeds). †: at the end of training some seed "
-        "had a prunable layer with no weight left or a task with no path of weights from the "
-        "input (named below the table); such rows are reported, not dropped."
+        "had a prunable layer with no weight left, a task or an output channel (a class, a normal "
+        "component) with no path of weights from the input (named below the table); such rows "
+        "are reported, not dropped."
     )
 
 

@@ -5,7 +5,9 @@ leave a task's output with no path of surviving weights from the input. Both are
 of the masks, computed here without data:
 
 - ``collapsed_layers``: prunable tensors with no surviving weight; ``min_layer_density``.
-- ``disconnected_tasks``: tasks whose output no path of kept weights reaches. Counted by a
+- ``disconnected_tasks``: tasks whose output no path of kept weights reaches; ``dead_outputs``:
+  single output channels no path reaches (random pruning at 90% left a normal component with
+  no weight in its 1x1 classifier: that task's error tripled, yet no layer was empty). Counted by a
   forward pass of a float64 copy in which every kept weight is 1, every pruned one 0, every
   other parameter (biases, BatchNorm, mixing weights) is made non-negative and BatchNorm uses
   unit statistics, on an all-ones input: the output of a task is then positive exactly when some
@@ -32,8 +34,10 @@ def min_layer_density(masks: MaskSet) -> float:
 
 
 @torch.no_grad()
-def disconnected_tasks(model: nn.Module, masks: MaskSet, input_shape: tuple[int, ...]) -> list[str]:
-    """Tasks with no path of kept weights from the input to their output."""
+def path_outputs(
+    model: nn.Module, masks: MaskSet, input_shape: tuple[int, ...]
+) -> dict[str, torch.Tensor]:
+    """Each task's output of the 0/1 path-count copy: positive exactly where a path arrives."""
     work = copy.deepcopy(model).double().eval()
     for name, param in work.named_parameters():
         if name in masks.masks:
@@ -49,8 +53,23 @@ def disconnected_tasks(model: nn.Module, masks: MaskSet, input_shape: tuple[int,
             if module.weight is not None:
                 module.weight.fill_(1.0)
     device = next(work.parameters()).device
-    outputs = work(torch.ones((1, *input_shape), dtype=torch.float64, device=device))
+    return work(torch.ones((1, *input_shape), dtype=torch.float64, device=device))
+
+
+def disconnected_tasks(outputs: dict[str, torch.Tensor]) -> list[str]:
+    """Tasks with no path of kept weights from the input to their output."""
     return [task for task, out in outputs.items() if not bool((out > 0).any())]
+
+
+def dead_outputs(outputs: dict[str, torch.Tensor]) -> list[str]:
+    """Output channels (``task[c]``: a class, a normal component) that no path reaches, in
+    tasks that are otherwise connected: the prediction of that channel ignores the input."""
+    dead = []
+    for task, out in outputs.items():
+        reached = (out > 0).flatten(2).any(dim=2).any(dim=0)  # per channel
+        if bool(reached.any()):
+            dead += [f"{task}[{c}]" for c in (~reached).nonzero().flatten().tolist()]
+    return dead
 
 
 def health_report(
@@ -58,11 +77,17 @@ def health_report(
 ) -> tuple[dict[str, float], dict[str, str]]:
     """(metrics, tags): counts and the smallest layer density; names of what is broken."""
     collapsed = collapsed_layers(masks)
-    cut_off = disconnected_tasks(model, masks, input_shape)
+    outputs = path_outputs(model, masks, input_shape)
+    cut_off, dead = disconnected_tasks(outputs), dead_outputs(outputs)
     metrics = {
         "health/collapsed_layers": float(len(collapsed)),
         "health/min_layer_density": min_layer_density(masks),
         "health/disconnected_tasks": float(len(cut_off)),
+        "health/dead_outputs": float(len(dead)),
     }
-    tags = {"health/collapsed": ",".join(collapsed), "health/disconnected": ",".join(cut_off)}
+    tags = {
+        "health/collapsed": ",".join(collapsed),
+        "health/disconnected": ",".join(cut_off),
+        "health/dead_outputs": ",".join(dead),
+    }
     return metrics, tags

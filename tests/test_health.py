@@ -4,23 +4,34 @@ from __future__ import annotations
 
 import torch
 
-from methods.health import collapsed_layers, disconnected_tasks, health_report, min_layer_density
+from methods.health import (
+    collapsed_layers,
+    dead_outputs,
+    disconnected_tasks,
+    health_report,
+    min_layer_density,
+    path_outputs,
+)
 from methods.masks import MaskSet
 
 SHAPE = (3, 16, 24)
 
 
+def cut_off(model, masks):
+    return disconnected_tasks(path_outputs(model, masks, SHAPE))
+
+
 def test_a_dense_network_is_healthy(tiny_model):
     masks = MaskSet.dense(tiny_model)
     assert collapsed_layers(masks) == [] and min_layer_density(masks) == 1.0
-    assert disconnected_tasks(tiny_model, masks, SHAPE) == []
+    assert cut_off(tiny_model, masks) == []
 
 
 def test_an_emptied_head_layer_cuts_off_only_its_task(tiny_model):
     masks = MaskSet.dense(tiny_model)
     masks.set_mask("heads.seg.0.0.weight", torch.zeros_like(masks.masks["heads.seg.0.0.weight"]))
     assert collapsed_layers(masks) == ["heads.seg.0.0.weight"]
-    assert disconnected_tasks(tiny_model, masks, SHAPE) == ["seg"]
+    assert cut_off(tiny_model, masks) == ["seg"]
     metrics, tags = health_report(tiny_model, masks, SHAPE)
     assert metrics["health/collapsed_layers"] == 1 and metrics["health/disconnected_tasks"] == 1
     assert metrics["health/min_layer_density"] == 0.0 and tags["health/disconnected"] == "seg"
@@ -35,18 +46,31 @@ def test_a_dead_channel_chain_cuts_off_every_task_with_no_empty_layer(tiny_model
     masks.set_mask("encoder.2.0.weight", only_out_0)
     masks.set_mask("encoder.3.0.weight", reads_in_1)
     assert collapsed_layers(masks) == []
-    assert sorted(disconnected_tasks(tiny_model, masks, SHAPE)) == ["normal", "seg"]
+    assert sorted(cut_off(tiny_model, masks)) == ["normal", "seg"]
     reads_in_1[:, 0] = True  # now a path exists again
     masks.set_mask("encoder.3.0.weight", reads_in_1)
-    assert disconnected_tasks(tiny_model, masks, SHAPE) == []
+    assert cut_off(tiny_model, masks) == []
 
 
 def test_health_check_leaves_the_network_untouched(tiny_model):
     before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
     masks = MaskSet.dense(tiny_model)
     masks.set_mask("heads.seg.1.weight", torch.zeros_like(masks.masks["heads.seg.1.weight"]))
-    disconnected_tasks(tiny_model, masks, SHAPE)
+    cut_off(tiny_model, masks)
     assert all(torch.equal(v, before[k]) for k, v in tiny_model.state_dict().items())
+
+
+def test_a_classifier_channel_without_weights_is_a_dead_output(tiny_model):
+    masks = MaskSet.dense(tiny_model)
+    classifier = masks.masks["heads.normal.1.weight"].clone()  # 1x1 conv: (3, hidden, 1, 1)
+    classifier[1] = False  # the y component of the normal keeps no weight
+    masks.set_mask("heads.normal.1.weight", classifier)
+    outputs = path_outputs(tiny_model, masks, SHAPE)
+    assert dead_outputs(outputs) == ["normal[1]"] and disconnected_tasks(outputs) == []
+    assert collapsed_layers(masks) == []  # nothing else would have noticed
+    metrics, tags = health_report(tiny_model, masks, SHAPE)
+    assert metrics["health/dead_outputs"] == 1 and tags["health/dead_outputs"] == "normal[1]"
+    assert dead_outputs(path_outputs(tiny_model, MaskSet.dense(tiny_model), SHAPE)) == []
 
 
 def test_leaderboard_flags_rows_whose_networks_broke_and_names_what():
@@ -58,11 +82,15 @@ def test_leaderboard_flags_rows_whose_networks_broke_and_names_what():
         {
             "health/collapsed": ["heads.seg.0.0.weight", "", "heads.seg.0.0.weight"],
             "health/disconnected": ["seg", "", ""],
+            "health/dead_outputs": ["", "normal[1]", ""],
         }
     )
     note = health_note(runs)
-    assert note == "layers pruned away: heads.seg.0.0.weight (2/3 seeds); cut off: seg (1/3 seeds)"
-    assert health_note(runs.iloc[[1]]) == ""
+    assert note == (
+        "layers pruned away: heads.seg.0.0.weight (2/3 seeds); cut off: seg (1/3 seeds); "
+        "output channels no path reaches: normal[1] (1/3 seeds)"
+    )
+    assert health_note(runs.iloc[[2]]) == "layers pruned away: heads.seg.0.0.weight (1/1 seeds)"
     row = {
         "group": "static",
         "method": "grasp",
