@@ -27,9 +27,15 @@ def dense_cells(overrides: list[str], factor: int):
     """(config, cells at the protocol's length, the same cells ``factor`` times longer)."""
     with initialize_config_module("benchmarks.conf", version_base="1.3"):
         cfg = compose("config", overrides=[*overrides, "method=dense"])
-        steps = int(cfg.protocol.steps)
+        steps, name = int(cfg.protocol.steps), str(cfg.protocol.name)
         longer = compose(
-            "config", overrides=[*overrides, "method=dense", f"protocol.steps={factor * steps}"]
+            "config",
+            overrides=[
+                *overrides,
+                "method=dense",
+                f"protocol.steps={factor * steps}",
+                f"protocol.name={name}_x{factor}",  # its own leaderboard section, named apart
+            ],
         )
     return cfg, expand_sweep(cfg), expand_sweep(longer)
 
