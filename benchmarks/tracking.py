@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
@@ -96,6 +97,23 @@ def check_reachable(uri: str) -> None:
         )
 
 
+@contextmanager
+def _creation_lock(uri: str) -> Iterator[None]:
+    """For a SQLite store, one process at a time creates or migrates its tables: two sweeps
+    opening a fresh file at once otherwise leave it half-migrated ("table _alembic_tmp_...
+    already exists") for every later run."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    path = Path(uri.removeprefix("sqlite:///")).expanduser()
+    with open(f"{path}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class CellTakenError(RuntimeError):
     """Another sweep is running, or has finished, this cell: nothing to do here."""
 
@@ -123,6 +141,12 @@ class Tracker:
         self.uri = uri
         self.stale_after_s = stale_after_s
         check_reachable(uri)
+        with _creation_lock(uri):
+            self._open(experiment, artifact_location)
+        self.experiment = experiment
+
+    def _open(self, experiment: str, artifact_location: str | None) -> None:
+        uri = self.uri
         for attempt in range(OPEN_ATTEMPTS):
             try:
                 self.client = MlflowClient(tracking_uri=uri)
@@ -133,10 +157,8 @@ class Tracker:
                     raise RuntimeError(
                         f"cannot open the MLflow store tracking.uri={uri!r}: {error}. {STORE_HINT}"
                     ) from error
-                # Two sweeps opening a fresh store at once race on creating its tables and the
-                # experiment; the loser finds them on the next try.
+                # A server store can be briefly unavailable; the next try may find it.
                 time.sleep(1.0 + attempt)
-        self.experiment = experiment
 
     def _experiment_id(self, experiment: str, artifact_location: str | None) -> str:
         found = self.client.get_experiment_by_name(experiment)
