@@ -157,6 +157,8 @@ def run_sweep_parallel(
     """Run ``cells`` on ``workers`` processes; ``is_finished(config_hash)`` says which to skip."""
     report = SweepReport()
     todo = cells_to_run(cells, is_finished, report)
+    if not todo:  # a rerun of a finished sweep starts no worker
+        return report
     schedule = Schedule(todo)
     started = time.perf_counter()
     log.info("%d cell(s) on %d worker(s), %d thread(s) each", len(todo), workers, setup.threads)

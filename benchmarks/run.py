@@ -56,7 +56,8 @@ def execute_sweep(cfg: DictConfig, cells, env, workers: int):
     from benchmarks.parallel import WorkerSetup, available_cores, run_sweep_parallel
     from benchmarks.sweep_runner import run_sweep
 
-    if workers == 1:
+    workers = min(workers, len(cells))  # one cell: no worker start-up, all threads
+    if workers <= 1:
         return run_sweep(env, cells)
     setup = WorkerSetup(
         tracking_uri=cfg.tracking.uri,
