@@ -87,15 +87,12 @@ def collect_runs(uri: str, experiment: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def collect_failures(uri: str, experiment: str) -> pd.DataFrame:
-    """Cells with a FAILED or KILLED run and no finished one: what the leaderboard is missing,
-    with the newest failure's reason."""
+def collect_failures(uri: str, experiment: str, finished: set[str]) -> pd.DataFrame:
+    """Cells with a FAILED or KILLED run and no finished one (``finished``: config hashes that
+    did finish, as ``collect_runs`` read them): what the leaderboard is missing, with the
+    newest failure's reason."""
     client = MlflowClient(tracking_uri=uri)
     experiment_id = _experiment_id(client, uri, experiment)
-    finished = {
-        run.data.tags.get("config_hash")
-        for run in _all_runs(client, experiment_id, "attributes.status = 'FINISHED'")
-    }
     rows = []
     for status in ("FAILED", "KILLED"):
         for run in _all_runs(client, experiment_id, f"attributes.status = '{status}'"):

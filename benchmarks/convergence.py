@@ -15,7 +15,7 @@ import math
 import sys
 
 from hydra import compose, initialize_config_module
-from mlflow.tracking import MlflowClient
+from mlflow.entities import Run
 
 from benchmarks.delta_m import delta_m
 from benchmarks.run import execute_sweep, prepare_sweep
@@ -40,14 +40,8 @@ def dense_cells(overrides: list[str], factor: int):
     return cfg, expand_sweep(cfg), expand_sweep(longer)
 
 
-def finished_test_metrics(
-    client: MlflowClient, experiment_id: str, config_hash: str
-) -> dict[str, float]:
-    run = client.search_runs(
-        [experiment_id],
-        f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'",
-        max_results=1,
-    )[0]
+def metrics_on_test_split(run: Run) -> dict[str, float]:
+    """``<task>/<metric>`` test metrics of a finished run."""
     metrics = run.data.metrics
     return {k.removeprefix("test/"): v for k, v in metrics.items() if k.startswith("test/")}
 
@@ -68,15 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     if report.failed:
         print(report.summary(), file=sys.stderr)
         return 1
-    client, experiment = env.tracker.client, env.tracker.experiment_id
     steps = base[0].protocol["steps"]
     print(f"dense: delta-m of {args.factor * steps} steps against {steps} steps, same seed")
     changes = []
     for short, long in zip(base, longer, strict=True):
         tasks = {t.name: t.kind for t in env.dataset(short).tasks}
         change = delta_m(
-            finished_test_metrics(client, experiment, long.config_hash),
-            finished_test_metrics(client, experiment, short.config_hash),
+            metrics_on_test_split(env.tracker.find_finished(long.config_hash)),
+            metrics_on_test_split(env.tracker.find_finished(short.config_hash)),
             tasks,
         )
         changes.append(change)

@@ -380,11 +380,11 @@ def write_leaderboard(
             f"leaderboard baseline must be one of {', '.join(BASELINES)}, got {baseline!r}"
         )
     frame = collect_runs(uri, experiment)
-    failures = collect_failures(uri, experiment)
+    finished = set(frame["config_hash"]) if not frame.empty else set()
+    failures = collect_failures(uri, experiment, finished)
     if frame.empty:
-        return f"No finished runs in experiment {experiment!r} of {uri} yet." + "\n".join(
-            ["", *failure_lines(failures)] if not failures.empty else []
-        )
+        empty = f"No finished runs in experiment {experiment!r} of {uri} yet."
+        return "\n".join([empty, *failure_lines(failures)])
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     sections = []

@@ -105,8 +105,7 @@ def _source_run_id(env: RunEnv, cell: Cell, method_name: str) -> str:
     training it first if needed."""
     source = cell.with_method(load_method_config(method_name), 0.0)
     while True:
-        run = env.tracker.find_finished(source.config_hash)
-        run = run or env.tracker.wait_for_other_sweep(source.config_hash)
+        run = env.tracker.wait_for_other_sweep(source.config_hash)  # a finished run, or None
         if run is not None:
             return run.info.run_id
         log.info("  no %s model for this setting and seed yet: training it first", method_name)

@@ -234,8 +234,8 @@ class Tracker:
         ]
 
     def wait_for_other_sweep(self, config_hash: str, poll_s: float = 5.0) -> Run | None:
-        """While another sweep is running this cell, wait; its finished run, or None when no
-        live run of the cell is left (then the caller trains it)."""
+        """The cell's finished run, waiting for it while another sweep is running the cell;
+        None when no run of the cell is finished or alive (then the caller trains it)."""
         while True:
             runs = self.live_or_finished(config_hash)
             finished = [r for r in runs if r.info.status == "FINISHED"]
