@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own progress is enough
 MAX_BATCH = 100  # MLflow's per-request limit for params / metrics in log_batch
 HEARTBEAT, OWNER_HOST, OWNER_PID = "heartbeat", "owner_host", "owner_pid"  # run tags
+CLAIM_ATTEMPTS = 20  # collisions in a row before a claim gives up
 HEARTBEAT_EVERY_S = 30.0  # a running cell renews its heartbeat (and flushes) at least this often
 
 
@@ -183,11 +185,13 @@ class Tracker:
     ) -> Iterator[RunLog]:
         """A run that ends FINISHED, or FAILED with the reason when the body raises."""
         owner = {OWNER_HOST: socket.gethostname(), OWNER_PID: str(os.getpid())}
-        run = self.client.create_run(
-            self.experiment_id, run_name=name, tags={**tags, **owner, HEARTBEAT: _now()}
-        )
+        all_tags = {**tags, **owner}
         if "config_hash" in tags:
-            self._claim(run, tags["config_hash"])
+            run = self._claim(name, all_tags, tags["config_hash"])
+        else:
+            run = self.client.create_run(
+                self.experiment_id, run_name=name, tags={**all_tags, HEARTBEAT: _now()}
+            )
         run_log = RunLog(self.client, run.info.run_id)
         run_log.params(params)
         try:
@@ -203,20 +207,36 @@ class Tracker:
             raise
         self.client.set_terminated(run.info.run_id, "FINISHED")
 
-    def _claim(self, run: Run, config_hash: str) -> None:
-        """Keep ``run`` only if it is the earliest live run of its cell: two sweeps (or workers,
-        or users) that start the same cell at once both create a run, both see both, and the
-        later one deletes its own and raises ``CellTakenError``. A finished run also wins."""
-        mine = (run.info.start_time, run.info.run_id)
-        for other in self.live_or_finished(config_hash):
-            if other.info.run_id == run.info.run_id:
-                continue
-            if other.info.status == "FINISHED" or (other.info.start_time, other.info.run_id) < mine:
-                self.client.delete_run(run.info.run_id)
+    def _claim(self, name: str, tags: Mapping[str, str], config_hash: str) -> Run:
+        """Create the cell's run and keep it only if no other live or finished run of the
+        cell is visible right after: write, then read. Of two sweeps that start the cell at
+        once, the one that reads second always sees both, so at most one keeps its run (start
+        times cannot decide it: a run's row may be committed after a later-started run's
+        read). When both see both, both delete theirs; each then waits a random moment and
+        tries again if the cell is still free, so one of them wins. Raises
+        ``CellTakenError`` when another run holds the cell."""
+        jitter = random.Random(f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}")
+        for _attempt in range(CLAIM_ATTEMPTS):
+            run = self.client.create_run(
+                self.experiment_id, run_name=name, tags={**tags, HEARTBEAT: _now()}
+            )
+            others = [
+                r for r in self.live_or_finished(config_hash) if r.info.run_id != run.info.run_id
+            ]
+            if not others:
+                return run
+            self.client.delete_run(run.info.run_id)
+            time.sleep(jitter.uniform(0.05, 1.0))
+            holders = self.live_or_finished(config_hash)
+            if holders:
                 raise CellTakenError(
-                    f"cell {config_hash} is {other.info.status.lower()} in run "
-                    f"{other.info.run_id}, started by another sweep"
+                    f"cell {config_hash} is {holders[0].info.status.lower()} in run "
+                    f"{holders[0].info.run_id}, started by another sweep"
                 )
+        raise CellTakenError(
+            f"cell {config_hash}: {CLAIM_ATTEMPTS} claims collided with other sweeps; "
+            "rerun the sweep to train it"
+        )
 
     def live_or_finished(self, config_hash: str) -> list[Run]:
         """Runs of this cell that finished or are still running (not orphans)."""
