@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
+from core.losses import channel_cosine
+
 if TYPE_CHECKING:
     from core.tasks import TaskSpec
 
@@ -137,7 +139,7 @@ class NormalMetrics(MetricAccumulator):
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         valid = target.abs().sum(dim=1) > 0
-        cosine = torch.nn.functional.cosine_similarity(pred, target, dim=1, eps=1e-8)
+        cosine = channel_cosine(pred, target)
         angle = torch.rad2deg(torch.acos(cosine[valid].clamp(-1.0, 1.0)))
         self.angles.append(angle.detach().float().cpu())
 

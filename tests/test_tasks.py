@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from benchmarks.delta_m import delta_m
+from core.losses import channel_cosine
 from core.metrics import MapMetrics, MetricMismatchError
 from core.tasks import TASK_KINDS, make_task, metric_specs
 
@@ -90,3 +91,13 @@ def test_delta_m_refuses_a_row_without_a_declared_metric():
     incomplete = {k: v for k, v in row.items() if k != "depth/rel_err"}
     with pytest.raises(KeyError, match="depth/rel_err"):
         delta_m(incomplete, row, tasks)
+
+
+def test_channel_cosine_matches_torch_including_zero_vectors():
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(2, 3, 4, 5, generator=generator)
+    b = torch.randn(2, 3, 4, 5, generator=generator)
+    a[0, :, 0, 0] = 0.0  # a zero prediction: both give 0, not NaN
+    expected = torch.nn.functional.cosine_similarity(a, b, dim=1, eps=1e-8)
+    assert torch.allclose(channel_cosine(a, b), expected, atol=1e-6)
+    assert channel_cosine(a, b)[0, 0, 0].item() == 0.0
