@@ -4,19 +4,34 @@ attention module per task and stage (see ``methods/networks/attention.py``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from core.tasks import TaskSpec
-from methods.hparams import NoHparams
 from methods.lifecycle import Architecture
 from methods.networks import Backbone, MultiTaskNet
 from methods.networks.attention import AttentionNet
 from methods.registry import register_method
 
 
+@dataclass(frozen=True)
+class MtanHparams:
+    gate_reduction: int = field(
+        default=4,
+        metadata={
+            "help": "attention gate's hidden width is C / this: 4 as in the authors' ResNet "
+            "MTAN, 1 as in their SegNet MTAN"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.gate_reduction < 1:
+            raise ValueError(f"gate_reduction must be >= 1, got {self.gate_reduction}")
+
+
 @register_method("mtan")
 class Mtan(Architecture):
-    Hparams = NoHparams
+    Hparams = MtanHparams
     paper = "Liu et al., End-to-End Multi-Task Learning with Attention, CVPR 2019"
 
     def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
-        return AttentionNet(backbone, tasks)
+        return AttentionNet(backbone, tasks, self.hparams.gate_reduction)

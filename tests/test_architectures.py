@@ -79,16 +79,65 @@ def test_nddr_layers_start_as_weighted_identity_and_belong_to_their_task():
     assert owners["encoders.seg.0.0.weight"] == "seg"
 
 
-def test_mtan_attention_masks_lie_in_unit_interval_and_modules_belong_to_their_task():
+def gate_inputs(model, x):
+    """What each task's gate at each stage reads, captured by forward hooks."""
+    seen = {}
+    hooks = [
+        gate.register_forward_hook(
+            lambda module, args, out, key=(task, s): seen.__setitem__(key, args[0])
+        )
+        for task, gates in model.gates.items()
+        for s, gate in enumerate(gates)
+    ]
+    model(x)
+    for hook in hooks:
+        hook.remove()
+    return seen
+
+
+def test_mtan_mask_reads_the_feature_before_the_stages_last_block_and_the_carried_feature():
+    model = network("mtan", TASKS[:2]).eval()
+    x = torch.randn(2, 3, 16, 24)
+    enc = model.encoder  # small_cnn: stages end after blocks 1, 3 and 6 (one block = one module)
+    seen = gate_inputs(model, x)
+    assert torch.equal(seen[("seg", 0)], x)  # stage 0 is one block: its input
+    _, masks = model.attend(x)
+    attended_0 = masks[0]["seg"] * enc[:1](x)
+    carried = torch.nn.functional.max_pool2d(model.links[0](attended_0), 2)  # 16x24 -> 8x12
+    expected = torch.cat([enc[:2](x), carried], dim=1)
+    assert torch.allclose(seen[("seg", 1)], expected, atol=1e-6)
+    assert seen[("normal", 2)].shape[1] == 16 + 16  # before-last of stage 2 (4w) + carried (4w)
+
+
+def test_mtan_applies_each_mask_to_the_stage_output():
+    model = network("mtan", TASKS[:2]).eval()
+    x = torch.randn(2, 3, 16, 24)
+    features, masks = model.attend(x)
+    for task in ("seg", "normal"):
+        assert masks[2][task].min() >= 0 and masks[2][task].max() <= 1
+        assert torch.allclose(features[task], masks[2][task] * model.encoder(x), atol=1e-6)
+
+
+def test_mtan_links_are_shared_by_all_tasks_and_gates_belong_to_their_task():
     model = network("mtan")
     owners = model.parameter_owners()
     assert owners["encoder.0.0.weight"] == SHARED
-    assert owners["attention.depth.1.gate.0.weight"] == "depth"
-    shared = torch.randn(2, 8, 8, 12) * 10
-    previous = torch.randn(2, 4, 16, 24) * 10
-    attended, mask = model.attention["seg"][1](shared, previous)
-    assert mask.min() >= 0 and mask.max() <= 1
-    assert torch.allclose(attended, mask * shared)
+    assert owners["links.0.0.weight"] == SHARED
+    assert len(model.links) == 2  # stage k -> k+1, none after the last stage
+    assert model.links[1][0].weight.shape[:2] == (16, 8)  # C_1 = 2w -> C_2 = 4w
+    assert owners["gates.depth.1.0.weight"] == "depth"
+    assert model.gates["depth"][1][0].weight.shape[:2] == (8 // 4, 8 + 8)  # hidden C/4
+
+
+def test_mtan_on_resnet_reads_inside_the_last_residual_layer():
+    from methods.networks.backbone import split_last_residual_block
+
+    torch.manual_seed(0)
+    stage = get_backbone("deeplab_resnet34", {}).make_encoder()[6:7].eval()  # layer2: 4 blocks
+    body, last = split_last_residual_block(stage)
+    assert last is stage[0][3] and len(body) == 3
+    x = torch.randn(1, 64, 8, 8)
+    assert torch.allclose(last(body(x)), stage(x), atol=1e-5)
 
 
 def test_architectures_are_registered_dense_methods():

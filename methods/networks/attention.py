@@ -1,11 +1,17 @@
-"""MTAN's task attention modules (Liu et al., End-to-End Multi-Task Learning with Attention,
-CVPR 2019), built on the stages of any backbone.
+"""MTAN's task attention (Liu et al., End-to-End Multi-Task Learning with Attention, CVPR 2019),
+wired as the authors' SegNet and ResNet versions (lorenmt/mtan) wire it, on any backbone's stages.
 
-Each task has, per stage s, a soft attention mask a = sigmoid(BN(conv1x1(ReLU(BN(conv1x1(in))))))
-over the shared stage-s features f_s; the task's attended feature is a * f_s. The mask's input is
-f_s alone at the first stage, then f_s concatenated with the task's previous attended feature,
-carried to stage s by a 3x3 conv-BN-ReLU and resized to f_s. (The paper reads f_s inside each
-block; here it is read at the stage outputs, the granularity every backbone shares.)
+Per stage s, split the shared stage into its body and its last block: u_s = body(input),
+p_s = last(u_s). Task t's mask reads u_s (the feature *before* the last block), concatenated with
+the task's carried feature from stage s-1 when s > 0, and is applied to the stage output:
+a_s = gate_s(u_s [, c_s]) * p_s. The carried feature c_{s+1} = pool(link_s(a_s)), where link_s is
+one conv3x3-BN-ReLU block mapping C_s -> C_{s+1} that all tasks share, and pool max-pools to
+stage s+1's resolution (the references' 2x2 max-pool where the resolution halves). The last
+stage's attended feature goes to the task's head. The gate is conv1x1-BN-ReLU-conv1x1-BN-sigmoid
+with hidden width C_s / ``gate_reduction`` (1 in the SegNet version, 4 in the ResNet one).
+
+Deviation: the ResNet reference's link is a bottleneck residual block; here it is the SegNet
+version's conv3x3-BN-ReLU for every backbone.
 """
 
 from __future__ import annotations
@@ -18,71 +24,86 @@ from torch.nn import functional as F
 
 from core.tasks import TaskSpec
 from methods.networks.backbone import Backbone, cut_stages
-from methods.networks.base import MultiTaskNet, owned_by
+from methods.networks.base import SHARED, MultiTaskNet, owned_by
 
 
-class TaskAttention(nn.Module):
-    """One task's attention at one stage."""
+def input_channels(block: nn.Module) -> int:
+    """Channels ``block`` reads: those of its first convolution."""
+    for module in block.modules():
+        if isinstance(module, nn.Conv2d):
+            return module.in_channels
+    raise ValueError(f"{type(block).__name__} has no convolution to read its input width from")
 
-    def __init__(self, channels: int, previous_channels: int | None):
-        super().__init__()
-        in_channels = channels + (previous_channels or 0)
-        self.carry = None
-        if previous_channels is not None:
-            self.carry = nn.Sequential(
-                nn.Conv2d(previous_channels, previous_channels, 3, padding=1, bias=False),
-                nn.BatchNorm2d(previous_channels),
-                nn.ReLU(inplace=True),
-            )
-        self.gate = nn.Sequential(
-            nn.Conv2d(in_channels, channels, 1, bias=False),
-            nn.BatchNorm2d(channels),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 1, bias=False),
-            nn.BatchNorm2d(channels),
-            nn.Sigmoid(),
-        )
 
-    def forward(
-        self, shared: torch.Tensor, previous: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(attended feature, attention mask in [0, 1])."""
-        inputs = shared
-        if previous is not None and self.carry is not None:
-            carried = F.interpolate(
-                self.carry(previous), size=shared.shape[-2:], mode="bilinear", align_corners=False
-            )
-            inputs = torch.cat([shared, carried], dim=1)
-        mask = self.gate(inputs)
-        return mask * shared, mask
+def attention_gate(in_channels: int, channels: int, reduction: int) -> nn.Sequential:
+    hidden = max(1, channels // reduction)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, hidden, 1, bias=False),
+        nn.BatchNorm2d(hidden),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(hidden, channels, 1, bias=False),
+        nn.BatchNorm2d(channels),
+        nn.Sigmoid(),
+    )
+
+
+def link_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
 
 
 class AttentionNet(MultiTaskNet):
-    def __init__(self, backbone: Backbone, tasks: Sequence[TaskSpec]):
+    def __init__(self, backbone: Backbone, tasks: Sequence[TaskSpec], gate_reduction: int = 4):
         heads = {t.name: backbone.make_head(backbone.out_channels, t.channels) for t in tasks}
         super().__init__(backbone.make_encoder(), heads)
         self.stage_ends = backbone.stage_ends
+        self.split_stage = backbone.split_stage
         channels = backbone.stage_channels
-        self.attention = nn.ModuleDict(
+        stages = cut_stages(self.encoder, self.stage_ends)
+        before = [input_channels(self.split_stage(stage)[1]) for stage in stages]
+        self.gates = nn.ModuleDict(
             {
                 t.name: nn.ModuleList(
-                    TaskAttention(c, channels[s - 1] if s else None) for s, c in enumerate(channels)
+                    attention_gate(before[s] + (c if s else 0), c, gate_reduction)
+                    for s, c in enumerate(channels)
                 )
                 for t in tasks
             }
         )
+        self.links = nn.ModuleList(link_block(a, b) for a, b in zip(channels, channels[1:]))
 
     def task_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        attended: dict[str, torch.Tensor | None] = {t: None for t in self.attention}
+        return self.attend(x)[0]
+
+    def attend(
+        self, x: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], list[dict[str, torch.Tensor]]]:
+        """(each task's attended last-stage feature, each stage's masks per task)."""
+        attended: dict[str, torch.Tensor] = {}
+        masks = []
         shared = x
         for s, stage in enumerate(cut_stages(self.encoder, self.stage_ends)):
-            shared = stage(shared)
-            for task, modules in self.attention.items():
-                attended[task], _ = modules[s](shared, attended[task])
-        return attended  # type: ignore[return-value]
+            body, last = self.split_stage(stage)
+            before = body(shared)
+            shared = last(before)
+            stage_masks = {}
+            for task, gates in self.gates.items():
+                gate_input = before
+                if s > 0:
+                    linked = self.links[s - 1](attended[task])
+                    carried = F.adaptive_max_pool2d(linked, before.shape[-2:])
+                    gate_input = torch.cat([before, carried], dim=1)
+                stage_masks[task] = gates[s](gate_input)
+                attended[task] = stage_masks[task] * shared
+            masks.append(stage_masks)
+        return attended, masks
 
     def parameter_owners(self) -> dict[str, str]:
         owners = super().parameter_owners()
-        for task, modules in self.attention.items():
-            owners.update(owned_by(f"attention.{task}", modules, task))
+        for task, gates in self.gates.items():
+            owners.update(owned_by(f"gates.{task}", gates, task))
+        owners.update(owned_by("links", self.links, SHARED))
         return owners

@@ -22,16 +22,30 @@ def cut_stages(encoder: nn.Sequential, ends: Sequence[int]) -> list[nn.Sequentia
     return [encoder[a:b] for a, b in zip(starts, ends, strict=True)]
 
 
+def split_last_module(stage: nn.Sequential) -> tuple[nn.Sequential, nn.Module]:
+    """(the stage without its last block, its last block) when each module is one block."""
+    return stage[:-1], stage[-1]
+
+
+def split_last_residual_block(stage: nn.Sequential) -> tuple[nn.Sequential, nn.Module]:
+    """Like ``split_last_module`` for stages that end with a ResNet layer (a sequence of
+    residual blocks): the last block is that layer's last block."""
+    layer = stage[-1]
+    return nn.Sequential(*stage[:-1], *layer[:-1]), layer[-1]
+
+
 @dataclass(frozen=True)
 class Backbone:
     """``make_encoder()`` gives a fresh encoder (an ``nn.Sequential``) whose slices
     ``[stage_ends[i-1]:stage_ends[i]]`` are the stages, each ending with ``stage_channels[i]``
-    channels; ``make_head(c_in, c_out)`` a fresh task head."""
+    channels; ``make_head(c_in, c_out)`` a fresh task head; ``split_stage(stage)`` gives
+    (the stage up to its last block, the last block), where MTAN reads its attention input."""
 
     make_encoder: Callable[[], nn.Sequential]
     stage_ends: tuple[int, ...]
     stage_channels: tuple[int, ...]
     make_head: Callable[[int, int], nn.Module]
+    split_stage: Callable[[nn.Sequential], tuple[nn.Sequential, nn.Module]] = split_last_module
 
     @property
     def out_channels(self) -> int:

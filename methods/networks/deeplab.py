@@ -28,7 +28,7 @@ from torch import nn
 from torchvision.models import resnet34
 
 from core.options import check_choice
-from methods.networks.backbone import Backbone
+from methods.networks.backbone import Backbone, split_last_residual_block
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -155,4 +155,5 @@ def deeplab_resnet34_backbone(
         stage_ends=(6, 7, 8, 9),
         stage_channels=(64, 128, 256, 512),
         make_head=lambda c_in, c_out: ASPP(c_in, c_out, head),
+        split_stage=split_last_residual_block,
     )
