@@ -21,7 +21,7 @@ from multiprocessing import get_context
 from benchmarks.cell import Cell
 from benchmarks.sweep import load_method_config
 from benchmarks.sweep_runner import SweepReport
-from methods.registry import get_method
+from methods.registry import build_method
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def _run_in_worker(cell: Cell) -> tuple[float, str | None]:
 
 def source_cell(cell: Cell) -> Cell | None:
     """The cell whose trained model ``cell`` starts from, if any."""
-    start_from = get_method(cell.method_name).start_from
+    start_from = build_method(cell.method_name, cell.method_options).start_from
     return cell.with_method(load_method_config(start_from), 0.0) if start_from else None
 
 

@@ -253,7 +253,7 @@ class CellRun:
     def load_pretrained(self, run_id: str) -> None:
         """Start from the trained model of run ``run_id``."""
         self.pretrained_run_id = run_id
-        self.model.load_state_dict(self._download_state(CHECKPOINT)["model"])
+        self.method.load_start(self.model, self._download_state(CHECKPOINT)["model"])
         self.run.tags({"pretrained_run_id": run_id})
 
     def budget_metrics(self) -> dict[str, float]:

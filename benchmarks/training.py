@@ -120,15 +120,32 @@ class Protocol:
         return protocol
 
 
+def parameter_groups(model: torch.nn.Module, lr: float) -> list[dict[str, Any]]:
+    """One group at ``lr``, plus one per ``model.lr_multipliers`` entry (parameter-name prefix ->
+    factor): the references train cross-stitch and NDDR units at 100x the network's lr."""
+    multipliers: Mapping[str, float] = getattr(model, "lr_multipliers", {})
+    groups: dict[str, list[torch.nn.Parameter]] = {prefix: [] for prefix in multipliers}
+    base = []
+    for name, param in model.named_parameters():
+        prefix = next((p for p in multipliers if name.startswith(p)), None)
+        (groups[prefix] if prefix is not None else base).append(param)
+    return [{"params": base, "lr": lr}] + [
+        {"params": params, "lr": lr * multipliers[prefix]}
+        for prefix, params in groups.items()
+        if params
+    ]
+
+
 def make_optimizer(
     model: torch.nn.Module, protocol: Protocol, lr: float | None = None
 ) -> torch.optim.Optimizer:
     """The protocol's optimiser at ``lr`` (default: the protocol's training lr)."""
     lr = protocol.lr if lr is None else lr
+    groups = parameter_groups(model, lr)
     if protocol.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=protocol.weight_decay)
+        return torch.optim.Adam(groups, lr=lr, weight_decay=protocol.weight_decay)
     return torch.optim.SGD(
-        model.parameters(), lr=lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay
+        groups, lr=lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay
     )
 
 

@@ -2,7 +2,7 @@
 and the defaults each kind of method gets.
 
 1. ``start_from``: the registered, unpruned method whose trained model (same setting and seed)
-   the cell starts from; ``None`` starts from a fresh initialisation.
+   the cell starts from (loaded by ``load_start``); ``None`` starts from a fresh initialisation.
 2. ``initial_masks(ctx)``: which weights survive when training starts: ``make_masks(ctx)``,
    by default the top-k of ``scores(ctx)`` under the method's layer budget at ``ctx.sparsity``
    (prune-at-init methods add their ``sanity`` ablation, ``methods.sanity``).
@@ -76,7 +76,7 @@ class Method:
     # Another registered method whose cells this one shares (same network and training): the
     # sweep runs that method's cell instead and the leaderboard shows the row under both names.
     same_cell_as: ClassVar[str | None] = None
-    start_from: ClassVar[str | None] = None
+    start_from: str | None = None  # a class constant, or a property that reads the hparams
     prunes: ClassVar[bool] = True  # runs at every swept sparsity (else once, at sparsity 0)
     keeps_snapshots: ClassVar[bool] = False
 
@@ -90,6 +90,10 @@ class Method:
     def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
         """The network this method trains: the hard-sharing one unless it is an architecture."""
         return backbone.hard_sharing(tasks)
+
+    def load_start(self, model: MultiTaskNet, state: dict[str, torch.Tensor]) -> None:
+        """Load the ``start_from`` run's trained weights into this cell's network."""
+        model.load_state_dict(state)
 
     def scores(self, ctx: PruneContext) -> dict[str, torch.Tensor]:
         """Importance of every prunable weight (the higher, the more it is kept)."""

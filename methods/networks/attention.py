@@ -17,6 +17,7 @@ version's conv3x3-BN-ReLU for every backbone.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -73,7 +74,7 @@ class AttentionNet(MultiTaskNet):
                 for t in tasks
             }
         )
-        self.links = nn.ModuleList(link_block(a, b) for a, b in zip(channels, channels[1:]))
+        self.links = nn.ModuleList(link_block(a, b) for a, b in pairwise(channels))
 
     def task_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.attend(x)[0]
