@@ -1,12 +1,19 @@
-"""delta-m (Maninis et al., CVPR 2019): the multitask summary number of a compressed model.
+"""delta-m: the multitask summary number of a model against a baseline of the same setting.
 
     delta_m = 100 * mean_t [ mean_{j in metrics(t)} (-1)^{l_j} (M_tj - B_tj) / B_tj ]
 
-B is the dense baseline of the same setting, l_j = 1 when lower is better. Averaging within a
-task first gives every task the same weight whatever its number of metrics. Only metrics with
-``in_delta_m`` enter (variants such as ``mIoU_adashare`` do not). A metric whose baseline is 0 has
-no relative change and is left out (it is 0 for every row of the setting, so rows stay comparable).
-Positive = better than dense. Metric names and directions come from the task kinds
+l_j = 1 when lower is better; positive = better than the baseline. Two variants choose metrics(t):
+
+- ``all_metrics`` (the default): every metric of the task that enters delta-m (display variants
+  such as ``mIoU_adashare`` do not). Averaging within a task first gives every task the same
+  weight whatever its number of metrics. This is LibMTL's Delta_p.
+- ``main_metric``: one metric per task (``MetricSpec.main``: seg mIoU, normal mean angle, depth
+  absolute error, keypoint/edge MAE). This is the delta_MTL of Maninis et al. (CVPR 2019) and
+  Vandenhende et al. (TPAMI 2021), who measure it against single-task networks
+  (``--baseline single_task``). Vandenhende et al. use depth RMSE where we have absolute error.
+
+A metric whose baseline is 0 has no relative change and is left out (it is 0 for every row of the
+setting, so rows stay comparable). Metric names and directions come from the task kinds
 (``core.tasks``); a declared metric missing from a row is an error, not a NaN.
 """
 
@@ -18,16 +25,32 @@ from collections.abc import Mapping
 
 from core.tasks import metric_specs
 
+VARIANTS = {
+    "all_metrics": "mean over tasks of the mean relative change of all the task's metrics "
+    "(LibMTL's Δp)",
+    "main_metric": "mean over tasks of the relative change of each task's main metric "
+    "(Maninis et al. 2019, Vandenhende et al. 2021)",
+}
 
-def delta_m_metrics(tasks: Mapping[str, str]) -> list[str]:
-    return [key for key, spec in metric_specs(tasks).items() if spec.in_delta_m]
+
+def delta_m_metrics(tasks: Mapping[str, str], variant: str = "all_metrics") -> list[str]:
+    """The ``<task>/<metric>`` keys that enter delta-m under ``variant``."""
+    if variant not in VARIANTS:
+        raise ValueError(f"delta-m variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    specs = metric_specs(tasks).items()
+    if variant == "main_metric":
+        return [key for key, spec in specs if spec.main]
+    return [key for key, spec in specs if spec.in_delta_m]
 
 
 def delta_m(
-    values: Mapping[str, float], baseline: Mapping[str, float], tasks: Mapping[str, str]
+    values: Mapping[str, float],
+    baseline: Mapping[str, float],
+    tasks: Mapping[str, str],
+    variant: str = "all_metrics",
 ) -> float:
     """delta-m in percent of ``values`` against ``baseline`` (both keyed ``<task>/<metric>``)."""
-    keys = delta_m_metrics(tasks)
+    keys = delta_m_metrics(tasks, variant)
     for label, row in (("row", values), ("baseline", baseline)):
         missing = [k for k in keys if k not in row]
         if missing:

@@ -15,14 +15,14 @@ class LeaderboardAfterMultirun(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if not config.leaderboard.enabled:
             return
-        from benchmarks.leaderboard import write_leaderboard
+        from benchmarks.leaderboard import Comparison, write_leaderboard
 
         print(
             write_leaderboard(
                 config.tracking.uri,
                 config.tracking.experiment,
                 config.results_dir,
-                config.leaderboard.baseline,
+                Comparison(config.leaderboard.baseline, config.leaderboard.delta_m),
             )
         )
         log.info("leaderboard written under %s/", config.results_dir)

@@ -21,7 +21,7 @@ from tabulate import tabulate
 
 from benchmarks.cli import add_store_arguments
 from benchmarks.collect import collect_failures, collect_runs
-from benchmarks.delta_m import delta_m, delta_m_metrics
+from benchmarks.delta_m import VARIANTS, delta_m, delta_m_metrics
 from benchmarks.reference import reference_section
 from benchmarks.sanity_table import is_ablated, render_sanity_table
 from benchmarks.statistics import mean_ranks, t_interval, ties_with_best
@@ -36,6 +36,34 @@ COMPLEXITY = ("model/params", "model/params_nonzero", "model/macs", "model/macs_
 BUDGET = ("budget/train_steps", "budget/train_flops")
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """What delta-m is measured against (``baseline`` method) and over which metrics."""
+
+    baseline: str = "dense"
+    variant: str = "all_metrics"
+
+    def __post_init__(self) -> None:
+        if self.baseline not in BASELINES:
+            raise ValueError(
+                f"leaderboard baseline must be one of {', '.join(BASELINES)}, got {self.baseline!r}"
+            )
+        delta_m_metrics({}, self.variant)  # names the variants when unknown
+
+    @property
+    def suffix(self) -> str:
+        """File-name suffix: none for the default, else what differs, so files never clash."""
+        parts = [f"_vs_{self.baseline}"] if self.baseline != "dense" else []
+        return "".join(parts + ([f"_{self.variant}"] if self.variant != "all_metrics" else []))
+
+    @property
+    def baseline_label(self) -> str:
+        return "dense hard-sharing" if self.baseline == "dense" else self.baseline
+
+
+BASELINES = ("dense", "single_task")
+
+
 @dataclass
 class Setting:
     """All finished runs of one comparison, and how to name its files."""
@@ -47,25 +75,31 @@ class Setting:
     ablated: pd.DataFrame  # sanity-check ablations (their own table), with delta-m
 
 
-def _with_delta_m(runs: pd.DataFrame, tasks: dict[str, str], baseline: str) -> pd.DataFrame:
-    """delta-m of every run against the ``baseline`` method's run of the same seed (else the
-    mean of its runs); NaN when the setting has no baseline run. Only the metrics that enter
-    delta-m are needed; display-only ones (``*_adashare``) may be absent from older runs."""
-    metrics = delta_m_metrics(tasks)
+def _with_delta_m(
+    runs: pd.DataFrame, tasks: dict[str, str], comparison: Comparison
+) -> pd.DataFrame:
+    """delta-m of every run against the baseline method's run of the same seed; where that seed
+    has no baseline run, against the mean of the baseline's runs (``baseline_fallback`` marks
+    those runs and the leaderboard names them); NaN when the setting has no baseline run. Only
+    the metrics that enter delta-m are needed; display-only ones may be absent from older runs."""
+    metrics = delta_m_metrics(tasks, comparison.variant)
     for metric in metrics:  # a missing column is a clear error in delta_m, not a pandas one
         if metric not in runs:
             runs = runs.assign(**{metric: math.nan})
-    reference = runs[runs["method"] == baseline]
+    reference = runs[runs["method"] == comparison.baseline]
     reference_mean = reference[metrics].mean() if not reference.empty else None
     by_seed = {int(r["seed"]): r for _, r in reference.iterrows()}
-    values = []
+    values, fallback = [], []
     for _, run in runs.iterrows():
-        base = by_seed.get(int(run["seed"]), reference_mean)
+        base = by_seed.get(int(run["seed"]))
+        fallback.append(base is None and reference_mean is not None)
+        base = reference_mean if base is None else base
         if base is None:
             values.append(math.nan)
         else:
-            values.append(delta_m(run[metrics].to_dict(), base[metrics].to_dict(), tasks))
-    return runs.assign(delta_m=values)
+            row, baseline = run[metrics].to_dict(), base[metrics].to_dict()
+            values.append(delta_m(row, baseline, tasks, comparison.variant))
+    return runs.assign(delta_m=values, baseline_fallback=fallback)
 
 
 def _selection_note(runs: pd.DataFrame) -> str:
@@ -91,7 +125,8 @@ def with_shared_cells(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame, *extra], ignore_index=True) if extra else frame
 
 
-def split_settings(frame: pd.DataFrame, baseline: str = "dense") -> list[Setting]:
+def split_settings(frame: pd.DataFrame, comparison: Comparison | None = None) -> list[Setting]:
+    comparison = comparison or Comparison()
     settings = []
     keys = ["dataset", "tasks", "model", "protocol", "setting_hash"]
     names_seen: dict[str, int] = {}
@@ -104,7 +139,7 @@ def split_settings(frame: pd.DataFrame, baseline: str = "dense") -> list[Setting
             f"{dataset} ({', '.join(tasks)}), model {model}, protocol {protocol} "
             f"[setting {setting}]{_selection_note(runs)}"
         )
-        runs = _with_delta_m(runs.copy(), tasks, baseline)
+        runs = _with_delta_m(runs.copy(), tasks, comparison)
         ablated = is_ablated(runs)
         settings.append(Setting(slug, title, tasks, runs[~ablated], runs[ablated]))
     return settings
@@ -188,7 +223,10 @@ def _arrow(higher_is_better: bool) -> str:
 
 
 def render_table(
-    rows: pd.DataFrame, tasks: dict[str, str], delta_m_ties: set[str] | None = None
+    rows: pd.DataFrame,
+    tasks: dict[str, str],
+    delta_m_ties: set[str] | None = None,
+    variant: str = "all_metrics",
 ) -> str:
     """Markdown table: a column per metric (with direction), achieved sparsity, delta-m.
 
@@ -196,7 +234,7 @@ def render_table(
     in ``delta_m_ties`` (not significantly different from the best) are marked ≈.
     """
     specs = metric_specs(tasks)
-    columns = [k for k in delta_m_metrics(tasks) if f"{k}:mean" in rows]
+    columns = [k for k in delta_m_metrics(tasks, variant) if f"{k}:mean" in rows]
     header = ["group", "method", "sparsity %", "seeds", "params k (nonzero)", "MACs M (nonzero)"]
     header += ["train steps", "train FLOPs"]
     header += [f"{k.replace('/', ' ')} {_arrow(specs[k].higher_is_better)}" for k in columns]
@@ -232,25 +270,41 @@ def render_table(
     return tabulate(body, headers=header, tablefmt="github", disable_numparse=True)
 
 
-def caption(tasks: dict[str, str], baseline: str) -> str:
-    names = ", ".join(delta_m_metrics(tasks))
-    reference = "dense hard-sharing" if baseline == "dense" else baseline
+def caption(tasks: dict[str, str], comparison: Comparison) -> str:
+    names = ", ".join(delta_m_metrics(tasks, comparison.variant))
     return (
-        f"Δm: mean over tasks of the mean signed relative change against the {reference} "
-        "baseline of the same setting and seed (Maninis et al. 2019); positive is better than "
-        f"the baseline. Metrics in Δm: {names}. Sparsity: measured zeros among prunable weights. "
-        "Params and MACs (multiply-accumulates of conv/linear layers for one input at the "
-        "benchmark resolution), in brackets counting nonzero weights only. Train steps and FLOPs: "
-        "every optimiser step that produced the model (the dense source's included for "
-        "pretrained methods, every IMP/LTH round included) and their FLOPs (3 x forward, counting "
-        "the weights each step's mask kept). Mean ± half-width of "
-        "the 95% confidence interval over seeds (Student t; no interval with one seed). Bold: best "
+        f"Δm ({comparison.variant}): {VARIANTS[comparison.variant]}, against the "
+        f"{comparison.baseline_label} baseline; positive is better than the baseline. Each run is "
+        "compared with the baseline run of its own seed (paired), then averaged over seeds, so a "
+        "row's Δm cannot be recomputed from the table's mean baseline row (they differ by up to a "
+        f"point or two). Metrics in Δm: {names}. Sparsity: measured zeros among prunable "
+        "weights. Params and MACs (multiply-accumulates of conv/linear layers for one input at "
+        "the benchmark resolution), in brackets counting nonzero weights only. Train steps and "
+        "FLOPs: every optimiser step that produced the model (the source model's included for "
+        "methods that start from one, every IMP/LTH round included) and their FLOPs (3 x "
+        "forward, counting the weights each step's mask kept). Mean ± half-width of the 95% "
+        "confidence interval over seeds (Student t; no interval with one seed). Bold: best "
         "compressed row; ≈ in Δm: not significantly different from the best (paired t-test over "
         "seeds, p >= 0.05, or fewer than two shared seeds). †: at the end of training some seed "
         "had a prunable layer with no weight left, a task or an output channel (a class, a normal "
         "component) with no path of weights from the input (named below the table); such rows "
         "are reported, not dropped."
     )
+
+
+def fallback_lines(runs: pd.DataFrame, comparison: Comparison) -> list[str]:
+    """Markdown lines naming the runs whose own seed had no baseline run."""
+    if "baseline_fallback" not in runs or not runs["baseline_fallback"].any():
+        return []
+    lines = [
+        f"‡ No {comparison.baseline} run of the same seed, so Δm is measured against the mean of "
+        f"the {comparison.baseline} runs of other seeds for:"
+    ]
+    flagged = runs[runs["baseline_fallback"]].sort_values(["method", "sparsity", "seed"])
+    for (method, sparsity), group in flagged.groupby(["method", "sparsity"], sort=False):
+        seeds = ", ".join(str(int(seed)) for seed in group["seed"])
+        lines.append(f"- {method} at sparsity {sparsity:g}: seed(s) {seeds}")
+    return [*lines, ""]
 
 
 def _per_seed_delta_m(runs: pd.DataFrame, level: float) -> dict[str, dict[int, float]]:
@@ -287,7 +341,10 @@ def _rank_summary(runs: pd.DataFrame, levels: list[float]) -> list[str]:
     ]
 
 
-def render_setting(setting: Setting, table: pd.DataFrame, baseline: str = "dense") -> str:
+def render_setting(
+    setting: Setting, table: pd.DataFrame, comparison: Comparison | None = None
+) -> str:
+    comparison = comparison or Comparison()
     parts = [f"## {setting.title}", ""]
     dense_rows = table[table["group"].isin(UNPRUNED_GROUPS)]
     levels = sorted(table.loc[~table["group"].isin(UNPRUNED_GROUPS), "sparsity"].unique())
@@ -305,11 +362,12 @@ def render_setting(setting: Setting, table: pd.DataFrame, baseline: str = "dense
         if level is not None:
             parts += [f"### target sparsity {100 * level:g}%", ""]
         ties = _delta_m_ties(setting.runs, level) if level is not None else set()
-        parts += [render_table(rows, setting.tasks, ties), ""]
+        parts += [render_table(rows, setting.tasks, ties, comparison.variant), ""]
         flagged = rows[rows["health"] != ""]  # aggregate() writes a note for every row
         parts += [f"† {r['method']}: {r['health']}" for _, r in flagged.iterrows()]
         parts += [""] if len(flagged) else []
-    parts += [caption(setting.tasks, baseline), ""]
+    parts += [caption(setting.tasks, comparison), ""]
+    parts += fallback_lines(setting.runs, comparison)
     parts += _rank_summary(setting.runs, levels)
     parts += render_sanity_table(setting.runs, setting.ablated)
     dataset = str(setting.runs["dataset"].iloc[0])
@@ -331,7 +389,7 @@ def failure_lines(failures: pd.DataFrame) -> list[str]:
     return [*lines, ""]
 
 
-def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path) -> None:
+def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path, comparison: Comparison) -> None:
     """Delta-m against target sparsity, one line per compression method."""
     import matplotlib
 
@@ -339,7 +397,7 @@ def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8.5, 4.5))
-    ax.axhline(0.0, color="black", linewidth=1, label="dense")
+    ax.axhline(0.0, color="black", linewidth=1, label=comparison.baseline_label)
     compressed = table[~table["group"].isin(UNPRUNED_GROUPS)]
     colors = plt.get_cmap("tab20").colors
     styles = {"static": "-", "dynamic": "--", "pretrained": ":"}
@@ -356,7 +414,10 @@ def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path) -> None:
             label=f"{method} ({group})",
         )
     ax.set_xlabel("target sparsity (%)")
-    ax.set_ylabel("Δm vs dense (%)  ↑ better\n(bars: 95% interval over seeds)")
+    ax.set_ylabel(
+        f"Δm ({comparison.variant}) vs {comparison.baseline} (%)  ↑ better\n"
+        "(bars: 95% interval over seeds)"
+    )
     ax.set_title(setting.slug, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -365,20 +426,16 @@ def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-BASELINES = ("dense", "single_task")
-
-
 def write_leaderboard(
-    uri: str, experiment: str, results_dir: str | Path, baseline: str = "dense"
+    uri: str, experiment: str, results_dir: str | Path, comparison: Comparison | None = None
 ) -> str:
     """Rebuild every table from the store, write files under ``results_dir``; returns the text.
 
-    ``baseline``: the method delta-m is measured against, dense (hard sharing) or single_task.
+    ``comparison``: the baseline delta-m is measured against and its variant; files of other
+    than the default (dense, all_metrics) carry a suffix naming them (``Comparison.suffix``).
     """
-    if baseline not in BASELINES:
-        raise ValueError(
-            f"leaderboard baseline must be one of {', '.join(BASELINES)}, got {baseline!r}"
-        )
+    comparison = comparison or Comparison()
+    suffix = comparison.suffix
     frame = collect_runs(uri, experiment)
     finished = set(frame["config_hash"]) if not frame.empty else set()
     failures = collect_failures(uri, experiment, finished)
@@ -388,21 +445,22 @@ def write_leaderboard(
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     sections = []
-    for setting in split_settings(with_shared_cells(frame), baseline):
+    for setting in split_settings(with_shared_cells(frame), comparison):
         table = aggregate(setting)
-        text = render_setting(setting, table, baseline)
+        text = render_setting(setting, table, comparison)
         setting_hash = str(setting.runs["setting_hash"].iloc[0])
         if not failures.empty:
             text += "\n".join(failure_lines(failures[failures["setting_hash"] == setting_hash]))
-        (out / f"{setting.slug}.md").write_text(f"# Leaderboard\n\n{text}")
-        table.to_csv(out / f"{setting.slug}.csv", index=False, float_format="%.6g")
-        plot_delta_m(setting, table, out / f"{setting.slug}_delta_m.png")
+        name = f"{setting.slug}{suffix}"
+        (out / f"{name}.md").write_text(f"# Leaderboard\n\n{text}")
+        table.to_csv(out / f"{name}.csv", index=False, float_format="%.6g")
+        plot_delta_m(setting, table, out / f"{name}_delta_m.png", comparison)
         sections.append(text)
     if not failures.empty:  # settings where nothing finished
         orphans = failures[~failures["setting_hash"].isin(set(frame["setting_hash"]))]
         sections += failure_lines(orphans)
     full = "\n".join(sections)
-    (out / "leaderboard.md").write_text(
+    (out / f"leaderboard{suffix}.md").write_text(
         f"# Leaderboard\n\nGenerated from {uri} (experiment {experiment}).\n\n{full}"
     )
     return full
@@ -423,13 +481,20 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline",
         default="dense",
         choices=BASELINES,
-        help="delta-m reference: dense (hard sharing, default) or single_task",
+        help="delta-m reference: dense (hard sharing, default) or single_task; files of a "
+        "non-default comparison are named with a suffix (_vs_single_task, _main_metric)",
+    )
+    parser.add_argument(
+        "--delta-m",
+        default="all_metrics",
+        choices=list(VARIANTS),
+        help="all_metrics (LibMTL's Δp, default) or main_metric (one metric per task, the "
+        "Δ_MTL of Maninis et al. / Vandenhende et al.; with --baseline single_task as theirs)",
     )
     args = parser.parse_args(argv)
+    comparison = Comparison(args.baseline, args.delta_m)
     try:
-        print(
-            write_leaderboard(args.tracking_uri, args.experiment, args.results_dir, args.baseline)
-        )
+        print(write_leaderboard(args.tracking_uri, args.experiment, args.results_dir, comparison))
     except LookupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -78,12 +78,13 @@ def _is_multirun() -> bool:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from benchmarks.leaderboard import write_leaderboard
+    from benchmarks.leaderboard import Comparison, write_leaderboard
     from benchmarks.tracking import stop_on_sigterm
 
     stop_on_sigterm()
 
     try:
+        comparison = Comparison(cfg.leaderboard.baseline, cfg.leaderboard.delta_m)
         cells, env, workers = prepare_sweep(cfg)
     except (ValueError, KeyError, LookupError, FileNotFoundError, RuntimeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
@@ -101,7 +102,10 @@ def main(cfg: DictConfig) -> None:
     if cfg.leaderboard.enabled and not _is_multirun():
         print(
             write_leaderboard(
-                cfg.tracking.uri, cfg.tracking.experiment, cfg.results_dir, cfg.leaderboard.baseline
+                cfg.tracking.uri,
+                cfg.tracking.experiment,
+                cfg.results_dir,
+                comparison,
             )
         )
         log.info("leaderboard written under %s/", cfg.results_dir)

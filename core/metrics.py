@@ -26,7 +26,8 @@ class MetricSpec:
 
     name: str
     higher_is_better: bool
-    in_delta_m: bool = True  # enters delta-m (variants of another metric do not)
+    in_delta_m: bool = True  # enters the all-metrics delta-m (variants of another metric do not)
+    main: bool = False  # the task's one metric in the main-metric delta-m (one per task kind)
 
 
 class MetricMismatchError(RuntimeError):
@@ -80,7 +81,7 @@ class SegMetrics(MetricAccumulator):
     """
 
     METRICS = (
-        MetricSpec("mIoU", True),
+        MetricSpec("mIoU", True, main=True),
         MetricSpec("pixel_acc", True),
         MetricSpec("mIoU_adashare", True, in_delta_m=False),
         MetricSpec("pixel_acc_adashare", True, in_delta_m=False),
@@ -126,7 +127,7 @@ class NormalMetrics(MetricAccumulator):
     ground-truth normal. All angles are kept so the median is exact."""
 
     METRICS = (
-        MetricSpec("mean_angle", False),
+        MetricSpec("mean_angle", False, main=True),
         MetricSpec("median_angle", False),
         MetricSpec("within_11.25", True),
         MetricSpec("within_22.5", True),
@@ -161,7 +162,7 @@ class DepthMetrics(MetricAccumulator):
     """Absolute error (metres), relative error and threshold accuracies on pixels with depth > 0."""
 
     METRICS = (
-        MetricSpec("abs_err", False),
+        MetricSpec("abs_err", False, main=True),
         MetricSpec("rel_err", False),
         MetricSpec("delta_1.25", True),
         MetricSpec("delta_1.25_2", True),
@@ -207,7 +208,7 @@ class DepthMetrics(MetricAccumulator):
 class MapMetrics(MetricAccumulator):
     """Mean absolute error of a per-pixel map (keypoints, edges), skipping ``ignore_value``."""
 
-    METRICS = (MetricSpec("mae", False),)
+    METRICS = (MetricSpec("mae", False, main=True),)
 
     def __init__(self, task: TaskSpec):
         super().__init__(task)

@@ -117,10 +117,15 @@ def test_leaderboard_files_are_written_and_regenerated(smoke_store, capsys):
             str(results),
             "--baseline",
             "single_task",
+            "--delta-m",
+            "main_metric",
         ]
     )
     assert code == 0
-    assert "against the single_task baseline" in (results / f"{name}.md").read_text()
+    own = (results / f"{name}_vs_single_task_main_metric.md").read_text()
+    assert "Δm (main_metric)" in own and "against the single_task baseline" in own
+    assert (results / f"{name}_vs_single_task_main_metric_delta_m.png").stat().st_size > 0
+    assert "against the dense hard-sharing baseline" in (results / f"{name}.md").read_text()
 
 
 def test_rerun_skips_every_finished_cell(smoke_store):
