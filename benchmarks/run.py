@@ -37,6 +37,8 @@ def prepare_sweep(cfg: DictConfig, cells=None):
             checked.add(key)
     device = resolve_device(str(cfg.device))
     workers = resolve_workers(cfg.workers, str(device))
+    if _is_multirun():
+        workers = _share_cores_with_other_jobs(cfg.workers)
     tracker = Tracker(
         cfg.tracking.uri,
         cfg.tracking.experiment,
@@ -74,6 +76,30 @@ def execute_sweep(cfg: DictConfig, cells, env, workers: int):
 
 def _is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _share_cores_with_other_jobs(workers: int | str) -> int:
+    """Under a Hydra launcher (joblib, submitit) the launcher runs jobs side by side: each job
+    runs its cells in its own process (``workers`` must be auto or 1; a process pool inside a
+    joblib worker cannot start) with the cores split between the jobs that run at once."""
+    import torch
+
+    from benchmarks.parallel import available_cores
+
+    if str(workers) not in ("auto", "1"):
+        raise ValueError(
+            f"workers={workers} under a Hydra launcher: the launcher already runs jobs in "
+            "parallel (hydra.launcher.n_jobs); leave workers=auto"
+        )
+    launcher = HydraConfig.get().launcher
+    cpus = launcher.get("cpus_per_task")  # submitit: the job's own allocation
+    jobs = launcher.get("n_jobs")  # joblib: jobs at once (-1: one per core)
+    if cpus:
+        torch.set_num_threads(int(cpus))
+    elif jobs is not None:
+        at_once = available_cores() if int(jobs) < 0 else int(jobs)
+        torch.set_num_threads(max(1, available_cores() // max(1, at_once)))
+    return 1
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
