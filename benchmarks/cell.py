@@ -19,6 +19,11 @@ def stable_hash(value: Any, length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+# Protocol options that change how a cell runs, not what it computes: left out of the hashes, so
+# turning on checkpoints or loader workers does not make finished cells count as new ones.
+EXECUTION_ONLY = ("checkpoint_every", "num_workers")
+
+
 @dataclass(frozen=True)
 class Cell:
     """Everything that determines a run's result. The device is not part of it (a CPU and a CUDA
@@ -63,14 +68,19 @@ class Cell:
         return dict(self.dataset.get("loss_weights") or {})
 
     @property
+    def result_protocol(self) -> dict[str, Any]:
+        """The protocol without its execution-only options."""
+        return {k: v for k, v in self.protocol.items() if k not in EXECUTION_ONLY}
+
+    @property
     def config_hash(self) -> str:
-        return stable_hash(self.as_dict())
+        return stable_hash(self.as_dict() | {"protocol": self.result_protocol})
 
     @property
     def setting_hash(self) -> str:
         """Identity of the comparison a cell belongs to: same data, model and protocol."""
         return stable_hash(
-            {"dataset": self.dataset, "model": self.model, "protocol": self.protocol}
+            {"dataset": self.dataset, "model": self.model, "protocol": self.result_protocol}
         )
 
     @property

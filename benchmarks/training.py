@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 MetricSink = Callable[[dict[str, float], int], None]
 LR_SCHEDULES = ("cosine", "constant", "step")
 LOSS_RESOLUTIONS = ("input", "output_stride")
+AMP_MODES = ("none", "bf16")
 
 
 EXPLOSION_FACTOR = 1e3  # a loss above this times max(its first value, 1) has diverged
@@ -83,6 +84,16 @@ class Protocol:
         "lowest test loss; selection on the test set, for reproducing the paper only)"
     )
     selection_every: int = _option("steps between test-loss checks (best_test_loss only)")
+    checkpoint_every: int | None = _option(
+        "save a resumable checkpoint every this many steps and on SIGTERM; a rerun of the killed "
+        "cell resumes from it (null: never; not part of the config hash)"
+    )
+    num_workers: int = _option(
+        "DataLoader worker processes reading training batches; 0: in the training process "
+        "(not part of the config hash)"
+    )
+    amp: str = _option("none, or bf16: autocast forward passes to bfloat16 (CUDA only)")
+    channels_last: bool = _option("channels-last memory format for model and images (CUDA only)")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Protocol:
@@ -91,6 +102,13 @@ class Protocol:
         check_choice("protocol.lr_schedule", protocol.lr_schedule, LR_SCHEDULES)
         check_choice("protocol.loss_resolution", protocol.loss_resolution, LOSS_RESOLUTIONS)
         check_choice("protocol.checkpoint_selection", protocol.checkpoint_selection, SELECTIONS)
+        check_choice("protocol.amp", protocol.amp, AMP_MODES)
+        if protocol.checkpoint_every is not None and protocol.checkpoint_every < 1:
+            raise ValueError(
+                f"protocol.checkpoint_every must be >= 1 or null, got {protocol.checkpoint_every}"
+            )
+        if protocol.num_workers < 0:
+            raise ValueError(f"protocol.num_workers must be >= 0, got {protocol.num_workers}")
         if not 0.0 < protocol.lr_step_gamma <= 1.0:
             raise ValueError(
                 f"protocol.lr_step_gamma must be in (0, 1], got {protocol.lr_step_gamma}"
@@ -142,10 +160,16 @@ def make_optimizer(
     """The protocol's optimiser at ``lr`` (default: the protocol's training lr)."""
     lr = protocol.lr if lr is None else lr
     groups = parameter_groups(model, lr)
+    # foreach: one fused update over all tensors (on the CPU torch defaults to a per-tensor
+    # loop: 1.7 vs 0.9 ms per step on the default model)
     if protocol.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=lr, weight_decay=protocol.weight_decay)
+        return torch.optim.Adam(groups, lr=lr, weight_decay=protocol.weight_decay, foreach=True)
     return torch.optim.SGD(
-        groups, lr=lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay
+        groups,
+        lr=lr,
+        momentum=protocol.momentum,
+        weight_decay=protocol.weight_decay,
+        foreach=True,
     )
 
 

@@ -70,6 +70,10 @@ TINY_PROTOCOL = Protocol(
     loss_resolution="input",
     checkpoint_selection="last",
     selection_every=50,
+    checkpoint_every=None,
+    num_workers=0,
+    amp="none",
+    channels_last=False,
 )
 
 
