@@ -64,11 +64,12 @@ def resolve_workers(workers: int | str, device: str) -> int:
 def _start_worker(setup: WorkerSetup) -> None:
     import torch
 
+    from benchmarks import preemption
     from benchmarks.runner import RunEnv
-    from benchmarks.tracking import Tracker, stop_on_sigterm
+    from benchmarks.tracking import Tracker
 
     global _ENV
-    stop_on_sigterm()
+    preemption.install()
     torch.set_num_threads(setup.threads)
     logging.basicConfig(
         level=logging.INFO, format=f"[worker {os.getpid()}] %(levelname)s %(message)s"

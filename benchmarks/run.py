@@ -104,10 +104,10 @@ def _share_cores_with_other_jobs(workers: int | str) -> int:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
+    from benchmarks import preemption
     from benchmarks.leaderboard import Comparison, write_leaderboard
-    from benchmarks.tracking import stop_on_sigterm
 
-    stop_on_sigterm()
+    preemption.install()
 
     try:
         comparison = Comparison(cfg.leaderboard.baseline, cfg.leaderboard.delta_m)

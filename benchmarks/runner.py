@@ -19,10 +19,26 @@ from benchmarks.analyze import log_task_mask_analysis
 from benchmarks.budget import TrainingBudget
 from benchmarks.cell import Cell
 from benchmarks.evaluation import evaluate, split_loss
+from benchmarks.resume import (
+    ARTIFACT_DIR,
+    FILENAME,
+    RESUME_TAG,
+    ResumePoint,
+    find_resume_point,
+    rng_state,
+    set_rng_state,
+)
 from benchmarks.selection import BestCheckpoint
 from benchmarks.sweep import load_method_config
 from benchmarks.tracking import CellTakenError, RunLog, Tracker, code_version, flatten
-from benchmarks.training import AfterBackward, Protocol, check_metrics, endless_batches, train
+from benchmarks.training import (
+    AfterBackward,
+    BatchStream,
+    LoopCheckpoints,
+    Protocol,
+    check_metrics,
+    train,
+)
 from datasets.registry import DatasetBundle, build_dataset
 from methods.context import PruneContext
 from methods.health import health_report
@@ -66,7 +82,7 @@ class RunEnv:
 def _scoring_batches(bundle: DatasetBundle, protocol: Protocol, seed: int, device: torch.device):
     """The same first n training batches on every call (seeded apart from the training order)."""
     cache: list[dict[str, torch.Tensor]] = []
-    stream = endless_batches(
+    stream = BatchStream(
         bundle.splits["train"],
         protocol.batch_size,
         torch.Generator().manual_seed(seed + 7919),
@@ -141,14 +157,20 @@ class CellRun:
         self.loss_weights = cell.loss_weights
         self.generator = seed_everything(cell.seed)  # model init and the method's random choices
         data_order = torch.Generator().manual_seed(cell.seed + 104_729)  # same for all methods
-        self.stream = endless_batches(
-            self.bundle.splits["train"], self.protocol.batch_size, data_order, env.device
+        self.stream = BatchStream(
+            self.bundle.splits["train"],
+            self.protocol.batch_size,
+            data_order,
+            env.device,
+            self.protocol.num_workers,
         )
         self.model = self.build_network().to(env.device)
         self.model.upsample_in_training = self.protocol.loss_resolution == "input"
         self.steps_done = 0
         self.budget = TrainingBudget(self.model, self.bundle.image_shape, self.protocol.batch_size)
         self.pretrained_run_id: str | None = None
+        self.phase = 0  # train_for calls so far: what a checkpoint's position counts in
+        self.resume: ResumePoint | None = None  # a killed run's checkpoint to continue from
 
     def build_network(self) -> torch.nn.Module:
         backbone = get_backbone(self.cell.model["name"], self.cell.model_options)
@@ -196,9 +218,18 @@ class CellRun:
     ) -> None:
         """Train under ``masks``; metrics continue the cell's step count across rounds. With
         ``select`` and ``protocol.checkpoint_selection=best_test_loss`` the model ends with the
-        weights of its lowest test loss."""
+        weights of its lowest test loss. When resuming, phases the killed run had finished are
+        skipped (the checkpoint holds their outcome) and the checkpoint's phase continues after
+        its saved step."""
+        phase, self.phase = self.phase, self.phase + 1
+        resume = None
+        if self.resume is not None:
+            if phase < self.resume.phase:
+                return
+            resume, self.resume = self.resume, None
+            self._restore(resume.state, masks)
         snapshot_steps = set(self.protocol.snapshot_steps) if self.method.keeps_snapshots else set()
-        if 0 in snapshot_steps and self.steps_done == 0:
+        if 0 in snapshot_steps and self.steps_done == 0 and resume is None:
             _save_state(self.run, self.model, "snapshots", "step_0.pt")
         best = None
         if select and self.protocol.checkpoint_selection == "best_test_loss":
@@ -208,6 +239,8 @@ class CellRun:
                 self.protocol.selection_every,
                 eligible=lambda: masks.sparsity() >= self.cell.sparsity - SPARSITY_TOLERANCE,
             )
+            if resume is not None and resume.state["best"] is not None:
+                best.load_state_dict(resume.state["best"])
 
         def on_step_end(step: int) -> None:
             self.budget.add_step(masks)
@@ -216,6 +249,19 @@ class CellRun:
             if best is not None:
                 best.observe(step, final=step == steps)
 
+        def save(step: int, optimizer, scheduler, first_loss: float | None) -> None:
+            self._save_checkpoint(phase, step, masks, optimizer, scheduler, first_loss, best)
+
+        def resume_loop(optimizer, scheduler) -> tuple[int, float | None]:
+            assert resume is not None
+            optimizer.load_state_dict(resume.state["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(resume.state["scheduler"])
+            return resume.step, resume.state["first_loss"]
+
+        checkpoints = LoopCheckpoints(
+            self.protocol.checkpoint_every, save, resume_loop if resume is not None else None
+        )
         train(
             self.model,
             masks,
@@ -231,6 +277,7 @@ class CellRun:
             on_step_end=on_step_end,
             step_offset=self.steps_done,
             lr=lr,
+            checkpoints=checkpoints,
         )
         self.steps_done += steps
         if best is not None:
@@ -239,6 +286,51 @@ class CellRun:
                 {"selection/best_step": chosen, "selection/test_loss": best.best_loss},
                 self.steps_done,
             )
+
+    def _save_checkpoint(
+        self,
+        phase: int,
+        step: int,
+        masks: MaskSet,
+        optimizer: torch.optim.Optimizer,
+        scheduler,
+        first_loss: float | None,
+        best: BestCheckpoint | None,
+    ) -> None:
+        """Everything the rest of the cell depends on, after ``step`` of training phase
+        ``phase`` (``benchmarks.resume``)."""
+        state = {
+            "phase": phase,
+            "step": step,
+            "steps_done": self.steps_done,
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "first_loss": first_loss,
+            "masks": {n: m.cpu() for n, m in masks.masks.items()},
+            "task_masks": masks.task_masks,
+            "budget": {"steps": self.budget.steps, "flops": self.budget.flops},
+            "rng": rng_state(self.generator),
+            "stream": self.stream.state_dict(),
+            "best": best.state_dict() if best is not None else None,
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / FILENAME
+            torch.save(state, path)
+            self.run.artifact(path, ARTIFACT_DIR)
+        self.run.tags({RESUME_TAG: f"phase {phase} step {step}"})
+
+    def _restore(self, state: dict, masks: MaskSet) -> None:
+        """Model, masks (in place: the method holds this object), step count, budget, random
+        states and data position as they were when ``state`` was saved."""
+        self.model.load_state_dict(state["model"])
+        for name, mask in state["masks"].items():
+            masks.set_mask(name, mask.to(self.env.device))
+        masks.task_masks = state["task_masks"]
+        self.steps_done = state["steps_done"]
+        self.budget.steps, self.budget.flops = state["budget"]["steps"], state["budget"]["flops"]
+        set_rng_state(state["rng"], self.generator)
+        self.stream.load_state_dict(state["stream"])
 
     def test_loss(self) -> float:
         return split_loss(
@@ -298,17 +390,22 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
         state = CellRun(env, cell, run, method)
         if source is not None:
             state.load_pretrained(source)
+        state.resume = find_resume_point(env.tracker, cell.config_hash, env.device)
+        resuming = state.resume is not None
+        if state.resume is not None:
+            _continue_killed_run(env, run, state.resume, method.keeps_snapshots)
         ctx = state.context()
         prune_started = time.perf_counter()
         masks = method.initial_masks(ctx).to(env.device)
         masks.apply(state.model)
         run.metrics({"time/prune_s": time.perf_counter() - prune_started}, state.steps_done)
-        run.metrics(
-            {f"sparsity_at_start/{k}": v for k, v in measure_sparsity(state.model).items()},
-            state.steps_done,
-        )
-        if method.prunes:
-            _log_health(run, state, masks)
+        if not resuming:  # a resumed run's start-of-training figures are in the killed run
+            run.metrics(
+                {f"sparsity_at_start/{k}": v for k, v in measure_sparsity(state.model).items()},
+                state.steps_done,
+            )
+            if method.prunes:
+                _log_health(run, state, masks)
         steps = method.training_steps(ctx)
         train_started = time.perf_counter()
         lr = method.training_lr(ctx)
@@ -335,6 +432,23 @@ def run_cell(env: RunEnv, cell: Cell) -> str:
             ", ".join(f"{k} {v:.3g}" for k, v in test.items()),
         )
         return run.run_id
+
+
+def _continue_killed_run(env: RunEnv, run: RunLog, point: ResumePoint, snapshots: bool) -> None:
+    """Name the killed run this one continues, and carry over its dense snapshots (saved at
+    steps the resumed run will not pass again)."""
+    where = f"phase {point.phase} step {point.step}"
+    log.info("  resuming the checkpoint of killed run %s (%s)", point.run_id, where)
+    run.tags({"resumed_from_run_id": point.run_id, "resumed_at": where})
+    if not snapshots:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            folder = env.tracker.download(point.run_id, "snapshots", tmp)
+        except OSError:  # it was killed before saving any
+            return
+        for path in sorted(folder.glob("*.pt")):
+            run.artifact(path, "snapshots")
 
 
 def _log_health(run: RunLog, state: CellRun, masks: MaskSet) -> None:

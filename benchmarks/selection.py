@@ -38,6 +38,14 @@ class BestCheckpoint:
             self.best_loss, self.best_step = loss, step
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
+    def state_dict(self) -> dict:
+        """What a resumed cell needs to keep selecting where this one stopped."""
+        return {"loss": self.best_loss, "step": self.best_step, "state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_loss, self.best_step = state["loss"], state["step"]
+        self.best_state = state["state"]
+
     def restore(self) -> int:
         """Load the best state into the model; returns the step it was taken at."""
         if self.best_state is not None:

@@ -6,7 +6,6 @@ import fcntl
 import logging
 import os
 import random
-import signal
 import socket
 import subprocess
 import tempfile
@@ -118,16 +117,6 @@ def _creation_lock(uri: str) -> Iterator[None]:
 
 class CellTakenError(RuntimeError):
     """Another sweep is running, or has finished, this cell: nothing to do here."""
-
-
-def stop_on_sigterm() -> None:
-    """Treat SIGTERM (SLURM before preemption, ``kill``) like Ctrl-C: the running cell's run is
-    marked KILLED instead of being left RUNNING."""
-
-    def interrupt(signum: int, _frame) -> None:
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-    signal.signal(signal.SIGTERM, interrupt)
 
 
 class Tracker:

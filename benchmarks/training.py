@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from benchmarks import preemption
 from benchmarks.selection import SELECTIONS
 from core.options import check_choice, options_from_mapping
 from core.tasks import TaskSpec, weighted_task_losses
@@ -186,20 +187,77 @@ def make_scheduler(
     return None
 
 
-def endless_batches(
-    split: Dataset, batch_size: int, generator: torch.Generator, device: torch.device
-) -> Iterator[dict[str, torch.Tensor]]:
-    """Shuffled batches forever (reshuffled each epoch from ``generator``), moved to ``device``."""
-    loader = DataLoader(
-        split,
-        batch_size=min(batch_size, len(split)),  # type: ignore[arg-type]
-        shuffle=True,
-        drop_last=True,
-        generator=generator,
-    )
-    while True:
-        for batch in loader:
-            yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+class BatchStream:
+    """Shuffled training batches forever (reshuffled each epoch from ``generator``), moved to
+    ``device``, read by ``num_workers`` loader processes (0: in this one). Its position can be
+    saved and restored: a resumed cell sees the batches an uninterrupted one would have.
+
+    Workers are not persistent: they restart each epoch, so every epoch's shuffle and the
+    workers' augmentation seeds come from ``generator`` alone, which keeps the order the same
+    with any number of workers (without augmentation) and a resume exact. The restart costs
+    once per epoch."""
+
+    def __init__(
+        self,
+        split: Dataset,
+        batch_size: int,
+        generator: torch.Generator,
+        device: torch.device,
+        num_workers: int = 0,
+    ):
+        self.loader = DataLoader(
+            split,
+            batch_size=min(batch_size, len(split)),  # type: ignore[arg-type]
+            shuffle=True,
+            drop_last=True,
+            generator=generator,
+            num_workers=num_workers,
+            pin_memory=device.type == "cuda",
+        )
+        self.generator, self.device = generator, device
+        self._epoch: Iterator[dict[str, torch.Tensor]] | None = None
+        self._epoch_start = generator.get_state()  # the shuffle of the current epoch comes from it
+        self._taken = 0  # batches of the current epoch already returned
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self) -> dict[str, torch.Tensor]:
+        while True:
+            if self._epoch is None:
+                self._epoch_start = self.generator.get_state()
+                self._epoch, self._taken = iter(self.loader), 0
+            try:
+                batch = next(self._epoch)
+            except StopIteration:
+                self._epoch = None
+                continue
+            self._taken += 1
+            return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch_start": self._epoch_start, "taken": self._taken}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Replay the saved epoch's shuffle and skip the batches it had already returned (at most
+        one epoch of reading)."""
+        self.generator.set_state(state["epoch_start"])
+        self._epoch_start = state["epoch_start"]
+        self._epoch, self._taken = iter(self.loader), 0
+        for _ in range(state["taken"]):
+            next(self._epoch)
+            self._taken += 1
+
+
+@dataclass
+class LoopCheckpoints:
+    """How a training loop saves and resumes: ``save(step, optimizer, scheduler, first_loss)``
+    every ``every`` steps and when SIGTERM arrives; ``resume(optimizer, scheduler)`` (when
+    resuming) loads their saved state and returns (the step to continue after, first loss)."""
+
+    every: int | None
+    save: Callable[[int, torch.optim.Optimizer, Any, float | None], None]
+    resume: Callable[[torch.optim.Optimizer, Any], tuple[int, float | None]] | None = None
 
 
 def train(
@@ -217,61 +275,74 @@ def train(
     on_step_end: Callable[[int], None] | None = None,
     step_offset: int = 0,
     lr: float | None = None,
+    checkpoints: LoopCheckpoints | None = None,
 ) -> None:
-    """Run ``steps`` optimiser steps with ``masks`` re-applied after each one.
+    """Run ``steps`` optimiser steps with ``masks`` re-applied after each one (continuing after
+    a saved step when ``checkpoints.resume`` is given).
 
     Train losses go to ``sink`` every ``log_every`` steps; validation metrics every ``eval_every``
     steps and at the end (logged at ``step_offset + step``). ``after_backward(step, optimizer,
     batch)`` runs between backward and the optimiser step (dynamic sparsity); ``on_step_end(step)``
     after it. Raises ``DivergenceError`` on a non-finite loss, a loss ``EXPLOSION_FACTOR`` times
-    its first value (or 1), or NaN validation metrics.
+    its first value (or 1), or NaN validation metrics. With ``checkpoints.every``, SIGTERM stops
+    the loop after the current step, once it is saved (``benchmarks.preemption``).
     """
     optimizer = make_optimizer(model, protocol, lr)
     scheduler = make_scheduler(optimizer, protocol, steps)
+    start, first_loss = 0, None
+    if checkpoints is not None and checkpoints.resume is not None:
+        start, first_loss = checkpoints.resume(optimizer, scheduler)
+    every = checkpoints.every if checkpoints is not None else None
     hook = masks.attach(model, optimizer)
     model.train()
-    bar = tqdm(range(steps), desc=description, leave=False, file=sys.stderr, disable=None)
-    first_loss: float | None = None
+    bar = tqdm(range(start, steps), desc=description, leave=False, file=sys.stderr, disable=None)
     try:
-        for step in bar:
-            batch = next(batches)
-            outputs = model(batch["image"])
-            loss, task_losses = weighted_task_losses(outputs, batch, tasks, loss_weights)
-            value = loss.item()  # the one host sync per step
-            first_loss = value if first_loss is None else first_loss
-            if not math.isfinite(value) or value > EXPLOSION_FACTOR * max(first_loss, 1.0):
-                losses = {k: v.item() for k, v in task_losses.items()}
-                raise DivergenceError(
-                    f"loss is {value:.4g} at step {step}, {first_loss:.4g} at its first step "
-                    f"({losses}); lower protocol.lr?"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if after_backward is not None:
-                after_backward(step, optimizer, batch)
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            done = step + 1
-            if on_step_end is not None:
-                on_step_end(done)
-            if done % protocol.log_every == 0 or done == steps:
-                losses = {"train/loss": loss.item()}
-                losses.update({f"train/loss_{k}": v.item() for k, v in task_losses.items()})
-                sink(losses, step_offset + done)
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-            if done % protocol.eval_every == 0 or done == steps:
-                metrics = validate()
-                sink({f"val/{k}": v for k, v in metrics.items()}, step_offset + done)
-                check_metrics(metrics, f"on the validation split at step {done}")
-                log.info(
-                    "  %s step %d/%d loss %.4f | %s",
-                    description,
-                    done,
-                    steps,
-                    loss.item(),
-                    _short(metrics),
-                )
+        with preemption.deferred(every is not None):
+            for step in bar:
+                batch = next(batches)
+                outputs = model(batch["image"])
+                loss, task_losses = weighted_task_losses(outputs, batch, tasks, loss_weights)
+                value = loss.item()  # the one host sync per step
+                first_loss = value if first_loss is None else first_loss
+                if not math.isfinite(value) or value > EXPLOSION_FACTOR * max(first_loss, 1.0):
+                    losses = {k: v.item() for k, v in task_losses.items()}
+                    raise DivergenceError(
+                        f"loss is {value:.4g} at step {step}, {first_loss:.4g} at its first step "
+                        f"({losses}); lower protocol.lr?"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if after_backward is not None:
+                    after_backward(step, optimizer, batch)
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                done = step + 1
+                if on_step_end is not None:
+                    on_step_end(done)
+                if done % protocol.log_every == 0 or done == steps:
+                    losses = {"train/loss": loss.item()}
+                    losses.update({f"train/loss_{k}": v.item() for k, v in task_losses.items()})
+                    sink(losses, step_offset + done)
+                    bar.set_postfix(loss=f"{loss.item():.4f}")
+                if done % protocol.eval_every == 0 or done == steps:
+                    metrics = validate()
+                    sink({f"val/{k}": v for k, v in metrics.items()}, step_offset + done)
+                    check_metrics(metrics, f"on the validation split at step {done}")
+                    log.info(
+                        "  %s step %d/%d loss %.4f | %s",
+                        description,
+                        done,
+                        steps,
+                        loss.item(),
+                        _short(metrics),
+                    )
+                stop = preemption.stop_requested()
+                due = every is not None and (stop or (done % every == 0 and done < steps))
+                if checkpoints is not None and due:
+                    checkpoints.save(done, optimizer, scheduler, first_loss)
+                if stop:
+                    raise KeyboardInterrupt(f"SIGTERM: stopped after step {done}, saved")
     finally:
         hook.remove()
         bar.close()

@@ -63,6 +63,34 @@ def test_sigterm_marks_the_running_cell_killed(tmp_path):
     assert runs_by_status(tmp_path) == Counter({("0", "KILLED"): 1})
 
 
+def test_sigterm_saves_a_checkpoint_and_the_rerun_resumes_from_it(tmp_path):
+    checkpoints = ("seed=0", "protocol.steps=1500", "protocol.checkpoint_every=100")
+    process = start_and_wait_until_running(tmp_path, "0", *checkpoints)
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    deadline = time.monotonic() + 120
+    while True:  # until the first periodic checkpoint is written
+        (run,) = client.search_runs(
+            [client.get_experiment_by_name("mtl-sparse-bench").experiment_id]
+        )
+        if "resume_point" in run.data.tags:
+            break
+        assert time.monotonic() < deadline, "no checkpoint was written"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) != 0
+    killed = client.get_run(run.info.run_id)
+    assert killed.info.status == "KILLED"
+    assert "SIGTERM: stopped after step" in killed.data.tags["failure_reason"]
+    rerun = subprocess.run(sweep_command(tmp_path, *checkpoints), cwd=ROOT, capture_output=True)
+    assert rerun.returncode == 0, rerun.stderr.decode()[-2000:]
+    assert runs_by_status(tmp_path) == Counter({("0", "KILLED"): 1, ("0", "FINISHED"): 1})
+    finished = client.search_runs([killed.info.experiment_id], "attributes.status = 'FINISHED'")[0]
+    assert finished.data.tags["resumed_from_run_id"] == run.info.run_id
+    step = int(killed.data.tags["resume_point"].split()[-1])  # "phase 0 step N"
+    history = client.get_metric_history(finished.info.run_id, "train/loss")
+    assert min(m.step for m in history) > step  # nothing before the checkpoint trained again
+
+
 def test_after_kill_9_a_rerun_redoes_only_the_killed_cell(tmp_path):
     long = "protocol.steps=300"
     first = subprocess.run(sweep_command(tmp_path, "seed=0", long), cwd=ROOT, capture_output=True)

@@ -128,10 +128,10 @@ def test_best_checkpoint_considers_only_eligible_states():
 
 
 def train_tiny(model, bundle, protocol, steps, validate=lambda: {}):
-    from benchmarks.training import endless_batches, train
+    from benchmarks.training import BatchStream, train
     from methods.masks import MaskSet
 
-    batches = endless_batches(
+    batches = BatchStream(
         bundle.splits["train"], 4, torch.Generator().manual_seed(0), torch.device("cpu")
     )
     train(
