@@ -165,6 +165,8 @@ class CellRun:
             self.protocol.num_workers,
         )
         self.model = self.build_network().to(env.device)
+        if self.protocol.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.model.upsample_in_training = self.protocol.loss_resolution == "input"
         self.steps_done = 0
         self.budget = TrainingBudget(self.model, self.bundle.image_shape, self.protocol.batch_size)

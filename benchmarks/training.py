@@ -93,8 +93,14 @@ class Protocol:
         "DataLoader worker processes reading training batches; 0: in the training process "
         "(not part of the config hash)"
     )
-    amp: str = _option("none, or bf16: autocast forward passes to bfloat16 (CUDA only)")
-    channels_last: bool = _option("channels-last memory format for model and images (CUDA only)")
+    amp: str = _option(
+        "none, or bf16: training forward passes and losses under bfloat16 autocast (meant for "
+        "GPUs; runs on the CPU too, slowly); evaluation stays float32"
+    )
+    channels_last: bool = _option(
+        "channels-last memory format for model and training images (faster convolutions on "
+        "recent GPUs)"
+    )
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Protocol:
@@ -185,6 +191,20 @@ def make_scheduler(
             optimizer, step_size=protocol.lr_step_every, gamma=protocol.lr_step_gamma
         )
     return None
+
+
+def precision(model: torch.nn.Module, protocol: Protocol) -> torch.autocast:
+    """bf16 autocast of the forward pass and loss (``protocol.amp``); a no-op context if none."""
+    device_type = next(model.parameters()).device.type
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=protocol.amp == "bf16")
+
+
+def in_memory_format(images: torch.Tensor, protocol: Protocol) -> torch.Tensor:
+    """Images in channels-last layout when the protocol asks for it (the model is converted once
+    by the runner)."""
+    if protocol.channels_last:
+        return images.contiguous(memory_format=torch.channels_last)
+    return images
 
 
 class BatchStream:
@@ -300,8 +320,9 @@ def train(
         with preemption.deferred(every is not None):
             for step in bar:
                 batch = next(batches)
-                outputs = model(batch["image"])
-                loss, task_losses = weighted_task_losses(outputs, batch, tasks, loss_weights)
+                with precision(model, protocol):
+                    outputs = model(in_memory_format(batch["image"], protocol))
+                    loss, task_losses = weighted_task_losses(outputs, batch, tasks, loss_weights)
                 value = loss.item()  # the one host sync per step
                 first_loss = value if first_loss is None else first_loss
                 if not math.isfinite(value) or value > EXPLOSION_FACTOR * max(first_loss, 1.0):
