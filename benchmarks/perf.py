@@ -17,11 +17,13 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_module
 
 from benchmarks.device import resolve_device
+from benchmarks.loader_perf import DEFAULT_SAMPLES
 from benchmarks.sweep import expand_sweep
 from benchmarks.training import Protocol, make_optimizer
 from core.tasks import weighted_task_losses
@@ -127,6 +129,17 @@ def sweep_seconds(workers: int, overrides: list[str]) -> tuple[float, int]:
     return seconds, len(cells)
 
 
+def print_loader_throughput(samples: Path, worker_counts: list[int], appetite: float) -> None:
+    """Images/s the NYUv2 loader delivers, beside the images/s the measured step consumes."""
+    from benchmarks.loader_perf import nyuv2_throughput
+
+    rates = nyuv2_throughput(samples, worker_counts)
+    print("real-data loading (NYUv2 shared samples replicated, 321x321 crop + flip, batch 8):")
+    for workers, rate in rates.items():
+        print(f"  {workers} loader workers: {rate:8.1f} images/s")
+    print(f"  the dense step above consumes {appetite:8.1f} images/s")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.perf",
@@ -143,6 +156,25 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         metavar="N",
         help="also time a short sweep on 1 and on N worker processes (0: skip)",
+    )
+    parser.add_argument(
+        "--loaders",
+        action="store_true",
+        help="also time the real NYUv2 loader (shared samples, replicated) at --loader-workers",
+    )
+    parser.add_argument(
+        "--loader-workers",
+        type=int,
+        nargs="+",
+        default=[0, 2],
+        metavar="N",
+        help="DataLoader worker counts for --loaders (default: 0 2)",
+    )
+    parser.add_argument(
+        "--nyuv2-samples",
+        type=Path,
+        default=DEFAULT_SAMPLES,
+        help="folder of NYUv2 samples in the AdaShare layout (default: %(default)s)",
     )
     parser.add_argument(
         "--override",
@@ -162,6 +194,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  dense  median {1000 * d:8.2f} ms")
     print(f"  masked median {1000 * m:8.2f} ms  (sparsity {args.sparsity:g}, mask after each step)")
     print(f"  masked / dense = {m / d:.3f}   (goal <= 1.05)")
+    if args.loaders:
+        batch = default_config(*args.override).protocol.batch_size
+        print_loader_throughput(args.nyuv2_samples, args.loader_workers, batch / d)
     if args.workers:
         short = [*args.override, "sparsity=0.9", "seed=0", "protocol.steps=200"]
         short += ["protocol.finetune_steps=100", "protocol.eval_every=100"]
