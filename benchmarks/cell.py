@@ -13,6 +13,11 @@ def options(config: dict[str, Any], meta: tuple[str, ...] = ("name",)) -> dict[s
     return {k: v for k, v in config.items() if k not in meta}
 
 
+def _plain(value: Any) -> Any:
+    """Lists as tuples, so a config's list equals a dataclass default's tuple."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 def stable_hash(value: Any, length: int = 12) -> str:
     """Hash of a JSON-serialisable value, independent of key order."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
@@ -82,6 +87,24 @@ class Cell:
         return stable_hash(
             {"dataset": self.dataset, "model": self.model, "protocol": self.result_protocol}
         )
+
+    @property
+    def variant(self) -> str:
+        """The method's options that differ from its registered defaults ("key=value, ...");
+        the leaderboard shows them beside the method's name, so runs of one method under other
+        options never share a row. The sanity ablation is reported apart."""
+        import dataclasses
+
+        from methods.registry import get_method
+
+        fields = dataclasses.fields(get_method(self.method_name).Hparams)
+        defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
+        changed = [
+            f"{key}={value}"
+            for key, value in sorted(self.method_options.items())
+            if key != "sanity" and key in defaults and _plain(value) != _plain(defaults[key])
+        ]
+        return ", ".join(changed)
 
     @property
     def label(self) -> str:

@@ -20,6 +20,7 @@ TAG_COLUMNS = (
     "seed",
     "selection",
     "sanity",
+    "variant",
     "setting_hash",
     "config_hash",
 )
@@ -54,8 +55,17 @@ def _all_runs(client: MlflowClient, experiment_id: str, where: str) -> Iterator[
             return
 
 
+def _tags(run: Run) -> dict:
+    """The run's identifying tags; a method run under non-default options is named with them
+    (``snip [scoring_batches=50]``), so it gets its own leaderboard row."""
+    tags = {c: run.data.tags.get(c) for c in TAG_COLUMNS}
+    if tags["variant"]:
+        tags["method"] = f"{tags['method']} [{tags['variant']}]"
+    return tags
+
+
 def _row(run: Run) -> dict:
-    row = {c: run.data.tags.get(c) for c in TAG_COLUMNS}
+    row = _tags(run)
     metrics = run.data.metrics
     row.update({k.removeprefix("test/"): v for k, v in metrics.items() if k.startswith("test/")})
     row.update({k: v for k, v in metrics.items() if k.startswith(KEPT_METRICS)})
@@ -100,7 +110,7 @@ def collect_failures(uri: str, experiment: str, finished: set[str]) -> pd.DataFr
             if "config_hash" in tags and tags["config_hash"] not in finished:
                 rows.append(
                     {
-                        **{c: tags.get(c) for c in TAG_COLUMNS},
+                        **_tags(run),
                         "status": status,
                         "reason": tags.get("failure_reason", ""),
                         "start_time": run.info.start_time,

@@ -82,11 +82,13 @@ def reference_section(dataset: str, table: pd.DataFrame) -> str:
         paper = dict(zip(rows["key"], rows["value"], strict=True))
         printed = dict(zip(rows["key"], rows["text"], strict=True))
         sparsity = 0.0 if method == "dense" else 0.9
-        ours = table[(table["method"] == method) & (table["sparsity"].round(6) == sparsity)]
+        base_names = table["method"].str.replace(r" \[.*\]$", "", regex=True)  # without options
+        ours = table[(base_names == method) & (table["sparsity"].round(6) == sparsity)]
         body.append([group, method, "paper", *[printed.get(k, "-") for k in keys]])
-        if not ours.empty:
-            mine = {k: ours.iloc[0].get(f"{k}:mean", math.nan) for k in keys}
-            body.append(["", "", "ours", *[_fmt(mine[k]) for k in keys]])
+        for _, row in ours.iterrows():  # one line per option variant run in this setting
+            mine = {k: row.get(f"{k}:mean", math.nan) for k in keys}
+            label = "ours" if row["method"] == method else f"ours {row['method'][len(method) :]}"
+            body.append(["", "", label.strip(), *[_fmt(mine[k]) for k in keys]])
             body.append(
                 ["", "", "ours - paper", *[_difference(k, mine, paper, apart) for k in keys]]
             )

@@ -110,6 +110,7 @@ def cell_tags(cell: Cell, method: Method, bundle: DatasetBundle) -> dict[str, st
         "selection": str(cell.protocol.get("checkpoint_selection", "last")),
         "seed": str(cell.seed),
         "sanity": str(cell.method.get("sanity", "none")),
+        "variant": cell.variant,
         "config_hash": cell.config_hash,
         "setting_hash": cell.setting_hash,
         "code_version": code_version(),

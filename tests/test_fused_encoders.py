@@ -11,6 +11,7 @@ import yaml
 from hydra import compose, initialize_config_module
 from mlflow.tracking import MlflowClient
 
+from benchmarks.collect import collect_runs
 from benchmarks.parallel import source_cell
 from benchmarks.runner import RunEnv
 from benchmarks.sweep import expand_sweep
@@ -108,3 +109,18 @@ def test_single_task_start_trains_the_single_task_cell_first_and_adds_its_budget
     assert stitched.data.tags["pretrained_run_id"] == runs["single_task"].info.run_id
     steps = 6  # experiment=smoke
     assert stitched.data.metrics["budget/train_steps"] == 2 * steps
+    assert stitched.data.tags["variant"] == "init=single_task"  # its own leaderboard row:
+    methods = set(collect_runs(tracker.uri, "mtl-sparse-bench")["method"])
+    assert methods == {"single_task", "cross_stitch [init=single_task]"}
+
+
+def test_a_cells_variant_names_only_options_that_differ_from_the_defaults():
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=["method=nddr_cnn", "method.fusion_lr_multiplier=100", "seed=0"],
+        )
+        (default,) = expand_sweep(compose("config", overrides=["method=nddr_cnn", "seed=0"]))
+    (changed,) = expand_sweep(cfg)
+    assert default.variant == ""
+    assert changed.variant == "fusion_lr_multiplier=100"
