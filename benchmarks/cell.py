@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, replace
 from typing import Any
+
+from methods.registry import get_method
 
 
 def options(config: dict[str, Any], meta: tuple[str, ...] = ("name",)) -> dict[str, Any]:
@@ -93,10 +96,6 @@ class Cell:
         """The method's options that differ from its registered defaults ("key=value, ...");
         the leaderboard shows them beside the method's name, so runs of one method under other
         options never share a row. The sanity ablation is reported apart."""
-        import dataclasses
-
-        from methods.registry import get_method
-
         fields = dataclasses.fields(get_method(self.method_name).Hparams)
         defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
         changed = [

@@ -23,6 +23,19 @@ def finished_per_cell(uri: str) -> Counter:
     return Counter((r.data.tags["method"], r.data.tags["sparsity"]) for r in runs)
 
 
+def multirun(tmp: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """``python -m benchmarks.run -m`` of the smoke experiment, seed 0, into ``tmp``."""
+    command = [sys.executable, "-m", "benchmarks.run", "-m", "experiment=smoke", "seed=0"]
+    command += [
+        *overrides,
+        f"tracking.uri=sqlite:///{tmp}/mlflow.db",
+        f"results_dir={tmp}/results",
+        f"hydra.sweep.dir={tmp}/multirun",
+        f"dataset.cache_dir={tmp}/cache",
+    ]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
 @pytest.mark.parametrize(
     "launcher",
     [
@@ -33,21 +46,8 @@ def finished_per_cell(uri: str) -> Counter:
 )
 def test_a_launcher_multirun_trains_every_cell_once(tmp_path, launcher):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    command = [
-        sys.executable,
-        "-m",
-        "benchmarks.run",
-        "-m",
-        "experiment=smoke",
-        "method=dense,magnitude",  # two jobs; magnitude's needs dense's model of the same seed
-        "seed=0",
-        *launcher,
-        f"tracking.uri={uri}",
-        f"results_dir={tmp_path}/results",
-        f"hydra.sweep.dir={tmp_path}/multirun",
-        f"dataset.cache_dir={tmp_path}/cache",
-    ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    # two jobs; magnitude's needs dense's model of the same seed
+    result = multirun(tmp_path, "method=dense,magnitude", *launcher)
     assert result.returncode == 0, result.stderr[-3000:]
     assert finished_per_cell(uri) == Counter(
         {("dense", "0"): 1, ("magnitude", "0.5"): 1, ("magnitude", "0.9"): 1}
@@ -56,19 +56,5 @@ def test_a_launcher_multirun_trains_every_cell_once(tmp_path, launcher):
 
 
 def test_workers_above_one_under_a_launcher_is_a_clear_error(tmp_path):
-    command = [
-        sys.executable,
-        "-m",
-        "benchmarks.run",
-        "-m",
-        "experiment=smoke",
-        "method=dense",
-        "seed=0",
-        "workers=2",
-        "hydra/launcher=joblib",
-        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
-        f"hydra.sweep.dir={tmp_path}/multirun",
-        f"dataset.cache_dir={tmp_path}/cache",
-    ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = multirun(tmp_path, "method=dense", "workers=2", "hydra/launcher=joblib")
     assert "workers=2 under a Hydra launcher" in result.stdout + result.stderr
