@@ -9,7 +9,6 @@ import random
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -139,13 +138,14 @@ def _save_state(
     filename: str,
     masks: MaskSet | None = None,
 ) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / filename
-        state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-        if masks is not None:
-            state["masks"] = masks.state_dict()
-        torch.save(state, path)
-        run.artifact(path, artifact_dir)
+    state = {"model": cpu_state(model)}
+    if masks is not None:
+        state["masks"] = masks.state_dict()
+    run.artifact_torch(state, filename, artifact_dir)
+
+
+def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 class CellRun:
@@ -306,7 +306,7 @@ class CellRun:
             "phase": phase,
             "step": step,
             "steps_done": self.steps_done,
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "model": cpu_state(self.model),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "first_loss": first_loss,
@@ -317,10 +317,7 @@ class CellRun:
             "stream": self.stream.state_dict(),
             "best": best.state_dict() if best is not None else None,
         }
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / FILENAME
-            torch.save(state, path)
-            self.run.artifact(path, ARTIFACT_DIR)
+        self.run.artifact_torch(state, FILENAME, ARTIFACT_DIR)
         self.run.tags({RESUME_TAG: f"phase {phase} step {step}"})
 
     def _restore(self, state: dict, masks: MaskSet) -> None:
@@ -469,10 +466,7 @@ def _log_health(run: RunLog, state: CellRun, masks: MaskSet) -> None:
 
 def _log_artifacts(run: RunLog, cell: Cell, model: torch.nn.Module, masks: MaskSet) -> None:
     run.artifact_text(yaml.safe_dump(cell.as_dict(), sort_keys=False), "config.yaml")
-    with tempfile.TemporaryDirectory() as tmp:
-        mask_path = Path(tmp) / "masks.pt"
-        torch.save(masks.state_dict(), mask_path)
-        run.artifact(mask_path, "masks")
+    run.artifact_torch(masks.state_dict(), "masks.pt", "masks")
     _save_state(run, model, "checkpoint", "model.pt", masks)
     if masks.task_masks:
         log_task_mask_analysis(run, masks)

@@ -341,6 +341,15 @@ class RunLog:
     def artifact(self, local_path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(local_path), artifact_path)
 
+    def artifact_torch(self, state: Any, filename: str, artifact_path: str) -> None:
+        """``torch.save`` of ``state`` as ``artifact_path/filename`` (overwritten if present)."""
+        import torch
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / filename
+            torch.save(state, path)
+            self.artifact(path, artifact_path)
+
     def artifact_text(self, text: str, filename: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / filename
