@@ -1,4 +1,4 @@
-"""Entry point: ``python -m benchmarks.run [overrides]`` (Hydra app; ``--help`` lists options)."""
+"""``python -m benchmarks.run [overrides]``: the sweep (Hydra app; ``--help`` lists options)."""
 
 from __future__ import annotations
 
@@ -6,106 +6,16 @@ import logging
 import sys
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
 log = logging.getLogger("benchmarks.run")
 
 
-def prepare_sweep(cfg: DictConfig, cells=None):
-    """Cells (those of ``cfg``'s sweep unless given), validated; the store, device and datasets
-    opened; the worker count. Raises on bad input before anything trains."""
-    from benchmarks.cell import stable_hash
-    from benchmarks.device import resolve_device
-    from benchmarks.parallel import resolve_workers
-    from benchmarks.runner import RunEnv
-    from benchmarks.sweep import expand_sweep
-    from benchmarks.tracking import Tracker
-    from benchmarks.training import Protocol
-    from methods.networks import get_backbone
-    from methods.registry import build_method
-
-    cells = expand_sweep(cfg) if cells is None else cells
-    checked: set[str] = set()
-    for cell in cells:  # every option of every cell, before any training starts
-        build_method(cell.method_name, cell.method_options)
-        key = stable_hash([cell.model, cell.protocol])
-        if key not in checked:
-            Protocol.from_config(cell.protocol)
-            get_backbone(cell.model["name"], cell.model_options)
-            checked.add(key)
-    device = resolve_device(str(cfg.device))
-    workers = resolve_workers(cfg.workers, str(device))
-    if _is_multirun():
-        workers = _share_cores_with_other_jobs(cfg.workers)
-    tracker = Tracker(
-        cfg.tracking.uri,
-        cfg.tracking.experiment,
-        cfg.tracking.artifact_location,
-        float(cfg.tracking.stale_after_s),
-    )
-    for orphan in tracker.reap_orphans():
-        log.warning("run %s was left RUNNING: marked KILLED; its cell runs again", orphan)
-    env = RunEnv(tracker, device)
-    for cell in cells:  # load (or render) each dataset now: a bad root fails before training
-        env.dataset(cell)
-    return cells, env, workers
-
-
-def execute_sweep(cfg: DictConfig, cells, env, workers: int):
-    """The sweep in this process (workers=1) or in worker processes."""
-    from benchmarks.parallel import WorkerSetup, available_cores, run_sweep_parallel
-    from benchmarks.sweep_runner import run_sweep
-
-    workers = min(workers, len(cells))  # one cell: no worker start-up, all threads
-    if workers <= 1:
-        return run_sweep(env, cells)
-    setup = WorkerSetup(
-        tracking_uri=cfg.tracking.uri,
-        experiment=cfg.tracking.experiment,
-        artifact_location=cfg.tracking.artifact_location,
-        stale_after_s=float(cfg.tracking.stale_after_s),
-        device=str(env.device),
-        threads=max(1, available_cores() // workers),
-    )
-    return run_sweep_parallel(
-        setup, cells, workers, lambda key: env.tracker.find_finished(key) is not None
-    )
-
-
-def _is_multirun() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def _share_cores_with_other_jobs(workers: int | str) -> int:
-    """Under a Hydra launcher (joblib, submitit) the launcher runs jobs side by side: each job
-    runs its cells in its own process (``workers`` must be auto or 1; a process pool inside a
-    joblib worker cannot start) with the cores split between the jobs that run at once."""
-    import torch
-
-    from benchmarks.parallel import available_cores
-
-    if str(workers) not in ("auto", "1"):
-        raise ValueError(
-            f"workers={workers} under a Hydra launcher: the launcher already runs jobs in "
-            "parallel (hydra.launcher.n_jobs); leave workers=auto"
-        )
-    launcher = HydraConfig.get().launcher
-    cpus = launcher.get("cpus_per_task")  # submitit: the job's own allocation
-    jobs = launcher.get("n_jobs")  # joblib: jobs at once (-1: one per core)
-    if cpus:
-        torch.set_num_threads(int(cpus))
-    elif jobs is not None:
-        at_once = available_cores() if int(jobs) < 0 else int(jobs)
-        torch.set_num_threads(max(1, available_cores() // max(1, at_once)))
-    return 1
-
-
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from benchmarks import preemption
-    from benchmarks.leaderboard import Comparison, write_leaderboard
+    from benchmarks.reporting.leaderboard import Comparison, write_leaderboard
+    from benchmarks.sweep.setup import execute_sweep, is_multirun, prepare_sweep
+    from benchmarks.training import preemption
 
     preemption.install()
 
@@ -125,7 +35,7 @@ def main(cfg: DictConfig) -> None:
     )
     report = execute_sweep(cfg, cells, env, workers)
     log.info("sweep: %s", report.summary())
-    if cfg.leaderboard.enabled and not _is_multirun():
+    if cfg.leaderboard.enabled and not is_multirun():
         print(
             write_leaderboard(
                 cfg.tracking.uri,
@@ -135,7 +45,7 @@ def main(cfg: DictConfig) -> None:
             )
         )
         log.info("leaderboard written under %s/", cfg.results_dir)
-    if report.failed and not _is_multirun():
+    if report.failed and not is_multirun():
         sys.exit(1)
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.cell import options
-from benchmarks.sweep import load_method_config
-from benchmarks.training import Protocol, train
+from benchmarks.cells.cell import options
+from benchmarks.sweep.expand import load_method_config
+from benchmarks.training.loop import Protocol, train
 from core.tasks import make_task
 from datasets.registry import build_dataset
 from methods.context import PruneContext

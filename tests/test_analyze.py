@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from benchmarks.analyze import task_mask_iou
+from benchmarks.reporting.task_masks import task_mask_iou
 
 
 def test_task_mask_iou_per_shared_layer_and_pair():

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from benchmarks.compare_runs import compare
+from benchmarks.tools.compare_runs import compare
 
 
 def frame(rows):

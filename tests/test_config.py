@@ -8,7 +8,8 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from benchmarks.sweep import CONF_DIR, expand_sweep
+from benchmarks import CONF_DIR
+from benchmarks.sweep.expand import expand_sweep
 from methods.registry import get_method, list_methods
 
 GROUPS = ("dataset", "model", "method", "protocol", "tracking", "experiment")
@@ -116,7 +117,7 @@ def test_method_options_for_an_unknown_method_is_a_clear_error():
     ],
 )
 def test_every_cells_options_are_checked_before_anything_runs(tmp_path, override, message):
-    from benchmarks.run import prepare_sweep
+    from benchmarks.sweep.setup import prepare_sweep
 
     cfg = compose_with(override, f"tracking.uri=sqlite:///{tmp_path}/never.db")
     with pytest.raises(ValueError, match=message):

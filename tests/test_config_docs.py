@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 import yaml
 
-from benchmarks.config_docs import README, main, render_readme
-from benchmarks.sweep import CONF_DIR
-from benchmarks.training import Protocol
+from benchmarks import CONF_DIR
+from benchmarks.tools.config_docs import README, main, render_readme
+from benchmarks.training.loop import Protocol
 from core.options import OptionError
 from methods.registry import get_method, list_methods
 

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from benchmarks.delta_m import delta_m, delta_m_metrics
-from benchmarks.leaderboard import Comparison, fallback_lines, split_settings
+from benchmarks.reporting.delta_m import delta_m, delta_m_metrics
+from benchmarks.reporting.leaderboard import Comparison, fallback_lines, split_settings
 
 TASKS = {"seg": "seg", "normal": "normal"}
 BASELINE = {

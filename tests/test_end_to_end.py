@@ -11,13 +11,13 @@ import torch
 from hydra import compose, initialize_config_module
 from mlflow.tracking import MlflowClient
 
-from benchmarks.analyze import main as analyze_main
-from benchmarks.leaderboard import main as leaderboard_main
-from benchmarks.leaderboard import write_leaderboard
-from benchmarks.runner import RunEnv
-from benchmarks.sweep import expand_sweep
-from benchmarks.sweep_runner import run_sweep
-from benchmarks.tracking import Tracker
+from benchmarks.cells.execute import RunEnv
+from benchmarks.reporting.leaderboard import main as leaderboard_main
+from benchmarks.reporting.leaderboard import write_leaderboard
+from benchmarks.reporting.task_masks import main as analyze_main
+from benchmarks.sweep.expand import expand_sweep
+from benchmarks.sweep.serial import run_sweep
+from benchmarks.tracking.store import Tracker
 from methods.hparams import PruningHparams
 from methods.lifecycle import PruneAtInit
 from methods.registry import _METHODS, register_method

@@ -11,13 +11,13 @@ import yaml
 from hydra import compose, initialize_config_module
 from mlflow.tracking import MlflowClient
 
-from benchmarks.collect import collect_runs
-from benchmarks.parallel import source_cell
-from benchmarks.runner import RunEnv
-from benchmarks.sweep import expand_sweep
-from benchmarks.sweep_runner import run_sweep
-from benchmarks.tracking import Tracker
-from benchmarks.training import Protocol, make_optimizer
+from benchmarks.cells.execute import RunEnv
+from benchmarks.sweep.expand import expand_sweep
+from benchmarks.sweep.serial import run_sweep
+from benchmarks.sweep.workers import source_cell
+from benchmarks.tracking.collect import collect_runs
+from benchmarks.tracking.store import Tracker
+from benchmarks.training.loop import Protocol, make_optimizer
 from core.tasks import make_task
 from methods.networks import get_backbone
 from methods.registry import build_method

@@ -8,9 +8,9 @@ import copy
 import pytest
 import torch
 
-from benchmarks.cell import options
-from benchmarks.evaluation import evaluate
-from benchmarks.sweep import load_method_config
+from benchmarks.cells.cell import options
+from benchmarks.sweep.expand import load_method_config
+from benchmarks.training.evaluation import evaluate
 from methods.masks import measure_sparsity
 from methods.networks import build_model
 from methods.registry import build_method, list_methods

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.loader_perf import images_per_second, replicate_nyuv2
+from benchmarks.tools.loader_perf import images_per_second, replicate_nyuv2
 from datasets.registry import build_dataset
 from tests.conftest import SHARED_DATA
 

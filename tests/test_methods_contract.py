@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.sweep import CONF_DIR, load_method_config
+from benchmarks.sweep.expand import CONF_DIR, load_method_config
 from methods.lifecycle import MethodKind
 from methods.masks import measure_sparsity, prunable_parameters
 from methods.networks import get_backbone

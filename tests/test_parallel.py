@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.parallel import Schedule, cells_to_run, resolve_workers
-from benchmarks.sweep_runner import SweepReport
+from benchmarks.sweep.serial import SweepReport
+from benchmarks.sweep.workers import Schedule, cells_to_run, resolve_workers
 from tests.test_end_to_end import smoke_cells
 
 

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 import torch
 
-from benchmarks.training import BatchStream, train
+from benchmarks.training.loop import BatchStream, train
 from methods.budgets import masks_from_scores
 from methods.masks import MaskSet, owners_of, prunable_parameters
 from methods.networks import build_model

@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from benchmarks.sweep import CONF_DIR
-from benchmarks.training import Protocol, make_optimizer, make_scheduler
+from benchmarks.sweep.expand import CONF_DIR
+from benchmarks.training.loop import Protocol, make_optimizer, make_scheduler
 from methods.registry import build_method
 from tests.conftest import TINY_PROTOCOL
 
@@ -66,7 +66,7 @@ def test_an_unknown_schedule_is_a_clear_error():
 
 
 def test_best_checkpoint_keeps_the_state_with_the_lowest_loss():
-    from benchmarks.selection import BestCheckpoint
+    from benchmarks.training.selection import BestCheckpoint
 
     model = torch.nn.Linear(1, 1, bias=False)
     losses = iter([3.0, 1.0, 2.0])  # measured at steps 2, 4 and at the end (5)
@@ -115,7 +115,7 @@ def test_network_skips_upsampling_only_in_train_mode_when_asked(tiny_model):
 
 
 def test_best_checkpoint_considers_only_eligible_states():
-    from benchmarks.selection import BestCheckpoint
+    from benchmarks.training.selection import BestCheckpoint
 
     model = torch.nn.Linear(1, 1, bias=False)
     losses = iter([1.0, 2.0])  # measured only where eligible: steps 4 and 6
@@ -128,7 +128,7 @@ def test_best_checkpoint_considers_only_eligible_states():
 
 
 def train_tiny(model, bundle, protocol, steps, validate=lambda: {}):
-    from benchmarks.training import BatchStream, train
+    from benchmarks.training.loop import BatchStream, train
     from methods.masks import MaskSet
 
     batches = BatchStream(
@@ -148,7 +148,7 @@ def train_tiny(model, bundle, protocol, steps, validate=lambda: {}):
 
 
 def test_an_exploding_loss_fails_the_run_before_it_is_ranked(tiny_model, tiny_bundle):
-    from benchmarks.training import DivergenceError
+    from benchmarks.training.loop import DivergenceError
 
     wild = dataclasses.replace(TINY_PROTOCOL, lr=1e6)  # Adam: huge but finite losses
     with pytest.raises(DivergenceError, match="at its first step"):
@@ -156,7 +156,7 @@ def test_an_exploding_loss_fails_the_run_before_it_is_ranked(tiny_model, tiny_bu
 
 
 def test_nan_validation_metrics_fail_the_run(tiny_model, tiny_bundle):
-    from benchmarks.training import DivergenceError
+    from benchmarks.training.loop import DivergenceError
 
     protocol = dataclasses.replace(TINY_PROTOCOL, eval_every=1)
     with pytest.raises(DivergenceError, match="seg/mIoU NaN on the validation split at step 1"):

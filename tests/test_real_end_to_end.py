@@ -9,11 +9,11 @@ import torch
 from hydra import compose, initialize_config_module
 from mlflow.tracking import MlflowClient
 
-from benchmarks.reference import reference_section
-from benchmarks.runner import RunEnv
-from benchmarks.sweep import expand_sweep
-from benchmarks.sweep_runner import run_sweep
-from benchmarks.tracking import Tracker
+from benchmarks.cells.execute import RunEnv
+from benchmarks.reporting.reference import reference_section
+from benchmarks.sweep.expand import expand_sweep
+from benchmarks.sweep.serial import run_sweep
+from benchmarks.tracking.store import Tracker
 from tests.test_real_datasets import write_cityscapes_mtan, write_nyu_adashare, write_taskonomy
 
 pytestmark = pytest.mark.slow

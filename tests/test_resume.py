@@ -8,12 +8,12 @@ import torch
 from hydra import compose, initialize_config_module
 from mlflow.tracking import MlflowClient
 
-from benchmarks import preemption
-from benchmarks.runner import RunEnv
-from benchmarks.sweep import expand_sweep
-from benchmarks.sweep_runner import run_sweep
-from benchmarks.tracking import Tracker
-from benchmarks.training import BatchStream
+from benchmarks.cells.execute import RunEnv
+from benchmarks.sweep.expand import expand_sweep
+from benchmarks.sweep.serial import run_sweep
+from benchmarks.tracking.store import Tracker
+from benchmarks.training import preemption
+from benchmarks.training.loop import BatchStream
 from datasets.registry import build_dataset
 
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 
-from benchmarks.sanity_table import render_sanity_table
-from benchmarks.sweep import expand_sweep
+from benchmarks.reporting.sanity_table import render_sanity_table
+from benchmarks.sweep.expand import expand_sweep
 from methods.budgets import masks_from_scores
 from methods.masks import MaskSet
 from methods.registry import build_method

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from benchmarks.statistics import mean_ranks, paired_p_value, t_interval, ties_with_best
+from benchmarks.reporting.statistics import mean_ranks, paired_p_value, t_interval, ties_with_best
 
 
 def test_t_interval_by_hand():

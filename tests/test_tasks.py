@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from benchmarks.delta_m import delta_m
+from benchmarks.reporting.delta_m import delta_m
 from core.losses import channel_cosine
 from core.metrics import MapMetrics, MetricMismatchError
 from core.tasks import TASK_KINDS, make_task, metric_specs

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from benchmarks.tracking import CellTakenError, Tracker
+from benchmarks.tracking.store import CellTakenError, Tracker
 
 
 def free_port() -> int:

@@ -7,10 +7,10 @@ import torch
 from mlflow.tracking import MlflowClient
 from torch import nn
 
-from benchmarks.budget import TrainingBudget
-from benchmarks.runner import RunEnv
-from benchmarks.sweep_runner import run_sweep
-from benchmarks.tracking import Tracker
+from benchmarks.cells.execute import RunEnv
+from benchmarks.sweep.serial import run_sweep
+from benchmarks.tracking.store import Tracker
+from benchmarks.training.cost import TrainingBudget
 from methods.masks import MaskSet
 from tests.test_end_to_end import smoke_cells
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.training import BatchStream
+from benchmarks import PROJECT_ROOT
+from benchmarks.training.loop import BatchStream
 from datasets.registry import build_dataset
 
 SAMPLE_FOLDERS = ("img", "seg", "normal_mask", "depth")
-DEFAULT_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "nyuv2_adashare_samples"
+DEFAULT_SAMPLES = PROJECT_ROOT.parent / "shared" / "data" / "nyuv2_adashare_samples"
 
 
 def replicate_nyuv2(samples: Path, root: Path, copies: int) -> int:

@@ -18,9 +18,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 
-from benchmarks.cell import Cell
-from benchmarks.sweep import load_method_config
-from benchmarks.sweep_runner import SweepReport
+from benchmarks.cells.cell import Cell
+from benchmarks.sweep.expand import load_method_config
+from benchmarks.sweep.serial import SweepReport
 from methods.registry import build_method
 
 log = logging.getLogger(__name__)
@@ -64,9 +64,9 @@ def resolve_workers(workers: int | str, device: str) -> int:
 def _start_worker(setup: WorkerSetup) -> None:
     import torch
 
-    from benchmarks import preemption
-    from benchmarks.runner import RunEnv
-    from benchmarks.tracking import Tracker
+    from benchmarks.cells.execute import RunEnv
+    from benchmarks.tracking.store import Tracker
+    from benchmarks.training import preemption
 
     global _ENV
     preemption.install()
@@ -86,8 +86,8 @@ TAKEN = "taken"  # outcome of a cell another sweep is running or has finished
 def _run_in_worker(cell: Cell) -> tuple[float, str | None]:
     """(seconds, None, or the failure reason, or ``TAKEN``); a failed run is recorded FAILED
     in MLflow."""
-    from benchmarks.runner import run_cell
-    from benchmarks.tracking import CellTakenError
+    from benchmarks.cells.execute import run_cell
+    from benchmarks.tracking.store import CellTakenError
 
     started = time.perf_counter()
     try:

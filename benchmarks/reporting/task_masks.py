@@ -3,7 +3,8 @@
 For methods that select weights per task (the DiSparse family), the IoU of two tasks' masks on
 each shared layer shows where the tasks stop agreeing on which weights matter (the paper's
 "watershed" layer). Runs log ``analysis/task_masks.pt``, ``analysis/task_mask_iou.csv`` and
-``analysis/task_mask_iou.png``; ``python -m benchmarks.analyze RUN_ID`` renders them again.
+``analysis/task_mask_iou.png``; ``python -m benchmarks.reporting.task_masks RUN_ID`` renders
+them again.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from benchmarks.cli import add_store_arguments
-from benchmarks.tracking import RunLog, Tracker
+from benchmarks.tracking.arguments import add_store_arguments
+from benchmarks.tracking.store import RunLog, Tracker
 from methods.masks import MaskSet
 from methods.networks.base import SHARED
 
@@ -83,7 +84,7 @@ def log_task_mask_analysis(run: RunLog, masks: MaskSet) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.analyze",
+        prog="python -m benchmarks.reporting.task_masks",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

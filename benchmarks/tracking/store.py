@@ -20,6 +20,8 @@ import mlflow
 from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
+from benchmarks import PROJECT_ROOT
+
 log = logging.getLogger(__name__)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own progress is enough
 MAX_BATCH = 100  # MLflow's per-request limit for params / metrics in log_batch
@@ -38,7 +40,7 @@ def default_artifact_location(uri: str) -> str | None:
 
 
 def _git(*args: str) -> str:
-    root = Path(__file__).resolve().parents[1]
+    root = PROJECT_ROOT
     result = subprocess.run(
         ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=10
     )

@@ -14,11 +14,8 @@ import numpy as np
 import torch
 import yaml
 
-from benchmarks.analyze import log_task_mask_analysis
-from benchmarks.budget import TrainingBudget
-from benchmarks.cell import Cell
-from benchmarks.evaluation import evaluate, split_loss
-from benchmarks.resume import (
+from benchmarks.cells.cell import Cell
+from benchmarks.cells.resume import (
     ARTIFACT_DIR,
     FILENAME,
     RESUME_TAG,
@@ -27,10 +24,12 @@ from benchmarks.resume import (
     rng_state,
     set_rng_state,
 )
-from benchmarks.selection import BestCheckpoint
-from benchmarks.sweep import load_method_config
-from benchmarks.tracking import CellTakenError, RunLog, Tracker, code_version, flatten
-from benchmarks.training import (
+from benchmarks.reporting.task_masks import log_task_mask_analysis
+from benchmarks.sweep.expand import load_method_config
+from benchmarks.tracking.store import CellTakenError, RunLog, Tracker, code_version, flatten
+from benchmarks.training.cost import TrainingBudget
+from benchmarks.training.evaluation import evaluate, split_loss
+from benchmarks.training.loop import (
     AfterBackward,
     BatchStream,
     LoopCheckpoints,
@@ -38,6 +37,7 @@ from benchmarks.training import (
     check_metrics,
     train,
 )
+from benchmarks.training.selection import BestCheckpoint
 from datasets.registry import DatasetBundle, build_dataset
 from methods.context import PruneContext
 from methods.health import health_report
@@ -301,7 +301,7 @@ class CellRun:
         best: BestCheckpoint | None,
     ) -> None:
         """Everything the rest of the cell depends on, after ``step`` of training phase
-        ``phase`` (``benchmarks.resume``)."""
+        ``phase`` (``benchmarks.cells.resume``)."""
         state = {
             "phase": phase,
             "step": step,

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.config_docs``: the README's option tables, generated from the code.
+"""``python -m benchmarks.tools.config_docs``: the README's option tables, generated from the code.
 
 Each default has one source: a method's options and defaults are its ``Hparams`` dataclass (its
 yaml file repeats them for Hydra, and a test keeps the two equal); a protocol's values are its
@@ -13,15 +13,14 @@ import argparse
 import dataclasses
 import re
 import sys
-from pathlib import Path
 
 import yaml
 
-from benchmarks.sweep import CONF_DIR
-from benchmarks.training import Protocol
+from benchmarks import CONF_DIR, PROJECT_ROOT
+from benchmarks.training.loop import Protocol
 from methods.registry import get_method, list_methods
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = PROJECT_ROOT / "README.md"
 
 
 def _value(value: object) -> str:
@@ -79,14 +78,19 @@ def render_readme(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.config_docs", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.tools.config_docs", description=__doc__
+    )
     parser.add_argument("--check", action="store_true", help="fail if README.md is out of date")
     args = parser.parse_args(argv)
     current = README.read_text()
     fresh = render_readme(current)
     if args.check:
         if fresh != current:
-            print("README.md option tables are out of date: run python -m benchmarks.config_docs")
+            print(
+                "README.md option tables are out of date: run "
+                "python -m benchmarks.tools.config_docs"
+            )
             return 1
         print("README.md option tables are up to date")
         return 0

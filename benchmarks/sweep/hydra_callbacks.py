@@ -15,7 +15,7 @@ class LeaderboardAfterMultirun(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if not config.leaderboard.enabled:
             return
-        from benchmarks.leaderboard import Comparison, write_leaderboard
+        from benchmarks.reporting.leaderboard import Comparison, write_leaderboard
 
         print(
             write_leaderboard(

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.tracking import Tracker
+from benchmarks.tracking.store import Tracker
 
 log = logging.getLogger(__name__)
 ARTIFACT_DIR, FILENAME = "resume", "checkpoint.pt"

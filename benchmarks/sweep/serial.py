@@ -6,9 +6,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from benchmarks.cell import Cell
-from benchmarks.runner import RunEnv, run_cell
-from benchmarks.tracking import CellTakenError
+from benchmarks.cells.cell import Cell
+from benchmarks.cells.execute import RunEnv, run_cell
+from benchmarks.tracking.store import CellTakenError
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import math
 import pandas as pd
 from tabulate import tabulate
 
-from benchmarks.statistics import ALPHA, paired_p_value, t_interval
+from benchmarks.reporting.statistics import ALPHA, paired_p_value, t_interval
 from methods.sanity import SANITY_CHECKS
 
 ABLATIONS = SANITY_CHECKS[1:]  # shuffle, reinit, invert

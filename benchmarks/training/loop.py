@@ -13,8 +13,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from benchmarks import preemption
-from benchmarks.selection import SELECTIONS
+from benchmarks.training import preemption
+from benchmarks.training.selection import SELECTIONS
 from core.options import check_choice, options_from_mapping
 from core.tasks import TaskSpec, weighted_task_losses
 from methods.lifecycle import AfterBackward
@@ -305,7 +305,7 @@ def train(
     batch)`` runs between backward and the optimiser step (dynamic sparsity); ``on_step_end(step)``
     after it. Raises ``DivergenceError`` on a non-finite loss, a loss ``EXPLOSION_FACTOR`` times
     its first value (or 1), or NaN validation metrics. With ``checkpoints.every``, SIGTERM stops
-    the loop after the current step, once it is saved (``benchmarks.preemption``).
+    the loop after the current step, once it is saved (``benchmarks.training.preemption``).
     """
     optimizer = make_optimizer(model, protocol, lr)
     scheduler = make_scheduler(optimizer, protocol, steps)

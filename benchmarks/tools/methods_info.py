@@ -1,4 +1,5 @@
-"""``python -m benchmarks.methods_info``: every registered method, its kind, paper and options."""
+"""``python -m benchmarks.tools.methods_info``: every registered method, its kind, paper and
+options."""
 
 from __future__ import annotations
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-REFERENCE_CSV = (
-    Path(__file__).resolve().parents[1] / "results" / "reference" / "disparse_cvpr2022.csv"
-)
+from benchmarks import PROJECT_ROOT
+
+REFERENCE_CSV = PROJECT_ROOT / "results" / "reference" / "disparse_cvpr2022.csv"
 SOURCE = "Sun et al., DiSparse, CVPR 2022, Tables 1-3 (results/reference/)"
 TASKS = {"seg": "seg", "sn": "normal", "depth": "depth", "keypoint": "keypoint", "edge": "edge"}
 METRICS = {

@@ -8,17 +8,16 @@ not prune (dense, architectures) run once per seed at sparsity 0.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from benchmarks.cell import Cell
+from benchmarks import CONF_DIR
+from benchmarks.cells.cell import Cell
 from methods.lifecycle import GROUP_OF_KIND
 from methods.registry import get_method, list_methods
 from methods.sanity import SANITY_CHECKS, SanityHparams
 
-CONF_DIR = Path(__file__).parent / "conf"
 ALL_METHODS = "all"
 KIND_ORDER = list(GROUP_OF_KIND)  # dense first: later cells reuse the dense model
 

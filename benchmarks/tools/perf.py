@@ -1,0 +1,225 @@
+"""``python -m benchmarks.perf``: performance figures measured side by side in one run.
+
+1. Masked vs dense training step on the default model, data size and batch: the two are timed in
+   alternation (A B A B ...) so machine noise hits both alike; the ratio of medians is printed.
+2. Per-cell wall time of the default sweep: one cell of each kind (dense, prune-at-init,
+   prune-pretrained) is run into a throwaway MLflow store, and the default sweep's total is
+   estimated from those measured times.
+3. ``--workers N``: the same list of cells (every method at 90%, seed 0, shortened training) run
+   one after another in this process and then on N worker processes, each into its own
+   throwaway store; prints both wall times and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_module
+
+from benchmarks.sweep.device import resolve_device
+from benchmarks.sweep.expand import expand_sweep
+from benchmarks.tools.loader_perf import DEFAULT_SAMPLES
+from benchmarks.training.loop import Protocol, make_optimizer
+from core.tasks import weighted_task_losses
+from datasets.registry import build_dataset
+from methods.budgets import masks_from_scores
+from methods.lifecycle import MethodKind
+from methods.masks import MaskSet, owners_of, prunable_parameters
+from methods.networks import build_model
+from methods.registry import get_method
+
+
+def default_config(*overrides: str):
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def step_times(
+    device: torch.device, steps: int, sparsity: float, overrides: list[str]
+) -> tuple[list[float], list[float]]:
+    """Interleaved timings of dense and masked training steps (seconds per step)."""
+    cell = expand_sweep(default_config(*overrides, "method=dense", "seed=0"))[0]
+    bundle = build_dataset(cell.dataset["name"], cell.dataset_options)
+    protocol = Protocol.from_config(cell.protocol)
+    batch = {
+        k: torch.stack([bundle.splits["train"][i][k] for i in range(protocol.batch_size)]).to(
+            device
+        )
+        for k in bundle.splits["train"][0]
+    }
+    runs = {}
+    for name in ("dense", "masked"):
+        torch.manual_seed(0)
+        model = build_model(cell.model["name"], cell.model_options, bundle.tasks).to(device).train()
+        optimizer = make_optimizer(model, protocol)
+        if name == "masked":
+            params = prunable_parameters(model)
+            scores = {n: torch.rand_like(p) for n, p in params.items()}
+            masks = MaskSet(masks_from_scores(scores, sparsity, "global"), owners_of(model, params))
+            masks.to(device).attach(model, optimizer)
+        runs[name] = (model, optimizer)
+
+    def one_step(name: str) -> float:
+        model, optimizer = runs[name]
+        _synchronize(device)
+        start = time.perf_counter()
+        loss, _ = weighted_task_losses(model(batch["image"]), batch, bundle.tasks, {})
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        _synchronize(device)
+        return time.perf_counter() - start
+
+    for name in runs:  # warm-up
+        for _ in range(3):
+            one_step(name)
+    dense, masked = [], []
+    for _ in range(steps):
+        dense.append(one_step("dense"))
+        masked.append(one_step("masked"))
+    return dense, masked
+
+
+def cell_times(device: torch.device, overrides: list[str]) -> dict[str, float]:
+    """Wall time of one default cell per kind, run into a throwaway store."""
+    from benchmarks.cells.execute import RunEnv, run_cell  # MLflow is needed only for this part
+    from benchmarks.tracking.store import Tracker
+
+    picks = {
+        "dense": ("dense", 0.0),
+        "prune_at_init": ("snip", 0.9),
+        "prune_pretrained": ("magnitude", 0.9),
+    }
+    times = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = RunEnv(Tracker(f"sqlite:///{tmp}/perf.db", "perf"), device)
+        for kind, (method, sparsity) in picks.items():
+            cell = expand_sweep(
+                default_config(*overrides, f"method={method}", f"sparsity={sparsity}", "seed=0")
+            )[0]
+            start = time.perf_counter()
+            run_cell(env, cell)
+            times[kind] = time.perf_counter() - start
+    return times
+
+
+def sweep_seconds(workers: int, overrides: list[str]) -> tuple[float, int]:
+    """(wall seconds, cells) of a sweep run on ``workers`` processes into a throwaway store."""
+    from benchmarks.sweep.setup import execute_sweep, prepare_sweep
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = default_config(*overrides, f"workers={workers}", f"tracking.uri=sqlite:///{tmp}/s.db")
+        cells, env, count = prepare_sweep(cfg)
+        start = time.perf_counter()
+        report = execute_sweep(cfg, cells, env, count)
+        seconds = time.perf_counter() - start
+    if report.failed:
+        raise RuntimeError(report.summary())
+    return seconds, len(cells)
+
+
+def print_loader_throughput(samples: Path, worker_counts: list[int], appetite: float) -> None:
+    """Images/s the NYUv2 loader delivers, beside the images/s the measured step consumes."""
+    from benchmarks.tools.loader_perf import nyuv2_throughput
+
+    rates = nyuv2_throughput(samples, worker_counts)
+    print("real-data loading (NYUv2 shared samples replicated, 321x321 crop + flip, batch 8):")
+    for workers, rate in rates.items():
+        print(f"  {workers} loader workers: {rate:8.1f} images/s")
+    print(f"  the dense step above consumes {appetite:8.1f} images/s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.perf",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per variant")
+    parser.add_argument("--sparsity", type=float, default=0.9, help="mask sparsity (default 0.9)")
+    parser.add_argument("--skip-cells", action="store_true", help="only the step-time ratio")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time a short sweep on 1 and on N worker processes (0: skip)",
+    )
+    parser.add_argument(
+        "--loaders",
+        action="store_true",
+        help="also time the real NYUv2 loader (shared samples, replicated) at --loader-workers",
+    )
+    parser.add_argument(
+        "--loader-workers",
+        type=int,
+        nargs="+",
+        default=[0, 2],
+        metavar="N",
+        help="DataLoader worker counts for --loaders (default: 0 2)",
+    )
+    parser.add_argument(
+        "--nyuv2-samples",
+        type=Path,
+        default=DEFAULT_SAMPLES,
+        help="folder of NYUv2 samples in the AdaShare layout (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Hydra override of the benchmark config (repeatable), e.g. model=deeplab_resnet34",
+    )
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+
+    dense, masked = step_times(device, args.steps, args.sparsity, args.override)
+    d, m = statistics.median(dense), statistics.median(masked)
+    setting = " ".join(args.override) or "default model, data and batch"
+    print(f"training step, {setting} ({args.steps} interleaved steps each):")
+    print(f"  dense  median {1000 * d:8.2f} ms")
+    print(f"  masked median {1000 * m:8.2f} ms  (sparsity {args.sparsity:g}, mask after each step)")
+    print(f"  masked / dense = {m / d:.3f}   (goal <= 1.05)")
+    if args.loaders:
+        batch = default_config(*args.override).protocol.batch_size
+        print_loader_throughput(args.nyuv2_samples, args.loader_workers, batch / d)
+    if args.workers:
+        short = [*args.override, "sparsity=0.9", "seed=0", "protocol.steps=200"]
+        short += ["protocol.finetune_steps=100", "protocol.eval_every=100"]
+        one, cells = sweep_seconds(1, short)
+        many, _ = sweep_seconds(args.workers, short)
+        print(f"sweep of {cells} cells (every method at 90%, seed 0, 200 steps):")
+        print(f"  1 process, {torch.get_num_threads()} threads: {one:7.1f} s")
+        print(f"  {args.workers} worker processes:       {many:7.1f} s")
+        print(f"  speed-up {one / many:.2f}x")
+    if args.skip_cells:
+        return
+    times = cell_times(device, args.override)
+    print("per-cell wall time of the default sweep (one measured cell per kind):")
+    for kind, seconds in times.items():
+        print(f"  {kind:17s} {seconds:7.1f} s")
+    sweep = expand_sweep(default_config(*args.override))
+    kinds = Counter(get_method(c.method_name).kind for c in sweep)
+    kind_time = {
+        MethodKind.DENSE: times["dense"],
+        MethodKind.PRUNE_AT_INIT: times["prune_at_init"],
+        MethodKind.DYNAMIC: times["prune_at_init"],
+        MethodKind.PRUNE_PRETRAINED: times["prune_pretrained"],
+        MethodKind.ARCHITECTURE: times["dense"],
+    }
+    total = sum(kind_time[k] * n for k, n in kinds.items())
+    print(f"  default sweep: {len(sweep)} cells, estimated {total / 60:.1f} min on this machine")
