@@ -21,7 +21,7 @@ def main(cfg: DictConfig) -> None:
 
     try:
         comparison = Comparison(cfg.leaderboard.baseline, cfg.leaderboard.delta_m)
-        cells, env, workers = prepare_sweep(cfg)
+        cells, resources, workers = prepare_sweep(cfg)
     except (ValueError, KeyError, LookupError, FileNotFoundError, RuntimeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         log.error("configuration error: %s", message)
@@ -29,11 +29,11 @@ def main(cfg: DictConfig) -> None:
     log.info(
         "%d cell(s) on %s; tracking %s (experiment %s)",
         len(cells),
-        env.device,
+        resources.device,
         cfg.tracking.uri,
         cfg.tracking.experiment,
     )
-    report = execute_sweep(cfg, cells, env, workers)
+    report = execute_sweep(cells, resources, workers)
     log.info("sweep: %s", report.summary())
     if cfg.leaderboard.enabled and not is_multirun():
         print(

@@ -18,14 +18,11 @@ release's units, as in the papers that use them. test = val (the papers evaluate
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from core.options import options_from_mapping
 from core.tasks import make_task
 from datasets.file_dataset import (
     SampleFiles,
@@ -51,7 +48,13 @@ LAYOUTS = {  # name -> (marker that identifies it, description)
 
 @dataclass(frozen=True)
 class CityscapesOptions(DatasetOptions):
-    root: str | None = field(default=None, metadata={"help": "dataset folder"})
+    root: str | None = field(
+        default=None,
+        metadata={
+            "help": "dataset folder (where, not what: not part of a cell's identity)",
+            "identity": False,
+        },
+    )
     layout: str = field(default="auto", metadata={"help": "auto, mtan or adashare"})
     tasks: tuple[str, ...] = ("seg", "depth")
     num_classes: int = field(
@@ -137,9 +140,8 @@ def disparity_from_array(array: np.ndarray):
     return depth
 
 
-@register_dataset("cityscapes")
-def build_cityscapes(config: Mapping[str, Any]) -> DatasetBundle:
-    options = options_from_mapping(CityscapesOptions, config, "dataset")
+@register_dataset("cityscapes", CityscapesOptions)
+def build_cityscapes(options: CityscapesOptions) -> DatasetBundle:
     if set(options.tasks) - {"seg", "depth"} or not options.tasks:
         raise DatasetError(
             f"dataset.tasks: Cityscapes has seg and depth; got {list(options.tasks)}"

@@ -16,15 +16,12 @@ Layouts (``layout: auto`` picks by what is on disk):
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from core.options import options_from_mapping
 from core.tasks import make_task
 from datasets.file_dataset import (
     SampleFiles,
@@ -55,7 +52,13 @@ MTAN_FOLDERS = {"image": "image", "seg": "label", "normal": "normal", "depth": "
 
 @dataclass(frozen=True)
 class NYUv2Options(DatasetOptions):
-    root: str | None = field(default=None, metadata={"help": "dataset folder"})
+    root: str | None = field(
+        default=None,
+        metadata={
+            "help": "dataset folder (where, not what: not part of a cell's identity)",
+            "identity": False,
+        },
+    )
     layout: str = field(default="auto", metadata={"help": "auto, adashare or mtan"})
     tasks: tuple[str, ...] = ("seg", "normal", "depth")
     num_classes: int = field(default=40, metadata={"help": "40 (adashare) or 13 (mtan layout)"})
@@ -128,9 +131,8 @@ def _mtan_splits(root: Path, tasks) -> dict[str, list[SampleFiles]]:
     return splits
 
 
-@register_dataset("nyuv2")
-def build_nyuv2(config: Mapping[str, Any]) -> DatasetBundle:
-    options = options_from_mapping(NYUv2Options, config, "dataset")
+@register_dataset("nyuv2", NYUv2Options)
+def build_nyuv2(options: NYUv2Options) -> DatasetBundle:
     unknown = set(options.tasks) - {"seg", "normal", "depth"}
     if unknown or not options.tasks:
         raise DatasetError(

@@ -1,16 +1,15 @@
-"""Dataset registry: a dataset is a builder function registered by name."""
+"""Dataset registry: a dataset is a builder function registered by name with its typed options
+(``core.registry``)."""
 
 from __future__ import annotations
 
-import functools
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch.utils.data import Dataset
 
+from core.registry import Registry
 from core.tasks import TaskSpec
 
 SPLITS = ("train", "val", "test")
@@ -64,38 +63,25 @@ class DatasetOptions:
         return count if self.limit is None else min(count, self.limit)
 
 
-DatasetBuilder = Callable[[Mapping[str, Any]], DatasetBundle]
-_BUILDERS: dict[str, DatasetBuilder] = {}
+DATASETS: Registry[Callable[[Any], DatasetBundle]] = Registry(
+    "dataset", "datasets", where=lambda name: "dataset"
+)
 
 
-def register_dataset(name: str) -> Callable[[DatasetBuilder], DatasetBuilder]:
-    def decorate(builder: DatasetBuilder) -> DatasetBuilder:
-        if name in _BUILDERS and _BUILDERS[name] is not builder:
-            raise ValueError(f"dataset {name!r} is registered twice")
-        _BUILDERS[name] = builder
-        return builder
-
-    return decorate
-
-
-@functools.cache
-def _discover() -> None:
-    """Import every module of ``datasets`` once so their ``@register_dataset`` calls run."""
-    import datasets
-
-    for module in pkgutil.iter_modules(datasets.__path__):
-        importlib.import_module(f"datasets.{module.name}")
+def register_dataset(name: str, options: type[DatasetOptions]):
+    """Function decorator: ``builder(options) -> DatasetBundle`` is ``dataset=name``."""
+    return DATASETS.register(name, options)
 
 
 def list_datasets() -> list[str]:
-    _discover()
-    return sorted(_BUILDERS)
+    return DATASETS.names()
 
 
-def build_dataset(name: str, options: Mapping[str, Any]) -> DatasetBundle:
+def dataset_options(name: str, config: Mapping[str, Any]) -> DatasetOptions:
+    """The typed, checked options of dataset ``name`` (``config``: everything but ``name``)."""
+    return DATASETS.options(name, config)
+
+
+def build_dataset(name: str, config: Mapping[str, Any]) -> DatasetBundle:
     """Build dataset ``name`` from its config options (everything but ``name``)."""
-    if name not in list_datasets():
-        raise KeyError(
-            f"unknown dataset {name!r}; registered datasets: {', '.join(list_datasets())}"
-        )
-    return _BUILDERS[name](options)
+    return DATASETS.entry(name).builder(dataset_options(name, config))

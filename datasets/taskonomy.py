@@ -26,16 +26,14 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.options import check_choice, options_from_mapping
+from core.options import check_choice
 from core.tasks import make_task
 from datasets.file_dataset import SampleFiles, build_file_bundle, channels_first, image_from_array
 from datasets.files import DatasetError, read_npy, require_dir
@@ -59,7 +57,13 @@ AUTHORS_MAP_RANGE = {"keypoint": 0.005, "edge": 0.08}  # of the 16-bit range, th
 
 @dataclass(frozen=True)
 class TaskonomyOptions(DatasetOptions):
-    root: str | None = field(default=None, metadata={"help": "dataset folder"})
+    root: str | None = field(
+        default=None,
+        metadata={
+            "help": "dataset folder (where, not what: not part of a cell's identity)",
+            "identity": False,
+        },
+    )
     tasks: tuple[str, ...] = ("seg", "normal", "depth", "keypoint", "edge")
     split_file: str | None = field(
         default=None,
@@ -196,9 +200,8 @@ def resized(decode, size: tuple[int, int]):
     return decode_and_resize
 
 
-@register_dataset("taskonomy")
-def build_taskonomy(config: Mapping[str, Any]) -> DatasetBundle:
-    options = options_from_mapping(TaskonomyOptions, config, "dataset")
+@register_dataset("taskonomy", TaskonomyOptions)
+def build_taskonomy(options: TaskonomyOptions) -> DatasetBundle:
     if set(options.tasks) - set(DOMAINS) or not options.tasks:
         raise DatasetError(
             f"dataset.tasks: Taskonomy has seg, normal, depth, keypoint, edge; "

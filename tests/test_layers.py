@@ -1,4 +1,9 @@
-"""The package layering: benchmarks -> (methods, datasets) -> core, nothing upward or sideways."""
+"""The layering: benchmarks' sub-packages -> (methods, datasets) -> core, nothing upward.
+
+Inside ``benchmarks``: tools and the entry points may use everything; sweep runs cells and
+reports; reporting reads the store and rebuilds cells; cells use training and tracking;
+training and tracking sit on the library packages only.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,30 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+LIBRARY = {"core", "datasets", "methods"}
 ALLOWED = {
     "core": set(),
     "datasets": {"core"},
     "methods": {"core"},
-    "benchmarks": {"core", "datasets", "methods"},
+    "benchmarks.training": LIBRARY,
+    "benchmarks.tracking": LIBRARY,
+    "benchmarks.cells": LIBRARY | {"benchmarks.training", "benchmarks.tracking"},
+    "benchmarks.reporting": LIBRARY | {"benchmarks.cells", "benchmarks.tracking"},
+    "benchmarks.sweep": LIBRARY
+    | {"benchmarks.cells", "benchmarks.training", "benchmarks.tracking", "benchmarks.reporting"},
 }
+ALLOWED["benchmarks.tools"] = set(ALLOWED) - {"benchmarks.tools"}  # tools may use any layer
+EVERYTHING = set(ALLOWED)
+
+
+def layer_of(module: str) -> str | None:
+    """The layer a module belongs to (the longest matching package)."""
+    matches = [p for p in EVERYTHING if module == p or module.startswith(f"{p}.")]
+    return max(matches, key=len, default=None)
 
 
 def project_imports(path: Path) -> set[str]:
-    """Top-level project packages that ``path`` imports (other than its own)."""
+    """Layers that ``path`` imports (``benchmarks`` itself holds only CONF_DIR/PROJECT_ROOT)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         names = []
@@ -25,12 +44,34 @@ def project_imports(path: Path) -> set[str]:
             names = [node.module]
         elif isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        found |= {n.split(".")[0] for n in names} & set(ALLOWED)
+        found |= {layer for name in names if (layer := layer_of(name)) is not None}
     return found
 
 
-@pytest.mark.parametrize("package", list(ALLOWED))
-def test_package_imports_only_the_layers_below_it(package):
-    for path in (ROOT / package).rglob("*.py"):
-        extra = project_imports(path) - ALLOWED[package] - {package}
-        assert not extra, f"{path.relative_to(ROOT)} imports {sorted(extra)}"
+def module_files(layer: str) -> list[Path]:
+    return sorted((ROOT / layer.replace(".", "/")).rglob("*.py"))
+
+
+@pytest.mark.parametrize("layer", list(ALLOWED))
+def test_each_layer_imports_only_the_layers_below_it(layer):
+    files = module_files(layer)
+    assert files, f"no modules under {layer}"
+    for path in files:
+        extra = project_imports(path) - ALLOWED[layer] - {layer}
+        assert not extra, f"{path.relative_to(ROOT)} imports {sorted(extra)} (upward or sideways)"
+
+
+def test_benchmarks_top_level_holds_only_entry_points():
+    top = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py"))
+    assert top == ["__init__", "compare_runs", "convergence", "leaderboard", "perf", "run"], top
+    for name in top[1:]:
+        lines = (ROOT / "benchmarks" / f"{name}.py").read_text().splitlines()
+        assert len(lines) <= 60, f"benchmarks/{name}.py is an entry point: keep it thin"
+
+
+def test_every_module_belongs_to_a_layer():
+    packages = [p for p in (ROOT / "benchmarks").iterdir() if (p / "__init__.py").exists()]
+    for package in packages:
+        if package.name == "conf":
+            continue
+        assert f"benchmarks.{package.name}" in ALLOWED, f"add benchmarks/{package.name} to ALLOWED"

@@ -1,13 +1,16 @@
-"""One benchmark cell: (dataset, model, protocol, method, sparsity, seed) and its identity."""
+"""One benchmark cell: (dataset, model, protocol, method, sparsity, seed), its identity, its
+resolved options and the fingerprint of the code that computes it."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
+from benchmarks.cells import fingerprint, identity
+from benchmarks.tracking.store import CellKey
+from datasets.registry import DATASETS
+from methods.networks import MODELS
 from methods.registry import get_method
 
 
@@ -16,20 +19,21 @@ def options(config: dict[str, Any], meta: tuple[str, ...] = ("name",)) -> dict[s
     return {k: v for k, v in config.items() if k not in meta}
 
 
-def _plain(value: Any) -> Any:
-    """Lists as tuples, so a config's list equals a dataclass default's tuple."""
-    return tuple(value) if isinstance(value, list) else value
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> ``{"a.b.c": "value"}`` (MLflow params)."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
 
 
-def stable_hash(value: Any, length: int = 12) -> str:
-    """Hash of a JSON-serialisable value, independent of key order."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
-# Protocol options that change how a cell runs, not what it computes: left out of the hashes, so
-# turning on checkpoints or loader workers does not make finished cells count as new ones.
-EXECUTION_ONLY = ("checkpoint_every", "num_workers")
+def _shown(value: Any) -> str:
+    """An option value as a config would spell it (100.0 as 100)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @dataclass(frozen=True)
@@ -44,15 +48,64 @@ class Cell:
     sparsity: float
     seed: int
 
-    def as_dict(self) -> dict[str, Any]:
+    def groups(self) -> dict[str, dict[str, Any]]:
         return {
             "dataset": self.dataset,
             "model": self.model,
             "protocol": self.protocol,
             "method": self.method,
-            "sparsity": self.sparsity,
-            "seed": self.seed,
         }
+
+    def as_dict(self) -> dict[str, Any]:
+        """The cell as configured (what ``config.yaml`` of its run holds)."""
+        return {**self.groups(), "sparsity": self.sparsity, "seed": self.seed}
+
+    @cached_property
+    def resolved(self) -> dict[str, Any]:
+        """Every option of every group with its value, defaults filled in (logged as params)."""
+        groups = {g: identity.resolved(g, c) for g, c in self.groups().items()}
+        return {**groups, "sparsity": self.sparsity, "seed": self.seed}
+
+    @cached_property
+    def cell_id(self) -> str:
+        """Hash of the options that differ from their defaults (``benchmarks.cells.identity``)."""
+        groups = {g: identity.identity(g, c) for g, c in self.groups().items()}
+        return identity.stable_hash({**groups, "sparsity": self.sparsity, "seed": self.seed})
+
+    @cached_property
+    def setting_id(self) -> str:
+        """Identity of the comparison a cell belongs to: same data, model and protocol."""
+        return identity.stable_hash(
+            {g: identity.identity(g, getattr(self, g)) for g in ("dataset", "model", "protocol")}
+        )
+
+    @cached_property
+    def start_from(self) -> str | None:
+        """The registered method whose trained model this cell starts from, if any."""
+        method = get_method(self.method_name)
+        return method(identity.typed_options("method", self.method)).start_from
+
+    @cached_property
+    def code_fingerprint(self) -> str:
+        """Hash of the code that computes this cell (``benchmarks.cells.fingerprint``)."""
+        method = get_method(self.method_name)
+        roots = [
+            method.__module__,
+            DATASETS.entry(self.dataset["name"]).builder.__module__,
+            MODELS.entry(self.model["name"]).builder.__module__,
+            fingerprint.RUNNER,
+        ]
+        if self.start_from:  # the cell's result depends on its source model's code too
+            roots.append(get_method(self.start_from).__module__)
+        return fingerprint.fingerprint(tuple(roots))
+
+    @cached_property
+    def key(self) -> CellKey:
+        """How the store finds this cell's runs: id, resolved options (flat, without those that
+        never count) and code fingerprint."""
+        exempt = {f"{g}.{k}" for g, c in self.groups().items() for k in identity.exempt_keys(g, c)}
+        flat = {k: v for k, v in flatten(self.resolved).items() if k not in exempt}
+        return CellKey(self.cell_id, flat, self.code_fingerprint)
 
     @property
     def method_name(self) -> str:
@@ -76,34 +129,16 @@ class Cell:
         return dict(self.dataset.get("loss_weights") or {})
 
     @property
-    def result_protocol(self) -> dict[str, Any]:
-        """The protocol without its execution-only options."""
-        return {k: v for k, v in self.protocol.items() if k not in EXECUTION_ONLY}
-
-    @property
-    def config_hash(self) -> str:
-        return stable_hash(self.as_dict() | {"protocol": self.result_protocol})
-
-    @property
-    def setting_hash(self) -> str:
-        """Identity of the comparison a cell belongs to: same data, model and protocol."""
-        return stable_hash(
-            {"dataset": self.dataset, "model": self.model, "protocol": self.result_protocol}
-        )
-
-    @property
     def variant(self) -> str:
         """The method's options that differ from its registered defaults ("key=value, ...");
         the leaderboard shows them beside the method's name, so runs of one method under other
         options never share a row. The sanity ablation is reported apart."""
-        fields = dataclasses.fields(get_method(self.method_name).Hparams)
-        defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
-        changed = [
-            f"{key}={value}"
-            for key, value in sorted(self.method_options.items())
-            if key != "sanity" and key in defaults and _plain(value) != _plain(defaults[key])
-        ]
-        return ", ".join(changed)
+        changed = identity.identity("method", self.method)
+        return ", ".join(
+            f"{key}={_shown(value)}"
+            for key, value in sorted(changed.items())
+            if key not in ("name", "sanity")
+        )
 
     @property
     def label(self) -> str:

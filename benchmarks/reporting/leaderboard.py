@@ -19,12 +19,14 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from benchmarks.cells.stored import is_stale, rekey_store
 from benchmarks.reporting.delta_m import VARIANTS, delta_m, delta_m_metrics
 from benchmarks.reporting.reference import reference_section
 from benchmarks.reporting.sanity_table import is_ablated, render_sanity_table
 from benchmarks.reporting.statistics import mean_ranks, t_interval, ties_with_best
 from benchmarks.tracking.arguments import add_store_arguments
 from benchmarks.tracking.collect import collect_failures, collect_runs
+from benchmarks.tracking.schema import CELL_ID, SETTING_ID
 from core.tasks import metric_specs
 from methods.lifecycle import GROUP_OF_KIND, Architecture, DenseTraining
 from methods.registry import get_method, list_methods
@@ -34,6 +36,7 @@ GROUP_ORDER = list(GROUP_OF_KIND.values())  # dense, static, dynamic, pretrained
 UNPRUNED_GROUPS = tuple(GROUP_OF_KIND[base.kind] for base in (DenseTraining, Architecture))
 COMPLEXITY = ("model/params", "model/params_nonzero", "model/macs", "model/macs_nonzero")
 BUDGET = ("budget/train_steps", "budget/train_flops")
+STALE = "stale"  # column: runs of the row made by other code than today's
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ def with_shared_cells(frame: pd.DataFrame) -> pd.DataFrame:
 def split_settings(frame: pd.DataFrame, comparison: Comparison | None = None) -> list[Setting]:
     comparison = comparison or Comparison()
     settings = []
-    keys = ["dataset", "tasks", "model", "protocol", "setting_hash"]
+    keys = ["dataset", "tasks", "model", "protocol", SETTING_ID]
     names_seen: dict[str, int] = {}
     for (dataset, tasks_json, model, protocol, setting), runs in frame.groupby(keys, sort=True):
         tasks = json.loads(tasks_json)
@@ -163,8 +166,9 @@ def aggregate(setting: Setting) -> pd.DataFrame:
     std = grouped[value_columns].std(ddof=1).add_suffix(":std")
     ci = grouped[value_columns].agg(lambda v: t_interval(list(v))[1]).add_suffix(":ci95")
     seeds = grouped["seed"].nunique().rename("seeds")
+    stale = (grouped[STALE].sum() if STALE in setting.runs else seeds * 0).rename(STALE)
     health = grouped.apply(health_note, include_groups=False).rename("health")
-    table = pd.concat([seeds, mean, std, ci, health], axis=1).reset_index()
+    table = pd.concat([seeds, mean, std, ci, health, stale], axis=1).reset_index()
     table["group_order"] = table["group"].map(
         lambda g: GROUP_ORDER.index(g) if g in GROUP_ORDER else len(GROUP_ORDER)
     )
@@ -247,10 +251,11 @@ def render_table(
             best[key] = values.max() if higher else values.min()
     body = []
     for _, row in rows.iterrows():
-        flagged = bool(row.get("health", ""))
+        marks = " †" if row.get("health", "") else ""
+        marks += " §" if row.get(STALE, 0) else ""
         line = [
             row["group"],
-            f"{row['method']} †" if flagged else row["method"],
+            f"{row['method']}{marks}",
             f"{100 * row['sparsity/overall:mean']:.1f}",
             int(row["seeds"]),
             _size(row, "model/params", 1e3),
@@ -366,6 +371,13 @@ def render_setting(
         flagged = rows[rows["health"] != ""]  # aggregate() writes a note for every row
         parts += [f"† {r['method']}: {r['health']}" for _, r in flagged.iterrows()]
         parts += [""] if len(flagged) else []
+        stale = rows[rows[STALE] > 0]
+        parts += [
+            f"§ {r['method']}: {int(r[STALE])} of its runs computed by other code than today's "
+            "(stale); `rerun=stale` recomputes them"
+            for _, r in stale.iterrows()
+        ]
+        parts += [""] if len(stale) else []
     parts += [caption(setting.tasks, comparison), ""]
     parts += fallback_lines(setting.runs, comparison)
     parts += _rank_summary(setting.runs, levels)
@@ -436,8 +448,9 @@ def write_leaderboard(
     """
     comparison = comparison or Comparison()
     suffix = comparison.suffix
-    frame = collect_runs(uri, experiment)
-    finished = set(frame["config_hash"]) if not frame.empty else set()
+    rekey_store(uri, experiment)
+    frame = collect_runs(uri, experiment, lambda run: {STALE: is_stale(run)})
+    finished = set(frame[CELL_ID]) if not frame.empty else set()
     failures = collect_failures(uri, experiment, finished)
     if frame.empty:
         empty = f"No finished runs in experiment {experiment!r} of {uri} yet."
@@ -448,16 +461,16 @@ def write_leaderboard(
     for setting in split_settings(with_shared_cells(frame), comparison):
         table = aggregate(setting)
         text = render_setting(setting, table, comparison)
-        setting_hash = str(setting.runs["setting_hash"].iloc[0])
+        setting_id = str(setting.runs[SETTING_ID].iloc[0])
         if not failures.empty:
-            text += "\n".join(failure_lines(failures[failures["setting_hash"] == setting_hash]))
+            text += "\n".join(failure_lines(failures[failures[SETTING_ID] == setting_id]))
         name = f"{setting.slug}{suffix}"
         (out / f"{name}.md").write_text(f"# Leaderboard\n\n{text}")
         table.to_csv(out / f"{name}.csv", index=False, float_format="%.6g")
         plot_delta_m(setting, table, out / f"{name}_delta_m.png", comparison)
         sections.append(text)
     if not failures.empty:  # settings where nothing finished
-        orphans = failures[~failures["setting_hash"].isin(set(frame["setting_hash"]))]
+        orphans = failures[~failures[SETTING_ID].isin(set(frame[SETTING_ID]))]
         sections += failure_lines(orphans)
     full = "\n".join(sections)
     (out / f"leaderboard{suffix}.md").write_text(

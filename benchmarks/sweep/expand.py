@@ -12,27 +12,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from benchmarks import CONF_DIR
 from benchmarks.cells.cell import Cell
+from benchmarks.cells.method_configs import load_method_config
 from methods.lifecycle import GROUP_OF_KIND
 from methods.registry import get_method, list_methods
 from methods.sanity import SANITY_CHECKS, SanityHparams
 
 ALL_METHODS = "all"
 KIND_ORDER = list(GROUP_OF_KIND)  # dense first: later cells reuse the dense model
-
-
-def load_method_config(name: str) -> dict[str, Any]:
-    """The config file of a registered method, as the ``method=name`` override would compose it."""
-    path = CONF_DIR / "method" / f"{name}.yaml"
-    if not path.exists():
-        raise FileNotFoundError(
-            f"method {name!r} is registered but has no config file {path}; add one with at least "
-            f"`name: {name}`"
-        )
-    config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    assert isinstance(config, dict)
-    return config
 
 
 def _preset_options(cfg: DictConfig) -> dict[str, dict[str, Any]]:
@@ -139,7 +126,7 @@ def expand_sweep(cfg: DictConfig) -> list[Cell]:
             for seed in seeds:
                 cells.append(Cell(**base, method=method, sparsity=sparsity, seed=seed))
     order = {name: i for i, name in enumerate(KIND_ORDER)}
-    unique = list({c.config_hash: c for c in cells}.values())
+    unique = list({c.cell_id: c for c in cells}.values())
     return sorted(
         unique,
         key=lambda c: (order[get_method(c.method_name).kind], c.method_name, c.sparsity, c.seed),

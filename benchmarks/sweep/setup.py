@@ -4,72 +4,104 @@ the cells in this process or on workers (and share the cores under a Hydra launc
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from benchmarks.cells.cell import Cell
+from benchmarks.cells.identity import stable_hash
+from benchmarks.cells.resources import CellResources
+from benchmarks.cells.stored import rekey_legacy_runs
+from benchmarks.sweep.device import resolve_device
+from benchmarks.sweep.expand import expand_sweep
+from benchmarks.sweep.serial import run_sweep
+from benchmarks.sweep.staleness import report_stale
+from benchmarks.sweep.workers import (
+    WorkerSetup,
+    available_cores,
+    resolve_workers,
+    run_sweep_parallel,
+)
+from benchmarks.tracking.store import Reuse, StoreConfig
+from methods.networks import get_backbone
+from methods.registry import build_method
+
 log = logging.getLogger(__name__)
 
 
-def prepare_sweep(cfg: DictConfig, cells=None):
-    """Cells (those of ``cfg``'s sweep unless given), validated; the store, device and datasets
-    opened; the worker count. Raises on bad input before anything trains."""
-    from benchmarks.cells.cell import stable_hash
-    from benchmarks.cells.execute import RunEnv
-    from benchmarks.sweep.device import resolve_device
-    from benchmarks.sweep.expand import expand_sweep
-    from benchmarks.sweep.workers import resolve_workers
-    from benchmarks.tracking.store import Tracker
-    from benchmarks.training.loop import Protocol
-    from methods.networks import get_backbone
-    from methods.registry import build_method
+def store_config(cfg: DictConfig, started_ms: int | None = None) -> StoreConfig:
+    """The ``tracking`` group and ``rerun`` (rerun=all takes runs started from ``started_ms``)."""
+    since = int(time.time() * 1000) if started_ms is None else started_ms
+    return StoreConfig(
+        uri=cfg.tracking.uri,
+        experiment=cfg.tracking.experiment,
+        artifact_location=cfg.tracking.artifact_location,
+        stale_after_s=float(cfg.tracking.stale_after_s),
+        reuse=Reuse(str(cfg.get("rerun", "none")), since),
+    )
 
-    cells = expand_sweep(cfg) if cells is None else cells
-    checked: set[str] = set()
-    for cell in cells:  # every option of every cell, before any training starts
+
+def check_results_dir(path: str) -> None:
+    """Create ``results_dir`` now, so a bad one fails before the first cell, not after all."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(
+            f"results_dir={path!r} is a file, not a folder; pass results_dir=<a folder>"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"results_dir={path!r} cannot be created ({error})") from error
+
+
+def validate(cells: list[Cell]) -> None:
+    """Every option of every cell, before any training starts (errors name the option)."""
+    built: set[str] = set()
+    for cell in cells:
+        _ = cell.key  # reads every group into its typed options
         build_method(cell.method_name, cell.method_options)
-        key = stable_hash([cell.model, cell.protocol])
-        if key not in checked:
-            Protocol.from_config(cell.protocol)
+        model = stable_hash(cell.model)
+        if model not in built:  # a model's builder checks its files (pretrained weights)
             get_backbone(cell.model["name"], cell.model_options)
-            checked.add(key)
+            built.add(model)
+
+
+def prepare_sweep(cfg: DictConfig, cells: list[Cell] | None = None):
+    """Cells (those of ``cfg``'s sweep unless given), validated; outputs checked; the store,
+    device and datasets opened; stale cells reported; the worker count. Raises on bad input
+    before anything trains."""
+    cells = expand_sweep(cfg) if cells is None else cells
+    validate(cells)
+    check_results_dir(str(cfg.results_dir))
     device = resolve_device(str(cfg.device))
     workers = resolve_workers(cfg.workers, str(device))
     if is_multirun():
         workers = _share_cores_with_other_jobs(cfg.workers)
-    tracker = Tracker(
-        cfg.tracking.uri,
-        cfg.tracking.experiment,
-        cfg.tracking.artifact_location,
-        float(cfg.tracking.stale_after_s),
-    )
+    store = store_config(cfg)
+    tracker = store.open()
     for orphan in tracker.reap_orphans():
         log.warning("run %s was left RUNNING: marked KILLED; its cell runs again", orphan)
-    env = RunEnv(tracker, device)
+    rekey_legacy_runs(tracker)
+    report_stale(tracker, cells)
+    resources = CellResources(tracker, device)
     for cell in cells:  # load (or render) each dataset now: a bad root fails before training
-        env.dataset(cell)
-    return cells, env, workers
+        resources.dataset(cell)
+    return cells, resources, workers
 
 
-def execute_sweep(cfg: DictConfig, cells, env, workers: int):
+def execute_sweep(cells: list[Cell], resources: CellResources, workers: int):
     """The sweep in this process (workers=1) or in worker processes."""
-    from benchmarks.sweep.serial import run_sweep
-    from benchmarks.sweep.workers import WorkerSetup, available_cores, run_sweep_parallel
-
     workers = min(workers, len(cells))  # one cell: no worker start-up, all threads
     if workers <= 1:
-        return run_sweep(env, cells)
-    setup = WorkerSetup(
-        tracking_uri=cfg.tracking.uri,
-        experiment=cfg.tracking.experiment,
-        artifact_location=cfg.tracking.artifact_location,
-        stale_after_s=float(cfg.tracking.stale_after_s),
-        device=str(env.device),
-        threads=max(1, available_cores() // workers),
-    )
+        return run_sweep(resources, cells)
+    tracker = resources.tracker
+    threads = max(1, available_cores() // workers)
+    setup = WorkerSetup(tracker.config, str(resources.device), threads)
     return run_sweep_parallel(
-        setup, cells, workers, lambda key: env.tracker.find_finished(key) is not None
+        setup, cells, workers, lambda cell: tracker.find_finished(cell.key) is not None
     )
 
 
@@ -82,8 +114,6 @@ def _share_cores_with_other_jobs(workers: int | str) -> int:
     runs its cells in its own process (``workers`` must be auto or 1; a process pool inside a
     joblib worker cannot start) with the cores split between the jobs that run at once."""
     import torch
-
-    from benchmarks.sweep.workers import available_cores
 
     if str(workers) not in ("auto", "1"):
         raise ValueError(

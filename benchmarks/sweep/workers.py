@@ -13,15 +13,17 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 
 from benchmarks.cells.cell import Cell
-from benchmarks.sweep.expand import load_method_config
-from benchmarks.sweep.serial import SweepReport
-from methods.registry import build_method
+from benchmarks.sweep.progress import Progress
+from benchmarks.sweep.report import SweepReport
+from benchmarks.sweep.schedule import Schedule, cells_to_run
+from benchmarks.tracking.store import StoreConfig
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +32,12 @@ log = logging.getLogger(__name__)
 class WorkerSetup:
     """What a worker process needs to open the store and place tensors."""
 
-    tracking_uri: str
-    experiment: str
-    artifact_location: str | None
-    stale_after_s: float
+    store: StoreConfig
     device: str
     threads: int
 
 
-_ENV = None  # the worker process's RunEnv, built once by _start_worker
+_RESOURCES = None  # the worker process's CellResources, built once by _start_worker
 
 
 def available_cores() -> int:
@@ -64,20 +63,16 @@ def resolve_workers(workers: int | str, device: str) -> int:
 def _start_worker(setup: WorkerSetup) -> None:
     import torch
 
-    from benchmarks.cells.execute import RunEnv
-    from benchmarks.tracking.store import Tracker
+    from benchmarks.cells.resources import CellResources
     from benchmarks.training import preemption
 
-    global _ENV
+    global _RESOURCES
     preemption.install()
     torch.set_num_threads(setup.threads)
     logging.basicConfig(
         level=logging.INFO, format=f"[worker {os.getpid()}] %(levelname)s %(message)s"
     )
-    tracker = Tracker(
-        setup.tracking_uri, setup.experiment, setup.artifact_location, setup.stale_after_s
-    )
-    _ENV = RunEnv(tracker, torch.device(setup.device))
+    _RESOURCES = CellResources(setup.store.open(), torch.device(setup.device))
 
 
 TAKEN = "taken"  # outcome of a cell another sweep is running or has finished
@@ -91,7 +86,7 @@ def _run_in_worker(cell: Cell) -> tuple[float, str | None]:
 
     started = time.perf_counter()
     try:
-        run_cell(_ENV, cell)
+        run_cell(_RESOURCES, cell)
     except CellTakenError:
         return time.perf_counter() - started, TAKEN
     except Exception as error:  # recorded in MLflow by the tracker; the sweep goes on
@@ -99,69 +94,16 @@ def _run_in_worker(cell: Cell) -> tuple[float, str | None]:
     return time.perf_counter() - started, None
 
 
-def source_cell(cell: Cell) -> Cell | None:
-    """The cell whose trained model ``cell`` starts from, if any."""
-    start_from = build_method(cell.method_name, cell.method_options).start_from
-    return cell.with_method(load_method_config(start_from), 0.0) if start_from else None
-
-
-class Schedule:
-    """Which cells may start: those whose source cell (if it is being run too) has finished."""
-
-    def __init__(self, todo: dict[str, Cell]):
-        self.todo = todo
-        sources = {key: source_cell(cell) for key, cell in todo.items()}
-        self.waiting_on = {
-            key: source.config_hash if source and source.config_hash in todo else None
-            for key, source in sources.items()
-        }
-
-    def ready(self) -> list[str]:
-        """Cells that may start now (each returned once)."""
-        keys = [key for key, source in self.waiting_on.items() if source is None]
-        for key in keys:
-            del self.waiting_on[key]
-        return keys
-
-    def settle(self, key: str, failure: str | None) -> list[tuple[str, str]]:
-        """Record that ``key`` ended; returns (label, reason) of dependents that cannot run."""
-        dropped = []
-        for other, source in list(self.waiting_on.items()):
-            if source != key:
-                continue
-            if failure is None:
-                self.waiting_on[other] = None
-            else:  # its source model failed: nothing to start from
-                del self.waiting_on[other]
-                dropped.append((self.todo[other].label, f"source cell failed: {failure}"))
-        return dropped
-
-
-def cells_to_run(cells: list[Cell], is_finished, report: SweepReport) -> dict[str, Cell]:
-    """Unfinished cells by config hash, plus the unfinished source cells they start from."""
-    todo: dict[str, Cell] = {}
-    for cell in cells:
-        if is_finished(cell.config_hash):
-            log.info("%s: already finished, skipped", cell.label)
-            report.skipped.append(cell.label)
-            continue
-        todo[cell.config_hash] = cell
-        source = source_cell(cell)
-        if source is not None and not is_finished(source.config_hash):
-            todo.setdefault(source.config_hash, source)  # train it once, before its dependents
-    return todo
-
-
 def run_sweep_parallel(
-    setup: WorkerSetup, cells: list[Cell], workers: int, is_finished
+    setup: WorkerSetup, cells: list[Cell], workers: int, is_finished: Callable[[Cell], bool]
 ) -> SweepReport:
-    """Run ``cells`` on ``workers`` processes; ``is_finished(config_hash)`` says which to skip."""
+    """Run ``cells`` on ``workers`` processes; ``is_finished(cell)`` says which to skip."""
     report = SweepReport()
     todo = cells_to_run(cells, is_finished, report)
     if not todo:  # a rerun of a finished sweep starts no worker
         return report
     schedule = Schedule(todo)
-    started = time.perf_counter()
+    progress = Progress(list(todo.values()), workers)
     log.info("%d cell(s) on %d worker(s), %d thread(s) each", len(todo), workers, setup.threads)
     context = get_context("spawn")  # a clean interpreter: no inherited torch threads or locks
     with ProcessPoolExecutor(workers, context, _start_worker, (setup,)) as pool:
@@ -180,7 +122,7 @@ def run_sweep_parallel(
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     key = running.pop(future)
-                    failure = _outcome(future, todo[key].label, report, len(todo), started)
+                    failure = _outcome(future, todo[key], report, progress)
                     report.failed += schedule.settle(key, failure)
                 submit_ready()
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the workers' cells too (KILLED)
@@ -191,24 +133,22 @@ def run_sweep_parallel(
     return report
 
 
-def _outcome(
-    future: Future, label: str, report: SweepReport, total: int, started: float
-) -> str | None:
+def _outcome(future: Future, cell: Cell, report: SweepReport, progress: Progress) -> str | None:
     """Log and record one ended cell; returns its failure reason or None."""
     try:
         seconds, failure = future.result()
     except Exception as error:  # the worker process itself died
         seconds, failure = math.nan, f"worker died: {type(error).__name__}: {error}"
-    prefix = f"[{len(report.ran) + len(report.failed) + 1}/{total}] {label}"
-    if failure == TAKEN:  # dependents wait for the other sweep's run (runner._source_run_id)
-        report.skipped.append(label)
+    prefix = progress.prefix(cell.label)
+    progress.done(cell, seconds if failure is None else None)
+    if failure == TAKEN:  # dependents wait for the other sweep's run (execute.train_source_first)
+        report.skipped.append(cell.label)
         log.info("%s: another sweep runs or ran this cell, skipped", prefix)
         return None
     if failure is None:
-        report.ran.append(label)
-        elapsed = time.perf_counter() - started
-        log.info("%s: finished in %.1fs (sweep %.0fs so far)", prefix, seconds, elapsed)
+        report.ran.append(cell.label)
+        log.info("%s: finished in %.1fs (%s)", prefix, seconds, progress.summary())
     else:
-        report.failed.append((label, failure))
+        report.failed.append((cell.label, failure))
         log.error("%s: FAILED: %s", prefix, failure)
     return failure

@@ -17,7 +17,7 @@ import sys
 import yaml
 
 from benchmarks import CONF_DIR, PROJECT_ROOT
-from benchmarks.training.loop import Protocol
+from benchmarks.training.protocol import Protocol
 from methods.registry import get_method, list_methods
 
 README = PROJECT_ROOT / "README.md"

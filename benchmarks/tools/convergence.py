@@ -21,6 +21,7 @@ from benchmarks.reporting.delta_m import delta_m
 from benchmarks.reporting.statistics import t_interval
 from benchmarks.sweep.expand import expand_sweep
 from benchmarks.sweep.setup import execute_sweep, prepare_sweep
+from benchmarks.tracking.schema import TEST
 
 
 def dense_cells(overrides: list[str], factor: int):
@@ -43,7 +44,7 @@ def dense_cells(overrides: list[str], factor: int):
 def metrics_on_test_split(run: Run) -> dict[str, float]:
     """``<task>/<metric>`` test metrics of a finished run."""
     metrics = run.data.metrics
-    return {k.removeprefix("test/"): v for k, v in metrics.items() if k.startswith("test/")}
+    return {k.removeprefix(TEST): v for k, v in metrics.items() if k.startswith(TEST)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=1.0, help="points of delta-m")
     args = parser.parse_args(argv)
     cfg, base, longer = dense_cells(args.overrides, args.factor)
-    cells, env, workers = prepare_sweep(cfg, base + longer)
-    report = execute_sweep(cfg, cells, env, workers)
+    cells, resources, workers = prepare_sweep(cfg, base + longer)
+    report = execute_sweep(cells, resources, workers)
     if report.failed:
         print(report.summary(), file=sys.stderr)
         return 1
@@ -66,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dense: delta-m of {args.factor * steps} steps against {steps} steps, same seed")
     changes = []
     for short, long in zip(base, longer, strict=True):
-        tasks = {t.name: t.kind for t in env.dataset(short).tasks}
+        tasks = {t.name: t.kind for t in resources.dataset(short).tasks}
         change = delta_m(
-            metrics_on_test_split(env.tracker.find_finished(long.config_hash)),
-            metrics_on_test_split(env.tracker.find_finished(short.config_hash)),
+            metrics_on_test_split(resources.tracker.find_finished(long.key)),
+            metrics_on_test_split(resources.tracker.find_finished(short.key)),
             tasks,
         )
         changes.append(change)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import PROJECT_ROOT
-from benchmarks.training.loop import BatchStream
+from benchmarks.training.stream import BatchStream
 from datasets.registry import build_dataset
 
 SAMPLE_FOLDERS = ("img", "seg", "normal_mask", "depth")

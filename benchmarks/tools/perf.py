@@ -25,7 +25,8 @@ from hydra import compose, initialize_config_module
 from benchmarks.sweep.device import resolve_device
 from benchmarks.sweep.expand import expand_sweep
 from benchmarks.tools.loader_perf import DEFAULT_SAMPLES
-from benchmarks.training.loop import Protocol, make_optimizer
+from benchmarks.training.optim import make_optimizer
+from benchmarks.training.protocol import Protocol
 from core.tasks import weighted_task_losses
 from datasets.registry import build_dataset
 from methods.budgets import masks_from_scores
@@ -93,7 +94,8 @@ def step_times(
 
 def cell_times(device: torch.device, overrides: list[str]) -> dict[str, float]:
     """Wall time of one default cell per kind, run into a throwaway store."""
-    from benchmarks.cells.execute import RunEnv, run_cell  # MLflow is needed only for this part
+    from benchmarks.cells.execute import run_cell  # MLflow is needed only for this part
+    from benchmarks.cells.resources import CellResources
     from benchmarks.tracking.store import Tracker
 
     picks = {
@@ -103,13 +105,13 @@ def cell_times(device: torch.device, overrides: list[str]) -> dict[str, float]:
     }
     times = {}
     with tempfile.TemporaryDirectory() as tmp:
-        env = RunEnv(Tracker(f"sqlite:///{tmp}/perf.db", "perf"), device)
+        resources = CellResources(Tracker(f"sqlite:///{tmp}/perf.db", "perf"), device)
         for kind, (method, sparsity) in picks.items():
             cell = expand_sweep(
                 default_config(*overrides, f"method={method}", f"sparsity={sparsity}", "seed=0")
             )[0]
             start = time.perf_counter()
-            run_cell(env, cell)
+            run_cell(resources, cell)
             times[kind] = time.perf_counter() - start
     return times
 
@@ -120,9 +122,9 @@ def sweep_seconds(workers: int, overrides: list[str]) -> tuple[float, int]:
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = default_config(*overrides, f"workers={workers}", f"tracking.uri=sqlite:///{tmp}/s.db")
-        cells, env, count = prepare_sweep(cfg)
+        cells, resources, count = prepare_sweep(cfg)
         start = time.perf_counter()
-        report = execute_sweep(cfg, cells, env, count)
+        report = execute_sweep(cells, resources, count)
         seconds = time.perf_counter() - start
     if report.failed:
         raise RuntimeError(report.summary())

@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-TAG_COLUMNS = (
-    "method",
-    "method_kind",
-    "group",
-    "dataset",
-    "tasks",
-    "model",
-    "protocol",
-    "sparsity",
-    "seed",
-    "selection",
-    "sanity",
-    "variant",
-    "setting_hash",
-    "config_hash",
+from benchmarks.tracking.schema import (
+    BUDGET,
+    CELL_ID,
+    CODE_FINGERPRINT,
+    DESCRIPTION_TAGS,
+    FAILURE_REASON,
+    HEALTH,
+    HEALTH_TAGS,
+    LEGACY_CONFIG_HASH,
+    METHOD,
+    MODEL_COST,
+    SETTING_ID,
+    SPARSITY_ACHIEVED,
+    TEST,
+    VARIANT,
 )
 
-
-HEALTH_TAGS = (
-    "health/collapsed",
-    "health/disconnected",
-    "health/dead_outputs",
-)  # names, comma-separated, at the end
-KEPT_METRICS = ("sparsity/", "model/", "health/", "budget/")
+TAG_COLUMNS = (*DESCRIPTION_TAGS, CODE_FINGERPRINT)
+KEPT_METRICS = (SPARSITY_ACHIEVED, MODEL_COST, HEALTH, BUDGET)
 
 
 def _experiment_id(client: MlflowClient, uri: str, experiment: str) -> str:
@@ -59,15 +54,18 @@ def _tags(run: Run) -> dict:
     """The run's identifying tags; a method run under non-default options is named with them
     (``snip [scoring_batches=50]``), so it gets its own leaderboard row."""
     tags = {c: run.data.tags.get(c) for c in TAG_COLUMNS}
-    if tags["variant"]:
-        tags["method"] = f"{tags['method']} [{tags['variant']}]"
+    if tags[VARIANT]:
+        tags[METHOD] = f"{tags[METHOD]} [{tags[VARIANT]}]"
+    if tags[CELL_ID] is None:  # a run from before cell ids that no sweep has re-keyed yet
+        tags[CELL_ID] = run.data.tags.get(LEGACY_CONFIG_HASH)
+        tags[SETTING_ID] = run.data.tags.get("setting_hash")
     return tags
 
 
 def _row(run: Run) -> dict:
     row = _tags(run)
     metrics = run.data.metrics
-    row.update({k.removeprefix("test/"): v for k, v in metrics.items() if k.startswith("test/")})
+    row.update({k.removeprefix(TEST): v for k, v in metrics.items() if k.startswith(TEST)})
     row.update({k: v for k, v in metrics.items() if k.startswith(KEPT_METRICS)})
     row.update({k: run.data.tags.get(k, "") for k in HEALTH_TAGS})
     row["run_id"] = run.info.run_id
@@ -75,30 +73,33 @@ def _row(run: Run) -> dict:
     return row
 
 
-def collect_runs(uri: str, experiment: str) -> pd.DataFrame:
-    """Finished runs with their tags, test metrics (``<task>/<metric>``) and achieved sparsity.
+def collect_runs(
+    uri: str, experiment: str, annotate: Callable[[Run], dict] | None = None
+) -> pd.DataFrame:
+    """Finished runs with their tags, test metrics (``<task>/<metric>``) and achieved sparsity,
+    plus the columns ``annotate(run)`` computes.
 
-    When a config was run more than once (a store holding runs of older versions), only its
+    When a cell was run more than once (a store holding runs of older versions), only its
     newest finished run is kept.
     """
     client = MlflowClient(tracking_uri=uri)
     experiment_id = _experiment_id(client, uri, experiment)
     rows = [
-        _row(run)
+        _row(run) | (annotate(run) if annotate is not None else {})
         for run in _all_runs(client, experiment_id, "attributes.status = 'FINISHED'")
-        if "config_hash" in run.data.tags
+        if CELL_ID in run.data.tags or LEGACY_CONFIG_HASH in run.data.tags
     ]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame = frame.sort_values("start_time").drop_duplicates("config_hash", keep="last")
+    frame = frame.sort_values("start_time").drop_duplicates(CELL_ID, keep="last")
     frame["sparsity"] = frame["sparsity"].astype(float)
     frame["seed"] = frame["seed"].astype(int)
     return frame.reset_index(drop=True)
 
 
 def collect_failures(uri: str, experiment: str, finished: set[str]) -> pd.DataFrame:
-    """Cells with a FAILED or KILLED run and no finished one (``finished``: config hashes that
+    """Cells with a FAILED or KILLED run and no finished one (``finished``: cell ids that
     did finish, as ``collect_runs`` read them): what the leaderboard is missing, with the
     newest failure's reason."""
     client = MlflowClient(tracking_uri=uri)
@@ -106,18 +107,18 @@ def collect_failures(uri: str, experiment: str, finished: set[str]) -> pd.DataFr
     rows = []
     for status in ("FAILED", "KILLED"):
         for run in _all_runs(client, experiment_id, f"attributes.status = '{status}'"):
-            tags = run.data.tags
-            if "config_hash" in tags and tags["config_hash"] not in finished:
+            tags = _tags(run)
+            if tags[CELL_ID] is not None and tags[CELL_ID] not in finished:
                 rows.append(
                     {
-                        **_tags(run),
+                        **tags,
                         "status": status,
-                        "reason": tags.get("failure_reason", ""),
+                        "reason": run.data.tags.get(FAILURE_REASON, ""),
                         "start_time": run.info.start_time,
                     }
                 )
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame = frame.sort_values("start_time").drop_duplicates("config_hash", keep="last")
+    frame = frame.sort_values("start_time").drop_duplicates(CELL_ID, keep="last")
     return frame.reset_index(drop=True)

@@ -1,120 +1,108 @@
-"""MLflow tracking: one run per cell, found again by the hash of its config."""
+"""The MLflow store of one experiment: find a cell's runs, claim a cell, start and end runs,
+reap orphans. Every other module reaches MLflow through this package."""
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import random
 import socket
-import subprocess
-import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import mlflow
-from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from benchmarks import PROJECT_ROOT
+from benchmarks.tracking.access import (
+    STORE_HINT,
+    check_reachable,
+    creation_lock,
+    default_artifact_location,
+)
+from benchmarks.tracking.run_log import TrackedRun, now
+from benchmarks.tracking.schema import (
+    CELL_ID,
+    CODE_FINGERPRINT,
+    FAILURE_REASON,
+    HEARTBEAT,
+    NOTE,
+    OWNER_HOST,
+    OWNER_PID,
+    RESUME_POINT,
+)
 
 log = logging.getLogger(__name__)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own progress is enough
-MAX_BATCH = 100  # MLflow's per-request limit for params / metrics in log_batch
-HEARTBEAT, OWNER_HOST, OWNER_PID = "heartbeat", "owner_host", "owner_pid"  # run tags
 CLAIM_ATTEMPTS = 20  # collisions in a row before a claim gives up
-HEARTBEAT_EVERY_S = 30.0  # a running cell renews its heartbeat (and flushes) at least this often
-
-
-def default_artifact_location(uri: str) -> str | None:
-    """Keep artifacts beside a SQLite store (``<db dir>/mlartifacts``) instead of the cwd."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix):
-        return None
-    db_path = Path(uri[len(prefix) :]).expanduser().resolve()
-    return (db_path.parent / "mlartifacts").as_uri()
-
-
-def _git(*args: str) -> str:
-    root = PROJECT_ROOT
-    result = subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=10
-    )
-    return result.stdout.strip()
-
-
-def code_version() -> str:
-    """Git commit of the checkout (with ``-dirty`` for local changes), else the package version."""
-    try:
-        commit = _git("rev-parse", "--short", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
-        return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return version("mtl-sparse-bench")
-        except PackageNotFoundError:
-            return "unknown"
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested config -> ``{"a.b.c": "value"}`` for MLflow params."""
-    flat: dict[str, str] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = str(value)
-    return flat
-
-
-STORE_HINT = "Use a writable path such as sqlite:///mlflow.db or a reachable tracking server."
-PROBE_TIMEOUT_S = 5.0
 OPEN_ATTEMPTS = 4
+RERUN_MODES = ("none", "stale", "all")
 
 
-def check_reachable(uri: str) -> None:
-    """Fail in seconds, not minutes (MLflow retries an unreachable server for ~4 minutes and a
-    SQLite file in a missing or read-only folder for ~2), with the same clear message."""
-    problem = None
-    if uri.startswith(("http://", "https://")):
-        try:
-            urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S).close()
-        except (OSError, ValueError) as error:
-            problem = f"no MLflow server answers there ({error})"
-    elif uri.startswith("sqlite:///"):
-        folder = Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent
-        if not folder.is_dir():
-            problem = f"the folder {folder} does not exist"
-        elif not os.access(folder, os.W_OK):
-            problem = f"the folder {folder} is not writable"
-    if problem:
-        raise RuntimeError(
-            f"cannot open the MLflow store tracking.uri={uri!r}: {problem}. {STORE_HINT}"
+@dataclass(frozen=True)
+class CellKey:
+    """How the store recognises a cell's runs: its id, its resolved options as flat strings (a
+    run logged under other values for the same id, after a default changed, is another cell),
+    and the fingerprint of the code that computes it (a run made by other code is stale)."""
+
+    cell_id: str
+    resolved: Mapping[str, str]
+    fingerprint: str
+
+    def matches(self, run: Run) -> bool:
+        """Same options wherever both the run's params and this key name one."""
+        params = run.data.params
+        return all(params[k] == v for k, v in self.resolved.items() if k in params)
+
+    def is_stale(self, run: Run) -> bool:
+        return run.data.tags.get(CODE_FINGERPRINT) != self.fingerprint
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """Which finished runs a sweep takes as done: ``none`` any (stale ones with a warning),
+    ``stale`` only those made by today's code, ``all`` only those started at or after
+    ``since_ms`` by today's code (this sweep's own, or a concurrent one's)."""
+
+    rerun: str = "none"
+    since_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rerun not in RERUN_MODES:
+            raise ValueError(f"rerun={self.rerun!r}: choose one of {', '.join(RERUN_MODES)}")
+
+    def accepts(self, run: Run, key: CellKey) -> bool:
+        if self.rerun == "none":
+            return True
+        fresh = not key.is_stale(run)
+        return fresh and (self.rerun == "stale" or run.info.start_time >= self.since_ms)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where runs go (the ``tracking`` config group) and which finished runs count as done."""
+
+    uri: str
+    experiment: str
+    artifact_location: str | None = None
+    stale_after_s: float = 600.0
+    reuse: Reuse = Reuse()
+
+    def open(self) -> Tracker:
+        return Tracker(
+            self.uri, self.experiment, self.artifact_location, self.stale_after_s, self.reuse
         )
 
 
-@contextmanager
-def _creation_lock(uri: str) -> Iterator[None]:
-    """For a SQLite store, one process at a time creates or migrates its tables: two sweeps
-    opening a fresh file at once otherwise leave it half-migrated ("table _alembic_tmp_...
-    already exists") for every later run."""
-    if not uri.startswith("sqlite:///"):
-        yield
-        return
-    path = Path(uri.removeprefix("sqlite:///")).expanduser()
-    with open(f"{path}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def open_existing(uri: str, experiment: str) -> Tracker | None:
+    """The store's experiment if it has one, else None (readers must not create it)."""
+    check_reachable(uri)
+    if MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment) is None:
+        return None
+    return Tracker(uri, experiment)
 
 
 class CellTakenError(RuntimeError):
@@ -130,11 +118,14 @@ class Tracker:
         experiment: str,
         artifact_location: str | None = None,
         stale_after_s: float = 600.0,
+        reuse: Reuse | None = None,
     ):
         self.uri = uri
         self.stale_after_s = stale_after_s
+        self.reuse = reuse or Reuse()
+        self.artifact_location = artifact_location
         check_reachable(uri)
-        with _creation_lock(uri):
+        with creation_lock(uri):
             self._open(experiment, artifact_location)
         self.experiment = experiment
 
@@ -160,45 +151,87 @@ class Tracker:
         location = artifact_location or default_artifact_location(self.uri)
         return self.client.create_experiment(experiment, location)
 
-    def find_finished(self, config_hash: str):
-        """The newest finished run of this config, or ``None``."""
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
+    @property
+    def config(self) -> StoreConfig:
+        """How to open this store again (in a worker process)."""
+        return StoreConfig(
+            self.uri, self.experiment, self.artifact_location, self.stale_after_s, self.reuse
         )
+
+    def search(self, where: str = "", order_by: list[str] | None = None) -> Iterator[Run]:
+        """Every run of the experiment matching ``where``, page after page."""
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id], where, max_results=1000, order_by=order_by, page_token=token
+            )
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    def runs_of(self, key: CellKey, status: str | None = None) -> list[Run]:
+        """The cell's runs (newest first), optionally only those with ``status``."""
+        where = f"tags.{CELL_ID} = '{key.cell_id}'"
+        if status is not None:
+            where += f" and attributes.status = '{status}'"
+        runs = self.search(where, order_by=["attributes.start_time DESC"])
+        return [r for r in runs if key.matches(r)]
+
+    def find_finished(self, key: CellKey) -> Run | None:
+        """The newest finished run of the cell that this sweep's ``reuse`` takes, or ``None``."""
+        runs = [r for r in self.runs_of(key, "FINISHED") if self.reuse.accepts(r, key)]
         return runs[0] if runs else None
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        return dict(self.client.get_run(run_id).data.metrics)
+
+    def killed_with_checkpoint(self, key: CellKey) -> list[Run]:
+        """KILLED runs of the cell, made by today's code, that saved a resumable checkpoint."""
+        return [
+            r
+            for r in self.runs_of(key, "KILLED")
+            if RESUME_POINT in r.data.tags and not key.is_stale(r)
+        ]
 
     @contextmanager
     def run(
-        self, name: str, tags: Mapping[str, str], params: Mapping[str, str]
-    ) -> Iterator[RunLog]:
-        """A run that ends FINISHED, or FAILED with the reason when the body raises."""
+        self,
+        name: str,
+        tags: Mapping[str, str],
+        params: Mapping[str, str],
+        key: CellKey | None = None,
+    ) -> Iterator[TrackedRun]:
+        """A run that ends FINISHED, or FAILED with the reason when the body raises. With a
+        cell ``key`` the run first claims the cell (``CellTakenError`` when another holds it)."""
         owner = {OWNER_HOST: socket.gethostname(), OWNER_PID: str(os.getpid())}
         all_tags = {**tags, **owner}
-        if "config_hash" in tags:
-            run = self._claim(name, all_tags, tags["config_hash"])
+        if key is not None:
+            run = self._claim(name, {**all_tags, CELL_ID: key.cell_id}, key)
         else:
             run = self.client.create_run(
-                self.experiment_id, run_name=name, tags={**all_tags, HEARTBEAT: _now()}
+                self.experiment_id, run_name=name, tags={**all_tags, HEARTBEAT: now()}
             )
-        run_log = RunLog(self.client, run.info.run_id)
-        run_log.params(params)
+        tracked = TrackedRun(self.client, run.info.run_id)
+        tracked.params(params)
         try:
-            yield run_log
-            run_log.flush()  # inside: an interrupt during the last flush still marks the run
+            yield tracked
+            tracked.flush()  # inside: an interrupt during the last flush still marks the run
         except BaseException as error:
-            run_log.flush()
-            reason = f"{type(error).__name__}: {error}"[:4900]
-            self.client.set_tag(run.info.run_id, "failure_reason", reason)
-            self.client.set_tag(run.info.run_id, "mlflow.note.content", f"FAILED: {reason}")
+            tracked.flush()
             status = "KILLED" if isinstance(error, KeyboardInterrupt | SystemExit) else "FAILED"
-            self.client.set_terminated(run.info.run_id, status)
+            self.end(run.info.run_id, status, f"{type(error).__name__}: {error}")
             raise
         self.client.set_terminated(run.info.run_id, "FINISHED")
 
-    def _claim(self, name: str, tags: Mapping[str, str], config_hash: str) -> Run:
+    def end(self, run_id: str, status: str, reason: str) -> None:
+        """End a run as KILLED or FAILED, with the reason on its page."""
+        reason = reason[:4900]
+        self.client.set_tag(run_id, FAILURE_REASON, reason)
+        self.client.set_tag(run_id, NOTE, f"{status}: {reason}")
+        self.client.set_terminated(run_id, status)
+
+    def _claim(self, name: str, tags: Mapping[str, str], key: CellKey) -> Run:
         """Create the cell's run and keep it only if no other live or finished run of the
         cell is visible right after: write, then read. Of two sweeps that start the cell at
         once, the one that reads second always sees both, so at most one keeps its run (start
@@ -209,46 +242,42 @@ class Tracker:
         jitter = random.Random(f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}")
         for _attempt in range(CLAIM_ATTEMPTS):
             run = self.client.create_run(
-                self.experiment_id, run_name=name, tags={**tags, HEARTBEAT: _now()}
+                self.experiment_id, run_name=name, tags={**tags, HEARTBEAT: now()}
             )
-            others = [
-                r for r in self.live_or_finished(config_hash) if r.info.run_id != run.info.run_id
-            ]
+            others = [r for r in self.live_or_finished(key) if r.info.run_id != run.info.run_id]
             if not others:
                 return run
             self.client.delete_run(run.info.run_id)
             time.sleep(jitter.uniform(0.05, 1.0))
-            holders = self.live_or_finished(config_hash)
+            holders = self.live_or_finished(key)
             if holders:
                 raise CellTakenError(
-                    f"cell {config_hash} is {holders[0].info.status.lower()} in run "
+                    f"cell {key.cell_id} is {holders[0].info.status.lower()} in run "
                     f"{holders[0].info.run_id}, started by another sweep"
                 )
         raise CellTakenError(
-            f"cell {config_hash}: {CLAIM_ATTEMPTS} claims collided with other sweeps; "
+            f"cell {key.cell_id}: {CLAIM_ATTEMPTS} claims collided with other sweeps; "
             "rerun the sweep to train it"
         )
 
-    def live_or_finished(self, config_hash: str) -> list[Run]:
-        """Runs of this cell that finished or are still running (not orphans)."""
-        runs = self.client.search_runs(
-            [self.experiment_id], f"tags.config_hash = '{config_hash}'", max_results=1000
-        )
+    def live_or_finished(self, key: CellKey) -> list[Run]:
+        """Runs of this cell that finished (and this sweep takes as done) or are still running
+        (not orphans)."""
         return [
             r
-            for r in runs
-            if r.info.status == "FINISHED"
+            for r in self.runs_of(key)
+            if (r.info.status == "FINISHED" and self.reuse.accepts(r, key))
             or (
                 r.info.status == "RUNNING"
                 and _orphan_reason(r.data.tags, self.stale_after_s) is None
             )
         ]
 
-    def wait_for_other_sweep(self, config_hash: str, poll_s: float = 5.0) -> Run | None:
+    def wait_for_other_sweep(self, key: CellKey, poll_s: float = 5.0) -> Run | None:
         """The cell's finished run, waiting for it while another sweep is running the cell;
         None when no run of the cell is finished or alive (then the caller trains it)."""
         while True:
-            runs = self.live_or_finished(config_hash)
+            runs = self.live_or_finished(key)
             finished = [r for r in runs if r.info.status == "FINISHED"]
             if finished or not runs:
                 return finished[0] if finished else None
@@ -259,18 +288,28 @@ class Tracker:
         is dead: kill -9, a crash) or whose heartbeat is older than ``stale_after_s`` (another
         host); returns their names. Their cells then run again, as any unfinished cell does."""
         reaped = []
-        running = self.client.search_runs(
-            [self.experiment_id], "attributes.status = 'RUNNING'", max_results=1000
-        )
-        for run in running:
+        for run in list(self.search("attributes.status = 'RUNNING'")):
             reason = _orphan_reason(run.data.tags, self.stale_after_s)
             if reason is None:
                 continue
-            self.client.set_tag(run.info.run_id, "failure_reason", reason)
-            self.client.set_tag(run.info.run_id, "mlflow.note.content", f"KILLED: {reason}")
-            self.client.set_terminated(run.info.run_id, "KILLED")
+            self.end(run.info.run_id, "KILLED", reason)
             reaped.append(f"{run.info.run_name} ({reason})")
         return reaped
+
+    def rekey_legacy_runs(self, key_of: Callable[[Run], Mapping[str, str] | None]) -> int:
+        """Give runs made before cell ids (no ``cell_id`` tag) the tags ``key_of(run)`` computes
+        from their logged config; returns how many were re-keyed. Idempotent: a re-keyed run is
+        not touched again. Runs whose config cannot be read keep their old tags."""
+        count = 0
+        for run in list(self.search()):
+            if CELL_ID in run.data.tags:
+                continue
+            tags = key_of(run)
+            if tags:
+                for name, value in tags.items():
+                    self.client.set_tag(run.info.run_id, name, value)
+                count += 1
+        return count
 
     def download(self, run_id: str, artifact_path: str, destination: str) -> Path:
         return Path(
@@ -282,9 +321,15 @@ class Tracker:
             )
         )
 
+    def download_torch(self, run_id: str, artifact_path: str, device) -> dict:
+        """A ``torch.save``d artifact of a run, loaded (tensors only) onto ``device``."""
+        import tempfile
 
-def _now() -> str:
-    return f"{time.time():.0f}"
+        import torch
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = self.download(run_id, artifact_path, tmp)
+            return torch.load(path, map_location=device, weights_only=True)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -307,53 +352,3 @@ def _orphan_reason(tags: Mapping[str, str], stale_after_s: float) -> str | None:
     if age > stale_after_s:
         return f"no heartbeat for {age:.0f} s (tracking.stale_after_s={stale_after_s:g})"
     return None
-
-
-class RunLog:
-    """Buffered metric logging for one run (one request per flush, not one per value)."""
-
-    def __init__(self, client: MlflowClient, run_id: str):
-        self.client = client
-        self.run_id = run_id
-        self.pending: list[Metric] = []
-        self.beat = time.monotonic()
-
-    def params(self, params: Mapping[str, str]) -> None:
-        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
-        for start in range(0, len(items), MAX_BATCH):
-            self.client.log_batch(self.run_id, params=items[start : start + MAX_BATCH])
-
-    def metrics(self, values: Mapping[str, float], step: int) -> None:
-        now = int(time.time() * 1000)
-        self.pending.extend(Metric(k, float(v), now, step) for k, v in values.items())
-        if len(self.pending) >= 500 or time.monotonic() - self.beat > HEARTBEAT_EVERY_S:
-            self.flush()
-
-    def flush(self) -> None:
-        """Send the buffered metrics and renew the run's heartbeat."""
-        for start in range(0, len(self.pending), MAX_BATCH):
-            self.client.log_batch(self.run_id, metrics=self.pending[start : start + MAX_BATCH])
-        self.pending = []
-        self.client.set_tag(self.run_id, HEARTBEAT, _now())
-        self.beat = time.monotonic()
-
-    def tags(self, tags: Mapping[str, str]) -> None:
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-
-    def artifact(self, local_path: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(local_path), artifact_path)
-
-    def artifact_torch(self, state: Any, filename: str, artifact_path: str) -> None:
-        """``torch.save`` of ``state`` as ``artifact_path/filename`` (overwritten if present)."""
-        import torch
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / filename
-            torch.save(state, path)
-            self.artifact(path, artifact_path)
-
-    def artifact_text(self, text: str, filename: str) -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / filename
-            path.write_text(text)
-            self.artifact(path)

@@ -19,7 +19,7 @@ FLOPS_PER_MAC = 2
 PASSES_PER_STEP = 3  # forward + backward (two forward-sized products)
 
 
-class TrainingBudget:
+class TrainingCost:
     """Counts the steps and FLOPs of one run's training, whatever masks each step used."""
 
     def __init__(self, model: nn.Module, input_shape: tuple[int, ...], batch_size: int):

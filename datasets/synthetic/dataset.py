@@ -6,15 +6,13 @@ import hashlib
 import json
 import logging
 import zipfile
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from core.options import OptionError, options_from_mapping
+from core.options import OptionError
 from core.tasks import TASK_KINDS, TaskSpec, make_task
 from datasets.registry import SPLITS, DatasetBundle, DatasetOptions, register_dataset
 from datasets.synthetic.generate import RenderSettings, render_sample
@@ -40,7 +38,13 @@ class SyntheticOptions(DatasetOptions):
     max_objects: int = 7
     noise_std: float = field(default=0.04, metadata={"help": "sensor noise (image in [0, 1])"})
     data_seed: int = field(default=0, metadata={"help": "scene seeds; independent of run seed"})
-    cache_dir: str = field(default=".cache/synthetic", metadata={"help": "where splits are kept"})
+    cache_dir: str = field(
+        default=".cache/synthetic",
+        metadata={
+            "help": "where rendered splits are kept (not part of a cell's identity)",
+            "identity": False,
+        },
+    )
 
 
 def _check(options: SyntheticOptions) -> None:
@@ -135,9 +139,8 @@ def synthetic_tasks(names: tuple[str, ...]) -> tuple[TaskSpec, ...]:
     return tuple(make_task(kind, num_classes=len(CLASS_NAMES)) for kind in names)
 
 
-@register_dataset("synthetic")
-def build_synthetic(config: Mapping[str, Any]) -> DatasetBundle:
-    options = options_from_mapping(SyntheticOptions, config, "dataset")
+@register_dataset("synthetic", SyntheticOptions)
+def build_synthetic(options: SyntheticOptions) -> DatasetBundle:
     _check(options)
     tasks = synthetic_tasks(options.tasks)
     splits = {}

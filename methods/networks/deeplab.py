@@ -21,6 +21,7 @@ authors train from scratch, so the paper presets leave it unset.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,6 +30,7 @@ from torchvision.models import resnet34
 
 from core.options import check_choice
 from methods.networks.backbone import Backbone, split_last_residual_block
+from methods.networks.registry import register_model
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -133,16 +135,31 @@ def dilated_resnet34(pretrained_path: str | None) -> nn.Sequential:
     )
 
 
-def deeplab_resnet34_backbone(
-    pretrained_path: str | None = None, head: str = "aspp", init: str = "pytorch"
-) -> Backbone:
-    check_choice("model.head", head, HEADS)
-    check_choice("model.init", init, INITS)
-    if pretrained_path and init == "authors":
-        raise ValueError(
-            "model.init=authors initialises the encoder from scratch; set model.pretrained_path "
-            "to null, or model.init=pytorch to start from the ImageNet weights"
-        )
+@dataclass(frozen=True)
+class DeeplabOptions:
+    pretrained_path: str | None = field(
+        default=None,
+        metadata={"help": "local torchvision ResNet-34 state dict (ImageNet); null: none"},
+    )
+    head: str = field(default="aspp", metadata={"help": "task heads: aspp or aspp_fc (authors')"})
+    init: str = field(
+        default="pytorch", metadata={"help": "pytorch (defaults) or authors (encoder N(0, 0.01))"}
+    )
+
+    def __post_init__(self) -> None:
+        check_choice("model.head", self.head, HEADS)
+        check_choice("model.init", self.init, INITS)
+        if self.pretrained_path and self.init == "authors":
+            raise ValueError(
+                "model.init=authors initialises the encoder from scratch; set "
+                "model.pretrained_path to null, or model.init=pytorch to start from the ImageNet "
+                "weights"
+            )
+
+
+@register_model("deeplab_resnet34", DeeplabOptions)
+def deeplab_resnet34_backbone(options: DeeplabOptions) -> Backbone:
+    pretrained_path, head, init = options.pretrained_path, options.head, options.init
     if pretrained_path:  # fail at config time, not per task encoder
         dilated_resnet34(pretrained_path)
 

@@ -7,9 +7,12 @@ bilinearly to the input.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from torch import nn
 
 from methods.networks.backbone import Backbone
+from methods.networks.registry import register_model
 
 
 def conv_bn_relu(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -36,10 +39,21 @@ def small_head(in_channels: int, hidden: int, out_channels: int) -> nn.Sequentia
     return nn.Sequential(conv_bn_relu(in_channels, hidden), nn.Conv2d(hidden, out_channels, 1))
 
 
-def small_cnn_backbone(width: int = 16) -> Backbone:
-    """``width`` is the channel count of the first block (later blocks use 2x and 4x)."""
-    if width < 1:
-        raise ValueError(f"model.width must be >= 1, got {width}")
+@dataclass(frozen=True)
+class SmallCnnOptions:
+    width: int = field(
+        default=16,
+        metadata={"help": "channels of the first block (later blocks use 2x and 4x)"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.width < 1:
+            raise ValueError(f"model.width must be >= 1, got {self.width}")
+
+
+@register_model("small_cnn", SmallCnnOptions)
+def small_cnn_backbone(options: SmallCnnOptions) -> Backbone:
+    width = options.width
     return Backbone(
         make_encoder=lambda: small_encoder(width),
         stage_ends=(1, 3, 6),

@@ -1,0 +1,176 @@
+"""A cell's training: phases (a method trains once, or in rounds) that continue one step count,
+with dense snapshots, best-checkpoint selection and resumable checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from benchmarks.cells import resume
+from benchmarks.cells.resume import ResumePoint, cpu_state
+from benchmarks.tracking.run_log import TrackedRun
+from benchmarks.tracking.schema import (
+    RESUME_CHECKPOINT,
+    RESUME_POINT,
+    SELECTED,
+    SNAPSHOTS,
+    snapshot_file,
+)
+from benchmarks.training.cost import TrainingCost
+from benchmarks.training.evaluation import evaluate, split_loss
+from benchmarks.training.loop import LoopCheckpoints, LoopHooks, Objective, Phase, train
+from benchmarks.training.protocol import Protocol
+from benchmarks.training.selection import BestCheckpoint
+from benchmarks.training.stream import BatchStream
+from datasets.registry import DatasetBundle
+from methods.lifecycle import AfterBackward
+from methods.masks import SPARSITY_TOLERANCE, MaskSet
+
+DATA_ORDER_SEED = 104_729  # added to the cell's seed: the same batch order for every method
+
+
+class TrainingPhases:
+    """The model, its data stream and step count while a cell trains, logging to ``run``."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        bundle: DatasetBundle,
+        protocol: Protocol,
+        objective: Objective,
+        run: TrackedRun,
+        generator: torch.Generator,
+        seed: int,
+        device: torch.device,
+    ):
+        self.model, self.bundle, self.protocol, self.objective = model, bundle, protocol, objective
+        self.run, self.generator, self.device = run, generator, device
+        self.stream = BatchStream(
+            bundle.splits["train"],
+            protocol.batch_size,
+            torch.Generator().manual_seed(seed + DATA_ORDER_SEED),
+            device,
+            protocol.num_workers,
+        )
+        self.cost = TrainingCost(model, bundle.image_shape, protocol.batch_size)
+        self.steps_done = 0
+        self.phase = 0  # train_for calls so far: what a checkpoint's position counts in
+        self.resume: ResumePoint | None = None  # a killed run's checkpoint to continue from
+        self.snapshot_steps: set[int] = set()  # steps whose weights are kept (dense runs)
+        self.target_sparsity = 0.0  # best-checkpoint selection considers only states this sparse
+        self.label = "train"
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        return evaluate(
+            self.model,
+            self.bundle.splits[split],
+            self.objective.tasks,
+            self.device,
+            self.protocol.eval_batch_size,
+        )
+
+    def test_loss(self) -> float:
+        return split_loss(
+            self.model,
+            self.bundle.splits["test"],
+            self.objective.tasks,
+            dict(self.objective.loss_weights),
+            self.device,
+            self.protocol.eval_batch_size,
+        )
+
+    def save_snapshot(self, step: int) -> None:
+        self.run.artifact_torch({"model": cpu_state(self.model)}, (SNAPSHOTS, snapshot_file(step)))
+
+    def train_for(
+        self,
+        masks: MaskSet,
+        steps: int,
+        lr: float | None = None,
+        after_backward: AfterBackward | None = None,
+        select: bool = False,
+    ) -> None:
+        """Train under ``masks``; metrics continue the cell's step count across phases. With
+        ``select`` and ``protocol.checkpoint_selection=best_test_loss`` the model ends with the
+        weights of its lowest test loss. When resuming, phases the killed run had finished are
+        skipped (the checkpoint holds their outcome) and the checkpoint's phase continues after
+        its saved step."""
+        phase, self.phase = self.phase, self.phase + 1
+        point = None
+        if self.resume is not None:
+            if phase < self.resume.phase:
+                return
+            point, self.resume = self.resume, None
+            resume.restore(self, point.state, masks)
+        if 0 in self.snapshot_steps and self.steps_done == 0 and point is None:
+            self.save_snapshot(0)
+        best = self._selection(masks, point) if select else None
+
+        def on_step_end(step: int) -> None:
+            self.cost.add_step(masks)
+            if step in self.snapshot_steps:
+                self.save_snapshot(step)
+            if best is not None:
+                best.observe(step, final=step == steps)
+
+        hooks = LoopHooks(
+            validate=lambda: self.evaluate("val"),
+            sink=self.run.metrics,
+            after_backward=after_backward,
+            on_step_end=on_step_end,
+            checkpoints=self._checkpoints(phase, masks, best, point),
+        )
+        train(
+            self.model,
+            masks,
+            self.stream,
+            self.objective,
+            self.protocol,
+            Phase(steps, lr, self.steps_done, self.label),
+            hooks,
+        )
+        self.steps_done += steps
+        if best is not None:
+            chosen = best.restore()
+            selected = {f"{SELECTED}best_step": chosen, f"{SELECTED}test_loss": best.best_loss}
+            self.run.metrics(selected, self.steps_done)
+
+    def _selection(self, masks: MaskSet, point: ResumePoint | None) -> BestCheckpoint | None:
+        """Best-test-loss selection (``protocol.checkpoint_selection``), continued on resume."""
+        if self.protocol.checkpoint_selection != "best_test_loss":
+            return None
+        best = BestCheckpoint(
+            self.model,
+            self.test_loss,
+            self.protocol.selection_every,
+            eligible=lambda: masks.sparsity() >= self.target_sparsity - SPARSITY_TOLERANCE,
+        )
+        if point is not None and point.state["best"] is not None:
+            best.load_state_dict(point.state["best"])
+        return best
+
+    def _checkpoints(
+        self, phase: int, masks: MaskSet, best: BestCheckpoint | None, point: ResumePoint | None
+    ) -> LoopCheckpoints:
+        def save(step: int, optimizer, scheduler, first_loss: float | None) -> None:
+            loop_state: dict[str, Any] = {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "first_loss": first_loss,
+                "best": best.state_dict() if best is not None else None,
+            }
+            state = resume.capture(self, phase, step, masks, loop_state)
+            self.run.artifact_torch(state, RESUME_CHECKPOINT)
+            self.run.tags({RESUME_POINT: f"phase {phase} step {step}"})
+
+        def continue_loop(optimizer, scheduler) -> tuple[int, float | None]:
+            assert point is not None
+            optimizer.load_state_dict(point.state["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(point.state["scheduler"])
+            return point.step, point.state["first_loss"]
+
+        return LoopCheckpoints(
+            self.protocol.checkpoint_every, save, continue_loop if point is not None else None
+        )

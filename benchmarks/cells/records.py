@@ -1,0 +1,112 @@
+"""What a cell's run records: its tags and params, its health after pruning, its results and
+its artifacts, under the names of the run schema (``benchmarks.tracking.schema``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import torch
+import yaml
+
+from benchmarks.cells.cell import Cell, flatten
+from benchmarks.cells.phases import TrainingPhases
+from benchmarks.cells.resume import cpu_state
+from benchmarks.cells.task_masks import log_task_mask_analysis
+from benchmarks.tracking import schema
+from benchmarks.tracking.run_log import TrackedRun
+from benchmarks.tracking.versions import code_version, environment_tags
+from benchmarks.training.loop import check_metrics
+from datasets.registry import DatasetBundle
+from methods.health import health_report
+from methods.lifecycle import Method
+from methods.masks import MaskSet, measure_sparsity
+from methods.networks.complexity import complexity
+
+log = logging.getLogger(__name__)
+HEALTH_SIZE = 64  # pixels: the side of the input the structural health check uses
+
+
+def cell_tags(
+    cell: Cell, method: Method, bundle: DatasetBundle, device: torch.device
+) -> dict[str, str]:
+    return {
+        schema.METHOD: cell.method_name,
+        schema.METHOD_KIND: method.kind.value,
+        schema.GROUP: method.group,
+        schema.DATASET: cell.dataset["name"],
+        schema.TASKS: json.dumps({t.name: t.kind for t in bundle.tasks}),
+        schema.MODEL: cell.model["name"],
+        schema.PROTOCOL: cell.protocol["name"],
+        schema.SPARSITY: f"{cell.sparsity:g}",
+        schema.SELECTION: str(cell.protocol.get("checkpoint_selection", "last")),
+        schema.SEED: str(cell.seed),
+        schema.SANITY: str(cell.method.get("sanity", "none")),
+        schema.VARIANT: cell.variant,
+        schema.SETTING_ID: cell.setting_id,
+        schema.CODE_FINGERPRINT: cell.code_fingerprint,
+        schema.CODE_VERSION: code_version(),
+        **environment_tags(str(device)),
+    }
+
+
+def cell_params(cell: Cell, device: torch.device) -> dict[str, str]:
+    """Every resolved option (defaults filled in): how a later version of the code tells that a
+    default changed under the same cell id."""
+    return flatten({**cell.resolved, "device": str(device)})
+
+
+def log_health(
+    run: TrackedRun, model: torch.nn.Module, masks: MaskSet, bundle: DatasetBundle, step: int
+) -> None:
+    """Collapsed layers and cut-off tasks now (logged at ``step``). Connectivity does not depend
+    on the resolution, so a small input keeps the check cheap."""
+    channels, height, width = bundle.image_shape
+    shape = (channels, min(height, HEALTH_SIZE), min(width, HEALTH_SIZE))
+    metrics, tags = health_report(model, masks, shape)
+    run.metrics(metrics, step)
+    run.tags(tags)
+    broken = {k: v for k, v in tags.items() if v}
+    if broken:
+        log.warning("  health at step %d: %s", step, broken)
+
+
+def log_results(
+    run: TrackedRun,
+    phases: TrainingPhases,
+    masks: MaskSet,
+    method: Method,
+    source_cost: dict[str, float] | None,
+) -> None:
+    """Test metrics, achieved sparsity (overall and per layer), health, model cost, and the
+    training cost of everything that produced the model (the source run's included)."""
+    model, end = phases.model, phases.steps_done
+    test = phases.evaluate("test")
+    check_metrics(test, "on the test split")
+    achieved = measure_sparsity(model)
+    run.metrics({schema.TEST + k: v for k, v in test.items()}, end)
+    run.metrics({schema.SPARSITY_ACHIEVED + k: v for k, v in achieved.items()}, end)
+    by_layer = masks.sparsity_by_layer()
+    run.metrics({schema.SPARSITY_LAYER + k: v for k, v in by_layer.items()}, end)
+    if method.prunes:
+        log_health(run, model, masks, phases.bundle, end)
+    cost = complexity(model, phases.bundle.image_shape)
+    run.metrics({schema.MODEL_COST + k: v for k, v in cost.items()}, end)
+    training = {schema.TRAIN_STEPS: phases.cost.steps, schema.TRAIN_FLOPS: phases.cost.flops}
+    if source_cost is not None:
+        training = {k: v + source_cost.get(k, math.nan) for k, v in training.items()}
+    run.metrics(training, end)
+    log.info(
+        "  done: sparsity %.4f | %s",
+        achieved["overall"],
+        ", ".join(f"{k} {v:.3g}" for k, v in test.items()),
+    )
+
+
+def log_artifacts(run: TrackedRun, cell: Cell, model: torch.nn.Module, masks: MaskSet) -> None:
+    run.artifact_text(yaml.safe_dump(cell.as_dict(), sort_keys=False), schema.CONFIG)
+    run.artifact_torch(masks.state_dict(), schema.MASKS)
+    run.artifact_torch({"model": cpu_state(model), "masks": masks.state_dict()}, schema.MODEL_STATE)
+    if masks.task_masks:
+        log_task_mask_analysis(run, masks)

@@ -1,0 +1,94 @@
+"""Cells read back from stored runs (their logged params): whether a run is stale, and the
+re-keying of runs made before cell ids.
+
+Runs made before cell ids (tagged with the hash of every option, ``config_hash``) get their
+cell id and setting id as tags, so a store of finished runs keeps counting after the identity
+changed. Their code fingerprint is unknown: they count as stale (reused with a warning;
+``rerun=stale`` recomputes them).
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+from typing import Any
+
+from mlflow.entities import Run
+
+from benchmarks.cells.cell import Cell
+from benchmarks.cells.identity import GROUPS
+from benchmarks.tracking.schema import CELL_ID, CODE_FINGERPRINT, LEGACY_CONFIG_HASH, SETTING_ID
+from benchmarks.tracking.store import Tracker, open_existing
+
+log = logging.getLogger(__name__)
+
+
+def _value(text: str) -> Any:
+    """A param's value as it was before ``str()``: numbers, None, booleans, lists; else text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def cell_from_params(params: dict[str, str]) -> Cell:
+    """The cell whose ``flatten(as_dict())`` gave ``params``."""
+    groups: dict[str, dict[str, Any]] = {g: {} for g in GROUPS}
+    for key, text in params.items():
+        group, _, rest = key.partition(".")
+        if group not in groups or not rest:
+            continue
+        node = groups[group]
+        *parents, leaf = rest.split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = _value(text)
+    return Cell(**groups, sparsity=float(params["sparsity"]), seed=int(_value(params["seed"])))
+
+
+def cell_of(run: Run) -> Cell | None:
+    """The cell a run computed, or None when no registered method, model or dataset reads its
+    config any more."""
+    try:
+        cell = cell_from_params(run.data.params)
+        _ = cell.key  # reads every group into its typed options
+        return cell
+    except (KeyError, ValueError, TypeError, LookupError):
+        return None
+
+
+def is_stale(run: Run) -> bool:
+    """Was ``run`` computed by other code than today's (or by code no longer known)?"""
+    cell = cell_of(run)
+    return cell is None or run.data.tags.get(CODE_FINGERPRINT) != cell.code_fingerprint
+
+
+def legacy_tags(run: Run) -> dict[str, str] | None:
+    """Cell id and setting id of a run from before cell ids; None for other runs, and for runs
+    whose config no registered method, model or dataset reads any more (kept as they are)."""
+    if LEGACY_CONFIG_HASH not in run.data.tags:
+        return None
+    try:
+        cell = cell_from_params(run.data.params)
+        return {CELL_ID: cell.cell_id, SETTING_ID: cell.setting_id}
+    except (KeyError, ValueError, TypeError, LookupError) as error:
+        log.warning("run %s: its config cannot be read any more (%s)", run.info.run_id, error)
+        return None
+
+
+def rekey_legacy_runs(tracker: Tracker) -> int:
+    """Re-key every run of the store made before cell ids; returns how many."""
+    count = tracker.rekey_legacy_runs(legacy_tags)
+    if count:
+        log.info(
+            "re-keyed %d run(s) made before cell ids: they keep counting, as stale (their code "
+            "is unknown; rerun=stale recomputes them)",
+            count,
+        )
+    return count
+
+
+def rekey_store(uri: str, experiment: str) -> int:
+    """``rekey_legacy_runs`` on a store's experiment, if it exists (a reader creates nothing)."""
+    tracker = open_existing(uri, experiment)
+    return rekey_legacy_runs(tracker) if tracker is not None else 0

@@ -1,0 +1,73 @@
+"""One MLflow run while its cell runs: buffered metrics, tags, artifacts and the heartbeat."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from benchmarks.tracking.schema import HEARTBEAT
+
+MAX_BATCH = 100  # MLflow's per-request limit for params / metrics in log_batch
+HEARTBEAT_EVERY_S = 30.0  # a running cell renews its heartbeat (and flushes) at least this often
+
+
+def now() -> str:
+    """A heartbeat's value: seconds since the epoch."""
+    return f"{time.time():.0f}"
+
+
+class TrackedRun:
+    """Buffered metric logging for one run (one request per flush, not one per value)."""
+
+    def __init__(self, client: MlflowClient, run_id: str):
+        self.client = client
+        self.run_id = run_id
+        self.pending: list[Metric] = []
+        self.beat = time.monotonic()
+
+    def params(self, params: Mapping[str, str]) -> None:
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for start in range(0, len(items), MAX_BATCH):
+            self.client.log_batch(self.run_id, params=items[start : start + MAX_BATCH])
+
+    def metrics(self, values: Mapping[str, float], step: int) -> None:
+        stamp = int(time.time() * 1000)
+        self.pending.extend(Metric(k, float(v), stamp, step) for k, v in values.items())
+        if len(self.pending) >= 500 or time.monotonic() - self.beat > HEARTBEAT_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the buffered metrics and renew the run's heartbeat."""
+        for start in range(0, len(self.pending), MAX_BATCH):
+            self.client.log_batch(self.run_id, metrics=self.pending[start : start + MAX_BATCH])
+        self.pending = []
+        self.client.set_tag(self.run_id, HEARTBEAT, now())
+        self.beat = time.monotonic()
+
+    def tags(self, tags: Mapping[str, str]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def artifact(self, local_path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(local_path), artifact_path)
+
+    def artifact_torch(self, state: Any, path: tuple[str, str]) -> None:
+        """``torch.save`` of ``state`` as artifact ``folder/file`` (overwritten if present)."""
+        import torch
+
+        folder, filename = path
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / filename
+            torch.save(state, local)
+            self.artifact(local, folder)
+
+    def artifact_text(self, text: str, filename: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / filename
+            path.write_text(text)
+            self.artifact(path)

@@ -1,0 +1,66 @@
+"""Which code and which machine made a run: the git commit and the software and hardware
+versions, recorded as tags so a number can be traced to what produced it."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import PROJECT_ROOT
+from benchmarks.tracking.schema import ENVIRONMENT_PREFIX
+
+
+def _git(*args: str) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    )
+    return result.stdout.strip()
+
+
+def code_version() -> str:
+    """Git commit of the checkout (with ``-dirty`` for local changes), else the package version."""
+    try:
+        commit = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("mtl-sparse-bench")
+        except PackageNotFoundError:
+            return "unknown"
+
+
+def cpu_model() -> str:
+    """The processor's model name (from /proc/cpuinfo on Linux)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def environment_tags(device: str) -> dict[str, str]:
+    """Python, torch, CUDA and cuDNN versions, CPU and GPU model, torch's thread count."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else "none"
+    tags = {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "cuda": str(torch.version.cuda),
+        "cudnn": str(torch.backends.cudnn.version()),
+        "cpu": cpu_model(),
+        "gpu": gpu,
+        "threads": str(torch.get_num_threads()),
+        "platform": platform.platform(),
+    }
+    return {ENVIRONMENT_PREFIX + key: value for key, value in tags.items()}

@@ -1,0 +1,125 @@
+"""Hydra composition of every config, and how the command line narrows the sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from benchmarks import CONF_DIR
+from benchmarks.sweep.expand import expand_sweep
+from methods.registry import get_method, list_methods
+
+GROUPS = ("dataset", "model", "method", "protocol", "tracking", "experiment")
+
+
+def compose_with(*overrides: str):
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=False)
+
+
+@pytest.mark.parametrize(
+    "group,option",
+    [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))],
+)
+def test_every_config_option_composes_and_resolves(group, option):
+    cfg = compose_with(f"{group}={option}")
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert container["dataset"]["name"]
+    assert container["protocol"]["steps"] >= 1
+    cells = expand_sweep(cfg)
+    assert cells
+
+
+def test_default_sweep_is_every_method_at_three_sparsities_and_three_seeds():
+    cells = expand_sweep(compose_with())
+    assert {c.seed for c in cells} == {0, 1, 2}
+    cells = [c for c in cells if c.seed == 0]
+    compressors = [m for m in list_methods() if get_method(m).prunes]
+    unpruned = [m for m in list_methods() if m not in compressors]
+    own_cells = [m for m in unpruned if get_method(m).same_cell_as is None]
+    assert len(cells) == len(own_cells) + 3 * len(compressors)
+    assert cells[0].method_name == "dense"  # first: later cells reuse the trained dense model
+    assert {c.sparsity for c in cells if c.method_name == "snip"} == {0.5, 0.7, 0.9}
+    assert {c.sparsity for c in cells if c.method_name == "dense"} == {0.0}
+
+
+def test_naming_method_sparsity_and_seed_gives_one_cell():
+    cells = expand_sweep(compose_with("method=snip", "sparsity=0.9", "seed=3"))
+    assert [(c.method_name, c.sparsity, c.seed) for c in cells] == [("snip", 0.9, 3)]
+
+
+def test_hard_sharing_is_the_dense_cell():
+    (cell,) = expand_sweep(compose_with("method=hard_sharing", "seed=0"))
+    (dense,) = expand_sweep(compose_with("method=dense", "seed=0"))
+    assert cell.cell_id == dense.cell_id
+
+
+def test_naming_only_the_sparsity_narrows_every_method_to_it():
+    cells = expand_sweep(compose_with("sparsity=0.7"))
+    pruned = [c for c in cells if get_method(c.method_name).prunes]
+    assert {c.sparsity for c in pruned} == {0.7}
+    assert {c.sparsity for c in cells if c not in pruned} == {0.0}
+
+
+def test_cell_id_is_stable_and_sensitive():
+    a = expand_sweep(compose_with("method=snip", "sparsity=0.9", "seed=0"))[0]
+    b = expand_sweep(compose_with("method=snip", "sparsity=0.9", "seed=0"))[0]
+    c = expand_sweep(compose_with("method=snip", "sparsity=0.9", "seed=0", "method.budget=erk"))[0]
+    assert a.cell_id == b.cell_id != c.cell_id
+    assert a.setting_id == c.setting_id
+
+
+def test_out_of_range_sparsity_is_a_clear_error():
+    with pytest.raises(ValueError, match="sparsity=1.5 is outside"):
+        expand_sweep(compose_with("sparsity=1.5"))
+
+
+def test_tracking_uri_honours_the_environment(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    assert compose_with().tracking.uri == "sqlite:///elsewhere.db"
+
+
+def test_every_group_file_is_documented():
+    for path in Path(CONF_DIR).rglob("*.yaml"):
+        assert path.read_text().lstrip().startswith("#") or path.parent.name == "help", path
+
+
+def test_method_options_apply_to_every_cell_of_that_method():
+    cells = expand_sweep(
+        compose_with("sparsity=0.9", "seed=0", "++method_options.snip.scoring_batches=7")
+    )
+    snip = [c for c in cells if c.method_name == "snip"]
+    assert snip and all(c.method["scoring_batches"] == 7 for c in snip)
+    grasp = [c for c in cells if c.method_name == "grasp"]
+    assert grasp[0].method["scoring_batches"] == 4  # other methods keep their file's value
+
+
+def test_method_options_for_an_unknown_method_is_a_clear_error():
+    with pytest.raises(KeyError, match="unknown method 'snap'"):
+        expand_sweep(compose_with("++method_options.snap.scoring_batches=7"))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("protocol.optimizer=foo", "protocol.optimizer must be one of adam, sgd"),
+        ("+model.foo=1", "model=small_cnn: unknown option.*foo"),
+        ("protocol.steps=0", "protocol.steps must be >= 1"),
+        ("protocol.snapshot_steps=[0,5000]", r"snapshot_steps \[5000\] lie outside"),
+        ("sparsity=abc", "sparsity='abc' is not a number"),
+        ("seed=1.5", "seed=1.5 is not a whole number"),
+        ("workers=two", "workers='two': give a positive integer or auto"),
+        ("sweep.groups=[statics]", "unknown group"),
+        ("sweep.sanity_checks=[flip]", "unknown check 'flip'"),
+    ],
+)
+def test_every_cells_options_are_checked_before_anything_runs(tmp_path, override, message):
+    from benchmarks.sweep.setup import prepare_sweep
+
+    cfg = compose_with(override, f"tracking.uri=sqlite:///{tmp_path}/never.db")
+    with pytest.raises(ValueError, match=message):
+        prepare_sweep(cfg)
+    assert not (tmp_path / "never.db").exists()  # failed before the store was opened

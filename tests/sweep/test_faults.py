@@ -1,0 +1,131 @@
+"""Killed sweeps, as they happen: SIGTERM (SLURM preemption) and kill -9, with real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from benchmarks import PROJECT_ROOT as ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def sweep_command(tmp: Path, *overrides: str, method: str = "random") -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks.run",
+        "experiment=smoke",
+        "sparsity=0.5",
+        "workers=1",
+        f"tracking.uri=sqlite:///{tmp}/mlflow.db",
+        f"results_dir={tmp}/results",
+        f"hydra.run.dir={tmp}/out",
+        f"dataset.cache_dir={tmp}/cache",
+        f"method={method}",
+        *overrides,
+    ]
+
+
+def runs_by_status(tmp: Path) -> Counter:
+    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    experiment = client.get_experiment_by_name("mtl-sparse-bench")
+    if experiment is None:
+        return Counter()
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    return Counter((r.data.tags["seed"], r.info.status) for r in runs)
+
+
+def start_and_wait_until_running(tmp: Path, seed: str, *overrides: str) -> subprocess.Popen:
+    process = subprocess.Popen(
+        sweep_command(tmp, *overrides), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while runs_by_status(tmp)[(seed, "RUNNING")] == 0:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "the cell never started"
+        time.sleep(0.5)
+    time.sleep(1.0)  # mid-cell
+    return process
+
+
+def test_sigterm_marks_the_running_cell_killed(tmp_path):
+    process = start_and_wait_until_running(tmp_path, "0", "seed=0", "protocol.steps=5000")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) != 0
+    assert runs_by_status(tmp_path) == Counter({("0", "KILLED"): 1})
+
+
+def test_sigterm_saves_a_checkpoint_and_the_rerun_resumes_from_it(tmp_path):
+    checkpoints = ("seed=0", "protocol.steps=1500", "protocol.checkpoint_every=100")
+    process = start_and_wait_until_running(tmp_path, "0", *checkpoints)
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    deadline = time.monotonic() + 120
+    while True:  # until the first periodic checkpoint is written
+        (run,) = client.search_runs(
+            [client.get_experiment_by_name("mtl-sparse-bench").experiment_id]
+        )
+        if "resume_point" in run.data.tags:
+            break
+        assert time.monotonic() < deadline, "no checkpoint was written"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) != 0
+    killed = client.get_run(run.info.run_id)
+    assert killed.info.status == "KILLED"
+    assert "SIGTERM: stopped after step" in killed.data.tags["failure_reason"]
+    rerun = subprocess.run(sweep_command(tmp_path, *checkpoints), cwd=ROOT, capture_output=True)
+    assert rerun.returncode == 0, rerun.stderr.decode()[-2000:]
+    assert runs_by_status(tmp_path) == Counter({("0", "KILLED"): 1, ("0", "FINISHED"): 1})
+    finished = client.search_runs([killed.info.experiment_id], "attributes.status = 'FINISHED'")[0]
+    assert finished.data.tags["resumed_from_run_id"] == run.info.run_id
+    step = int(killed.data.tags["resume_point"].split()[-1])  # "phase 0 step N"
+    history = client.get_metric_history(finished.info.run_id, "train/loss")
+    assert min(m.step for m in history) > step  # nothing before the checkpoint trained again
+
+
+def test_after_kill_9_a_rerun_redoes_only_the_killed_cell(tmp_path):
+    long = "protocol.steps=300"
+    first = subprocess.run(sweep_command(tmp_path, "seed=0", long), cwd=ROOT, capture_output=True)
+    assert first.returncode == 0, first.stderr.decode()[-2000:]
+    process = start_and_wait_until_running(tmp_path, "1", "sweep.seeds=[0,1]", long)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert runs_by_status(tmp_path)[("1", "RUNNING")] == 1  # what kill -9 leaves behind
+    rerun = subprocess.run(
+        sweep_command(tmp_path, "sweep.seeds=[0,1]", long), cwd=ROOT, capture_output=True
+    )
+    assert rerun.returncode == 0, rerun.stderr.decode()[-2000:]
+    assert "was left RUNNING: marked KILLED" in (rerun.stdout + rerun.stderr).decode()
+    assert runs_by_status(tmp_path) == Counter(
+        {("0", "FINISHED"): 1, ("1", "KILLED"): 1, ("1", "FINISHED"): 1}
+    )
+
+
+def test_two_sweeps_started_at_once_train_every_cell_exactly_once(tmp_path):
+    command = sweep_command(tmp_path, "sweep.seeds=[0,1]", method="magnitude")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    sweeps = [
+        subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        for _ in range(2)
+    ]
+    outputs = [sweep.communicate(timeout=300)[0].decode() for sweep in sweeps]
+    assert [sweep.returncode for sweep in sweeps] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("mtl-sparse-bench")
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    finished = Counter(r.data.tags["cell_id"] for r in runs if r.info.status == "FINISHED")
+    methods = Counter(r.data.tags["method"] for r in runs if r.info.status == "FINISHED")
+    assert methods == Counter({"dense": 2, "magnitude": 2})  # dense of seeds 0 and 1, once each
+    assert set(finished.values()) == {1}
+    assert all(r.info.status == "FINISHED" for r in runs)  # claims lost are deleted, not failed

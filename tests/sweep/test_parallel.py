@@ -1,0 +1,62 @@
+"""Parallel cells: dependency order, worker counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.sweep.report import SweepReport
+from benchmarks.sweep.schedule import Schedule, cells_to_run
+from benchmarks.sweep.workers import resolve_workers
+from tests.helpers import smoke_cells
+
+
+def by_method(cells):
+    return {c.method_name: c for c in cells}
+
+
+def test_a_pretrained_cell_waits_for_its_dense_cell_and_the_dense_cell_is_added_once():
+    cells = [
+        *smoke_cells("method=magnitude", "sparsity=0.5", "seed=0"),
+        *smoke_cells("method=imp", "sparsity=0.5", "seed=0"),
+        *smoke_cells("method=snip", "sparsity=0.5", "seed=0"),
+    ]
+    todo = cells_to_run(cells, lambda key: False, SweepReport())
+    assert sorted(c.method_name for c in todo.values()) == ["dense", "imp", "magnitude", "snip"]
+    schedule = Schedule(todo)
+    first = {todo[k].method_name for k in schedule.ready()}
+    assert first == {"dense", "snip"}
+    assert schedule.ready() == []  # nothing is handed out twice
+    dense = next(k for k, c in todo.items() if c.method_name == "dense")
+    assert schedule.settle(dense, None) == []
+    assert {todo[k].method_name for k in schedule.ready()} == {"imp", "magnitude"}
+
+
+def test_dependents_of_a_failed_source_fail_without_running():
+    cells = smoke_cells("method=magnitude", "sparsity=0.5", "seed=0")
+    todo = cells_to_run(cells, lambda key: False, SweepReport())
+    schedule = Schedule(todo)
+    (dense,) = schedule.ready()
+    dropped = schedule.settle(dense, "DivergenceError: loss is nan")
+    assert dropped == [(cells[0].label, "source cell failed: DivergenceError: loss is nan")]
+    assert schedule.ready() == []
+
+
+def test_finished_cells_are_skipped_and_a_finished_source_is_not_waited_for():
+    cells = smoke_cells("method=magnitude", "sparsity=0.5", "seed=0")
+    report = SweepReport()
+    todo = cells_to_run(cells, lambda cell: cell.cell_id != cells[0].cell_id, report)
+    assert [c.method_name for c in todo.values()] == ["magnitude"]
+    assert list(Schedule(todo).ready()) == [cells[0].cell_id]
+
+
+@pytest.mark.parametrize(
+    ("workers", "device", "expected"), [("auto", "cuda:0", 1), (3, "cpu", 3), ("2", "cpu", 2)]
+)
+def test_worker_count(workers, device, expected):
+    assert resolve_workers(workers, device) == expected
+
+
+@pytest.mark.parametrize("workers", [0, -1, "two", 1.5])
+def test_bad_worker_count_is_named(workers):
+    with pytest.raises(ValueError, match="give a positive integer or auto"):
+        resolve_workers(workers, "cpu")

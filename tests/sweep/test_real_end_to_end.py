@@ -1,0 +1,189 @@
+"""A few steps of a method on each real-dataset format with the DeepLab-ResNet34 model at tiny
+resolution, through the real runner and MLflow; and the paper rows in the leaderboard."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from mlflow.tracking import MlflowClient
+
+from benchmarks.cells.resources import CellResources
+from benchmarks.reporting.reference import reference_section
+from benchmarks.sweep.expand import expand_sweep
+from benchmarks.sweep.serial import run_sweep
+from benchmarks.tracking.store import Tracker
+from tests.dataset_files import write_cityscapes_mtan, write_nyu_adashare, write_taskonomy
+
+pytestmark = pytest.mark.slow
+TINY = [
+    "protocol.steps=2",
+    "protocol.finetune_steps=1",
+    "protocol.eval_every=2",
+    "protocol.batch_size=2",
+    "protocol.eval_batch_size=2",
+    "protocol.snapshot_steps=[0]",
+    "dataset.crop=[8,8]",
+    "model=deeplab_resnet34",
+    "seed=0",
+]
+
+
+@pytest.mark.parametrize(
+    "dataset,writer,method",
+    [
+        ("nyuv2", write_nyu_adashare, "disparse_static"),
+        ("cityscapes", write_cityscapes_mtan, "snip"),
+        ("taskonomy", write_taskonomy, "magnitude"),
+    ],
+)
+def test_method_runs_on_each_format_with_deeplab(dataset, writer, method, tmp_path):
+    writer(tmp_path / "data")
+    overrides = [
+        f"dataset={dataset}",
+        f"dataset.root={tmp_path / 'data'}",
+        f"method={method}",
+        "sparsity=0.5",
+        *TINY,
+    ]
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        cells = expand_sweep(compose("config", overrides=overrides))
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "real")
+    report = run_sweep(CellResources(tracker, torch.device("cpu")), cells)
+    assert not report.failed, report.failed
+    runs = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs([tracker.experiment_id])
+    run = next(r for r in runs if r.data.tags["method"] == method)
+    assert abs(run.data.metrics["sparsity/overall"] - 0.5) < 0.001
+    assert any(k.startswith("test/seg/") for k in run.data.metrics)
+
+
+def test_reference_rows_beside_reproduced_with_difference():
+    table = pd.DataFrame(
+        [
+            {
+                "group": "static",
+                "method": "snip",
+                "sparsity": 0.9,
+                "seg/mIoU_adashare:mean": 25.0,
+                "seg/pixel_acc:mean": 57.0,
+            },
+            {"group": "dense", "method": "dense", "sparsity": 0.0, "seg/mIoU_adashare:mean": 27.0},
+        ]
+    )
+    text = reference_section("nyuv2", table)
+    assert "Sun et al., DiSparse, CVPR 2022" in text
+    lines = text.splitlines()
+    snip = next(i for i, line in enumerate(lines) if "| snip" in line and "paper" in line)
+    assert "23.83" in lines[snip] and "| 56.9 " in lines[snip]  # the published SNIP row, as printed
+    assert "25.00" in lines[snip + 1] and "1.17" in lines[snip + 2]  # ours, ours - paper
+    assert reference_section("synthetic", table) == ""
+
+
+def test_reference_keeps_the_papers_digits_and_never_subtracts_other_conventions():
+    table = pd.DataFrame(
+        [
+            {
+                "group": "dense",
+                "method": "dense",
+                "sparsity": 0.0,
+                "normal/mean_angle:mean": 40.0,
+                "depth/abs_err:mean": 0.02,
+            }
+        ]
+    )
+    cityscapes = reference_section("cityscapes", table).splitlines()
+    dense = next(i for i, line in enumerate(cityscapes) if "| dense" in line and "paper" in line)
+    assert "0.016" in cityscapes[dense]  # printed as published, not rounded to 0.02
+    nyuv2 = reference_section("nyuv2", table)
+    difference = next(line for line in nyuv2.splitlines() if "ours - paper" in line)
+    assert "n/c" in difference and "-23.45" not in difference  # 40.0 - 16.55 is not shown
+    assert "n/c: NYUv2 normal angles" in nyuv2
+
+
+PRESETS = [
+    ("paper_nyuv2", write_nyu_adashare, "magnitude"),
+    ("paper_cityscapes", write_cityscapes_mtan, "magnitude"),
+    ("paper_taskonomy", write_taskonomy, "grad_magnitude_sq"),
+]
+
+
+@pytest.mark.parametrize("preset,writer,score", PRESETS)
+def test_paper_preset_composes_the_authors_setup_and_runs_on_tiny_files(
+    preset, writer, score, tmp_path
+):
+    writer(tmp_path / "data")
+    base = [f"experiment={preset}", f"dataset.root={tmp_path / 'data'}", "seed=0"]
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        preset_cell = expand_sweep(
+            compose("config", overrides=[*base, "method=disparse_pretrained"])
+        )
+        tiny = [
+            *base,
+            "method=disparse_pretrained",
+            "++method_options.disparse_pretrained.scoring_batches=2",
+            *[o for o in TINY if not o.startswith(("model=", "seed="))],
+            "dataset.limit=2",
+            *(["dataset.resize=[8,8]"] if preset == "paper_taskonomy" else []),
+        ]
+        cells = expand_sweep(compose("config", overrides=tiny))
+    cell = preset_cell[0]
+    assert cell.model["head"] == "aspp_fc" and cell.model["init"] == "authors"
+    assert cell.protocol["lr_schedule"] == "step" and cell.protocol["weight_decay"] == 0.0005
+    assert cell.method["score"] == score and cell.method["scoring_batches"] == 50
+    assert cell.sparsity == 0.9
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "paper")
+    report = run_sweep(CellResources(tracker, torch.device("cpu")), cells)
+    assert not report.failed, report.failed
+    runs = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs([tracker.experiment_id])
+    pruned = next(r for r in runs if r.data.tags["method"] == "disparse_pretrained")
+    assert abs(pruned.data.metrics["sparsity/overall"] - 0.9) < 0.001
+    assert pruned.data.tags["selection"] == "best_test_loss"  # the authors' checkpoint rule
+    assert pruned.data.metrics["selection/best_step"] == 1  # one fine-tune step, checked at its end
+
+
+@pytest.mark.parametrize(
+    "dataset,writer",
+    [
+        ("nyuv2", write_nyu_adashare),
+        ("cityscapes", write_cityscapes_mtan),
+        ("taskonomy", write_taskonomy),
+    ],
+)
+def test_smoke_preset_checks_a_real_dataset(dataset, writer, tmp_path):
+    writer(tmp_path / "data")
+    overrides = [
+        "experiment=smoke",
+        f"dataset={dataset}",
+        f"dataset.root={tmp_path / 'data'}",
+        "dataset.limit=1",
+        "method=snip",
+        "sparsity=0.5",
+        "seed=0",
+        "protocol.batch_size=1",
+        "protocol.eval_batch_size=1",
+    ]
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        cells = expand_sweep(compose("config", overrides=overrides))
+    env = CellResources(Tracker(f"sqlite:///{tmp_path}/mlflow.db", "smoke"), torch.device("cpu"))
+    assert all(len(split) == 1 for split in env.dataset(cells[0]).splits.values())
+    report = run_sweep(env, cells)
+    assert not report.failed, report.failed
+
+
+def test_cityscapes_paper_pixel_accuracy_is_compared_with_the_authors_variant():
+    table = pd.DataFrame(
+        [
+            {
+                "group": "dense",
+                "method": "dense",
+                "sparsity": 0.0,
+                "seg/pixel_acc:mean": 99.0,
+                "seg/pixel_acc_adashare:mean": 70.0,
+            }
+        ]
+    )
+    text = reference_section("cityscapes", table)
+    assert "seg pixel_acc_adashare" in text and "seg pixel_acc " not in text
+    ours = next(line for line in text.splitlines() if "| ours " in line)
+    assert "70.00" in ours and "99.00" not in ours

@@ -1,0 +1,52 @@
+"""One source of truth per default: method yaml == its dataclass, every protocol file states every
+option, and the README's option tables are what the code generates."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from benchmarks import CONF_DIR
+from benchmarks.tools.config_docs import README, main, render_readme
+from benchmarks.training.protocol import Protocol
+from core.options import OptionError
+from methods.registry import get_method, list_methods
+
+
+@pytest.mark.parametrize("name", list_methods())
+def test_method_yaml_states_exactly_its_dataclass_defaults(name):
+    config = yaml.safe_load((CONF_DIR / "method" / f"{name}.yaml").read_text())
+    config.pop("name")
+    defaults = {f.name: f.default for f in dataclasses.fields(get_method(name).Hparams)}
+    assert set(config) == set(defaults), "the yaml must list every option, and only those"
+    for key, value in config.items():
+        expected = defaults[key]
+        expected = list(expected) if isinstance(expected, tuple) else expected
+        assert value == expected, f"{name}.yaml says {key}={value}, the dataclass {expected}"
+
+
+@pytest.mark.parametrize("path", sorted((CONF_DIR / "protocol").glob("*.yaml")), ids=str)
+def test_every_protocol_file_states_every_option(path):
+    config = yaml.safe_load(path.read_text())
+    assert set(config) == {f.name for f in dataclasses.fields(Protocol)}
+    assert Protocol.from_config(config).name == path.stem
+
+
+def test_a_protocol_missing_an_option_is_a_clear_error():
+    config = yaml.safe_load((CONF_DIR / "protocol" / "cpu_default.yaml").read_text())
+    del config["momentum"]
+    with pytest.raises(OptionError, match="protocol: missing option.* momentum"):
+        Protocol.from_config(config)
+
+
+def test_readme_option_tables_are_generated_from_the_code():
+    assert main(["--check"]) == 0
+
+
+def test_a_stale_readme_table_is_detected():
+    text = README.read_text()
+    stale = text.replace("| `imp` | `round_steps` | `60` |", "| `imp` | `round_steps` | `75` |")
+    assert stale != text
+    assert render_readme(stale) == text

@@ -1,0 +1,62 @@
+"""Opening the MLflow store: a bad URI is a clear error before MLflow's long retries."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import pytest
+
+from benchmarks.tracking.store import CellKey, CellTakenError, Tracker
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unreachable_server_is_named_without_mlflows_retries():
+    uri = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(RuntimeError, match="no MLflow server answers there"):
+        Tracker(uri, "x")
+
+
+def test_sqlite_file_in_a_missing_folder_is_named(tmp_path):
+    uri = f"sqlite:///{tmp_path}/missing/mlflow.db"
+    with pytest.raises(RuntimeError, match=f"the folder {tmp_path}/missing does not exist"):
+        Tracker(uri, "x")
+
+
+CELL = CellKey("abc", {}, "code")
+
+
+def test_a_claim_loses_to_any_live_run_of_the_cell_even_one_started_later(tmp_path):
+    """A run whose row is committed late can carry an earlier start time than a run that
+    already checked the store; ordering by start time let both train (seen in CI)."""
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "x")
+    later = int(time.time() * 1000) + 60_000
+    holder = tracker.client.create_run(
+        tracker.experiment_id,
+        start_time=later,
+        tags={
+            "cell_id": "abc",
+            "owner_host": socket.gethostname(),
+            "owner_pid": str(os.getpid()),
+        },
+    )
+    with (
+        pytest.raises(CellTakenError, match=holder.info.run_id),
+        tracker.run("cell", {}, {}, CELL),
+    ):
+        pytest.fail("a second run of a live cell started training")
+    runs = tracker.client.search_runs([tracker.experiment_id])
+    assert [r.info.run_id for r in runs] == [holder.info.run_id]  # the loser's run is deleted
+
+
+def test_a_claim_on_a_free_cell_keeps_its_run(tmp_path):
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "x")
+    with tracker.run("cell", {}, {}, CELL):
+        pass
+    assert tracker.find_finished(CELL) is not None

@@ -1,0 +1,68 @@
+"""Budget columns: steps and FLOPs of training, by hand on a tiny net and end to end."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from torch import nn
+
+from benchmarks.cells.resources import CellResources
+from benchmarks.sweep.serial import run_sweep
+from benchmarks.tracking.store import Tracker
+from benchmarks.training.cost import TrainingCost
+from methods.masks import MaskSet
+from tests.helpers import smoke_cells
+
+
+def tiny_net() -> nn.Module:
+    # conv 1->2, 3x3, padding 1 on a 4x4 input: 18 weights, each used at 16 positions;
+    # linear 32->3: 96 weights, each used once.
+    return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, bias=False), nn.Flatten(), nn.Linear(32, 3))
+
+
+def keep_first(count: int, shape: tuple[int, ...]) -> torch.Tensor:
+    mask = torch.zeros(shape, dtype=torch.bool).flatten()
+    mask[:count] = True
+    return mask.view(shape)
+
+
+def test_step_flops_count_kept_weights_times_positions_and_follow_mask_changes():
+    budget = TrainingCost(tiny_net(), (1, 4, 4), batch_size=4)
+    masks = MaskSet({"0.weight": keep_first(5, (2, 1, 3, 3))}, {"0.weight": "shared"})
+    # 5 kept conv weights x 16 positions + 96 unmasked linear weights = 176 MACs per input;
+    # x 2 FLOPs per MAC x 3 passes x batch 4.
+    assert budget.step_flops(masks) == 176 * 2 * 3 * 4
+    budget.add_step(masks)
+    budget.add_step(masks)
+    masks.set_mask("0.weight", keep_first(10, (2, 1, 3, 3)))  # (10 x 16 + 96) = 256 MACs
+    budget.add_step(masks)
+    assert budget.steps == 3
+    assert budget.flops == (2 * 176 + 256) * 2 * 3 * 4
+
+
+@pytest.mark.slow
+def test_runs_log_their_whole_training_budget_source_model_included(tmp_path):
+    cache = f"dataset.cache_dir={tmp_path}/cache"
+    cells = [
+        cell
+        for method in ("dense", "magnitude", "lth", "dense_same_steps")
+        for cell in smoke_cells(f"method={method}", "sparsity=0.5", "seed=0", cache)
+    ]
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "budget")
+    report = run_sweep(CellResources(tracker, torch.device("cpu")), cells)
+    assert not report.failed, report.failed
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = {
+        r.data.tags["method"]: r.data.metrics for r in client.search_runs([tracker.experiment_id])
+    }
+    steps, finetune, batch = 6, 3, 8  # experiment=smoke
+    assert runs["dense"]["budget/train_steps"] == steps
+    assert runs["magnitude"]["budget/train_steps"] == steps + finetune
+    assert runs["lth"]["budget/train_steps"] == steps + 2 * finetune  # two retraining rounds
+    assert runs["dense_same_steps"]["budget/train_steps"] == runs["lth"]["budget/train_steps"]
+    per_mac = 2 * 3 * batch
+    dense_flops = steps * per_mac * runs["dense"]["model/macs"]
+    assert runs["dense"]["budget/train_flops"] == pytest.approx(dense_flops)
+    finetune_flops = finetune * per_mac * runs["magnitude"]["model/macs_nonzero"]
+    assert runs["magnitude"]["budget/train_flops"] == pytest.approx(dense_flops + finetune_flops)
