@@ -13,7 +13,8 @@ log = logging.getLogger("benchmarks.run")
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from benchmarks.reporting.leaderboard import Comparison, write_leaderboard
+    from benchmarks.reporting.leaderboard import write_leaderboard
+    from benchmarks.reporting.settings import Comparison
     from benchmarks.sweep.setup import execute_sweep, is_multirun, prepare_sweep
     from benchmarks.training import preemption
 

@@ -26,7 +26,7 @@ from methods.scoring import magnitude_scores
 
 
 @dataclass(frozen=True)
-class GmpHparams(PruningHparams):
+class GMPHparams(PruningHparams):
     begin: float = field(
         default=0.1, metadata={"help": "first pruning step, as a fraction of training"}
     )
@@ -45,7 +45,7 @@ class GmpHparams(PruningHparams):
 
 @register_method("gmp")
 class GradualMagnitudePruning(PruneDuringTraining):
-    Hparams = GmpHparams
+    Hparams = GMPHparams
     paper = "Zhu & Gupta, To prune, or not to prune, ICLR Workshop 2018 (arXiv 2017)"
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:

@@ -19,7 +19,7 @@ from methods.scoring import magnitude_scores
 
 
 @dataclass(frozen=True)
-class ImpHparams(IterativeHparams):
+class IMPHparams(IterativeHparams):
     round_steps: int | None = field(
         default=60,
         metadata={"help": "fine-tuning steps after each intermediate round; null: fine-tune steps"},
@@ -28,7 +28,7 @@ class ImpHparams(IterativeHparams):
 
 @register_method("imp")
 class IterativeMagnitudePruning(PrunePretrained):
-    Hparams = ImpHparams
+    Hparams = IMPHparams
     paper = "Han et al. 2015; Frankle & Carbin, The Lottery Ticket Hypothesis, ICLR 2019"
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:

@@ -14,7 +14,7 @@ from methods.registry import register_method
 
 
 @dataclass(frozen=True)
-class MtanHparams:
+class MTANHparams:
     gate_reduction: int = field(
         default=4,
         metadata={
@@ -29,8 +29,8 @@ class MtanHparams:
 
 
 @register_method("mtan")
-class Mtan(Architecture):
-    Hparams = MtanHparams
+class MTAN(Architecture):
+    Hparams = MTANHparams
     paper = "Liu et al., End-to-End Multi-Task Learning with Attention, CVPR 2019"
 
     def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:

@@ -23,7 +23,7 @@ from methods.networks.task_encoders import TaskEncodersNet, self_leaning_weights
 from methods.registry import register_method
 
 
-class NddrLayer(nn.Module):
+class NDDRLayer(nn.Module):
     def __init__(self, channels: int, index: int, count: int, bn_momentum: float = 0.05):
         super().__init__()
         self.reduce = nn.Conv2d(channels * count, channels, 1, bias=False)
@@ -39,7 +39,7 @@ class NddrLayer(nn.Module):
 
 
 @dataclass(frozen=True)
-class NddrHparams(FusionHparams):
+class NDDRHparams(FusionHparams):
     bn_momentum: float = field(
         default=0.05, metadata={"help": "BatchNorm momentum of the NDDR layers (references: 0.05)"}
     )
@@ -51,8 +51,8 @@ class NddrHparams(FusionHparams):
 
 
 @register_method("nddr_cnn")
-class NddrCnn(FusedTaskEncoders):
-    Hparams = NddrHparams
+class NDDRCNN(FusedTaskEncoders):
+    Hparams = NDDRHparams
     paper = (
         "Gao et al., NDDR-CNN: Layerwise Feature Fusing in Multi-Task CNNs by Neural "
         "Discriminative Dimensionality Reduction, CVPR 2019"
@@ -62,6 +62,6 @@ class NddrCnn(FusedTaskEncoders):
         momentum = self.hparams.bn_momentum
         return self.with_fusion_lr(
             TaskEncodersNet(
-                backbone, tasks, fusion=lambda stage, c, i, n: NddrLayer(c, i, n, momentum)
+                backbone, tasks, fusion=lambda stage, c, i, n: NDDRLayer(c, i, n, momentum)
             )
         )

@@ -19,13 +19,13 @@ from methods.scoring import connection_sensitivity
 
 
 @dataclass(frozen=True)
-class SnipHparams(SanityHparams, ScoringHparams):
+class SNIPHparams(SanityHparams, ScoringHparams):
     """The shared scoring options and the sanity check."""
 
 
 @register_method("snip")
-class Snip(PruneAtInit):
-    Hparams = SnipHparams
+class SNIP(PruneAtInit):
+    Hparams = SNIPHparams
     paper = (
         "Lee et al., SNIP: Single-shot Network Pruning based on Connection Sensitivity, ICLR 2019"
     )

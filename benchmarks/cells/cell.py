@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from benchmarks.cells import fingerprint, identity
-from benchmarks.tracking.store import CellKey
+from benchmarks.tracking.keys import CellKey
 from datasets.registry import DATASETS
 from methods.networks import MODELS
 from methods.registry import get_method

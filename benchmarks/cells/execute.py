@@ -21,6 +21,7 @@ from benchmarks.cells.phases import TrainingPhases
 from benchmarks.cells.resources import CellResources
 from benchmarks.cells.resume import ResumePoint, find_resume_point
 from benchmarks.cells.source import SourceModel, source_cell
+from benchmarks.tracking.claims import CellTakenError
 from benchmarks.tracking.run_log import TrackedRun
 from benchmarks.tracking.schema import (
     PRETRAINED_RUN_ID,
@@ -30,7 +31,6 @@ from benchmarks.tracking.schema import (
     SPARSITY_AT_START,
     TIME,
 )
-from benchmarks.tracking.store import CellTakenError
 from benchmarks.training.loop import Objective
 from benchmarks.training.protocol import Protocol
 from benchmarks.training.stream import BatchStream

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from benchmarks.tracking.keys import CellKey
 from benchmarks.tracking.schema import RESUME_CHECKPOINT, artifact
-from benchmarks.tracking.store import CellKey, Tracker
+from benchmarks.tracking.store import Tracker
 from methods.masks import MaskSet
 
 if TYPE_CHECKING:

@@ -9,7 +9,6 @@ changed. Their code fingerprint is unknown: they count as stale (reused with a w
 
 from __future__ import annotations
 
-import ast
 import logging
 from typing import Any
 
@@ -17,18 +16,11 @@ from mlflow.entities import Run
 
 from benchmarks.cells.cell import Cell
 from benchmarks.cells.identity import GROUPS
+from benchmarks.tracking.keys import param_value
 from benchmarks.tracking.schema import CELL_ID, CODE_FINGERPRINT, LEGACY_CONFIG_HASH, SETTING_ID
 from benchmarks.tracking.store import Tracker, open_existing
 
 log = logging.getLogger(__name__)
-
-
-def _value(text: str) -> Any:
-    """A param's value as it was before ``str()``: numbers, None, booleans, lists; else text."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def cell_from_params(params: dict[str, str]) -> Cell:
@@ -42,8 +34,8 @@ def cell_from_params(params: dict[str, str]) -> Cell:
         *parents, leaf = rest.split(".")
         for parent in parents:
             node = node.setdefault(parent, {})
-        node[leaf] = _value(text)
-    return Cell(**groups, sparsity=float(params["sparsity"]), seed=int(_value(params["seed"])))
+        node[leaf] = param_value(text)
+    return Cell(**groups, sparsity=float(params["sparsity"]), seed=int(param_value(params["seed"])))
 
 
 def cell_of(run: Run) -> Cell | None:

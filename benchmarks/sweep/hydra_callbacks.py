@@ -15,7 +15,8 @@ class LeaderboardAfterMultirun(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if not config.leaderboard.enabled:
             return
-        from benchmarks.reporting.leaderboard import Comparison, write_leaderboard
+        from benchmarks.reporting.leaderboard import write_leaderboard
+        from benchmarks.reporting.settings import Comparison
 
         print(
             write_leaderboard(

@@ -12,7 +12,7 @@ from benchmarks.cells.resources import CellResources
 from benchmarks.sweep.progress import Progress
 from benchmarks.sweep.report import SweepReport
 from benchmarks.sweep.schedule import Schedule, cells_to_run
-from benchmarks.tracking.store import CellTakenError
+from benchmarks.tracking.claims import CellTakenError
 
 log = logging.getLogger(__name__)
 

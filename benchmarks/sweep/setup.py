@@ -25,7 +25,8 @@ from benchmarks.sweep.workers import (
     resolve_workers,
     run_sweep_parallel,
 )
-from benchmarks.tracking.store import Reuse, StoreConfig
+from benchmarks.tracking.keys import Reuse
+from benchmarks.tracking.store import StoreConfig
 from methods.networks import get_backbone
 from methods.registry import build_method
 

@@ -82,7 +82,7 @@ def _run_in_worker(cell: Cell) -> tuple[float, str | None]:
     """(seconds, None, or the failure reason, or ``TAKEN``); a failed run is recorded FAILED
     in MLflow."""
     from benchmarks.cells.execute import run_cell
-    from benchmarks.tracking.store import CellTakenError
+    from benchmarks.tracking.claims import CellTakenError
 
     started = time.perf_counter()
     try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -23,10 +23,11 @@ from benchmarks.tracking.access import (
     creation_lock,
     default_artifact_location,
 )
+from benchmarks.tracking.claims import CellClaims
+from benchmarks.tracking.keys import CellKey, Reuse
 from benchmarks.tracking.run_log import TrackedRun, now
 from benchmarks.tracking.schema import (
     CELL_ID,
-    CODE_FINGERPRINT,
     FAILURE_REASON,
     HEARTBEAT,
     NOTE,
@@ -37,48 +38,7 @@ from benchmarks.tracking.schema import (
 
 log = logging.getLogger(__name__)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own progress is enough
-CLAIM_ATTEMPTS = 20  # collisions in a row before a claim gives up
 OPEN_ATTEMPTS = 4
-RERUN_MODES = ("none", "stale", "all")
-
-
-@dataclass(frozen=True)
-class CellKey:
-    """How the store recognises a cell's runs: its id, its resolved options as flat strings (a
-    run logged under other values for the same id, after a default changed, is another cell),
-    and the fingerprint of the code that computes it (a run made by other code is stale)."""
-
-    cell_id: str
-    resolved: Mapping[str, str]
-    fingerprint: str
-
-    def matches(self, run: Run) -> bool:
-        """Same options wherever both the run's params and this key name one."""
-        params = run.data.params
-        return all(params[k] == v for k, v in self.resolved.items() if k in params)
-
-    def is_stale(self, run: Run) -> bool:
-        return run.data.tags.get(CODE_FINGERPRINT) != self.fingerprint
-
-
-@dataclass(frozen=True)
-class Reuse:
-    """Which finished runs a sweep takes as done: ``none`` any (stale ones with a warning),
-    ``stale`` only those made by today's code, ``all`` only those started at or after
-    ``since_ms`` by today's code (this sweep's own, or a concurrent one's)."""
-
-    rerun: str = "none"
-    since_ms: int = 0
-
-    def __post_init__(self) -> None:
-        if self.rerun not in RERUN_MODES:
-            raise ValueError(f"rerun={self.rerun!r}: choose one of {', '.join(RERUN_MODES)}")
-
-    def accepts(self, run: Run, key: CellKey) -> bool:
-        if self.rerun == "none":
-            return True
-        fresh = not key.is_stale(run)
-        return fresh and (self.rerun == "stale" or run.info.start_time >= self.since_ms)
 
 
 @dataclass(frozen=True)
@@ -89,7 +49,7 @@ class StoreConfig:
     experiment: str
     artifact_location: str | None = None
     stale_after_s: float = 600.0
-    reuse: Reuse = Reuse()
+    reuse: Reuse = field(default_factory=Reuse)
 
     def open(self) -> Tracker:
         return Tracker(
@@ -105,11 +65,7 @@ def open_existing(uri: str, experiment: str) -> Tracker | None:
     return Tracker(uri, experiment)
 
 
-class CellTakenError(RuntimeError):
-    """Another sweep is running, or has finished, this cell: nothing to do here."""
-
-
-class Tracker:
+class Tracker(CellClaims):
     """Thin layer over ``MlflowClient`` for one experiment."""
 
     def __init__(
@@ -231,71 +187,6 @@ class Tracker:
         self.client.set_tag(run_id, NOTE, f"{status}: {reason}")
         self.client.set_terminated(run_id, status)
 
-    def _claim(self, name: str, tags: Mapping[str, str], key: CellKey) -> Run:
-        """Create the cell's run and keep it only if no other live or finished run of the
-        cell is visible right after: write, then read. Of two sweeps that start the cell at
-        once, the one that reads second always sees both, so at most one keeps its run (start
-        times cannot decide it: a run's row may be committed after a later-started run's
-        read). When both see both, both delete theirs; each then waits a random moment and
-        tries again if the cell is still free, so one of them wins. Raises
-        ``CellTakenError`` when another run holds the cell."""
-        jitter = random.Random(f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}")
-        for _attempt in range(CLAIM_ATTEMPTS):
-            run = self.client.create_run(
-                self.experiment_id, run_name=name, tags={**tags, HEARTBEAT: now()}
-            )
-            others = [r for r in self.live_or_finished(key) if r.info.run_id != run.info.run_id]
-            if not others:
-                return run
-            self.client.delete_run(run.info.run_id)
-            time.sleep(jitter.uniform(0.05, 1.0))
-            holders = self.live_or_finished(key)
-            if holders:
-                raise CellTakenError(
-                    f"cell {key.cell_id} is {holders[0].info.status.lower()} in run "
-                    f"{holders[0].info.run_id}, started by another sweep"
-                )
-        raise CellTakenError(
-            f"cell {key.cell_id}: {CLAIM_ATTEMPTS} claims collided with other sweeps; "
-            "rerun the sweep to train it"
-        )
-
-    def live_or_finished(self, key: CellKey) -> list[Run]:
-        """Runs of this cell that finished (and this sweep takes as done) or are still running
-        (not orphans)."""
-        return [
-            r
-            for r in self.runs_of(key)
-            if (r.info.status == "FINISHED" and self.reuse.accepts(r, key))
-            or (
-                r.info.status == "RUNNING"
-                and _orphan_reason(r.data.tags, self.stale_after_s) is None
-            )
-        ]
-
-    def wait_for_other_sweep(self, key: CellKey, poll_s: float = 5.0) -> Run | None:
-        """The cell's finished run, waiting for it while another sweep is running the cell;
-        None when no run of the cell is finished or alive (then the caller trains it)."""
-        while True:
-            runs = self.live_or_finished(key)
-            finished = [r for r in runs if r.info.status == "FINISHED"]
-            if finished or not runs:
-                return finished[0] if finished else None
-            time.sleep(poll_s)
-
-    def reap_orphans(self) -> list[str]:
-        """Mark KILLED the RUNNING runs whose process is gone (it ran on this host and its pid
-        is dead: kill -9, a crash) or whose heartbeat is older than ``stale_after_s`` (another
-        host); returns their names. Their cells then run again, as any unfinished cell does."""
-        reaped = []
-        for run in list(self.search("attributes.status = 'RUNNING'")):
-            reason = _orphan_reason(run.data.tags, self.stale_after_s)
-            if reason is None:
-                continue
-            self.end(run.info.run_id, "KILLED", reason)
-            reaped.append(f"{run.info.run_name} ({reason})")
-        return reaped
-
     def rekey_legacy_runs(self, key_of: Callable[[Run], Mapping[str, str] | None]) -> int:
         """Give runs made before cell ids (no ``cell_id`` tag) the tags ``key_of(run)`` computes
         from their logged config; returns how many were re-keyed. Idempotent: a re-keyed run is
@@ -323,32 +214,8 @@ class Tracker:
 
     def download_torch(self, run_id: str, artifact_path: str, device) -> dict:
         """A ``torch.save``d artifact of a run, loaded (tensors only) onto ``device``."""
-        import tempfile
-
         import torch
 
         with tempfile.TemporaryDirectory() as tmp:
             path = self.download(run_id, artifact_path, tmp)
             return torch.load(path, map_location=device, weights_only=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _orphan_reason(tags: Mapping[str, str], stale_after_s: float) -> str | None:
-    """Why a RUNNING run is an orphan, or None when it may still be alive."""
-    if tags.get(OWNER_HOST) == socket.gethostname() and OWNER_PID in tags:
-        if not _pid_alive(int(tags[OWNER_PID])):
-            return f"its process {tags[OWNER_PID]} on this host is gone (killed or crashed)"
-        return None
-    age = time.time() - float(tags.get(HEARTBEAT, 0))
-    if age > stale_after_s:
-        return f"no heartbeat for {age:.0f} s (tracking.stale_after_s={stale_after_s:g})"
-    return None

@@ -114,71 +114,117 @@ def train(
     ``checkpoints.every``, SIGTERM stops the loop after the current step, once it is saved
     (``benchmarks.training.preemption``).
     """
-    hooks = hooks or LoopHooks()
-    steps, description, step_offset = phase.steps, phase.description, phase.step_offset
-    validate, sink, checkpoints = hooks.validate, hooks.sink, hooks.checkpoints
-    after_backward, on_step_end = hooks.after_backward, hooks.on_step_end
-    tasks, loss_weights = objective.tasks, objective.loss_weights
-    optimizer = make_optimizer(model, protocol, phase.lr)
-    scheduler = make_scheduler(optimizer, protocol, steps)
-    start, first_loss = 0, None
-    if checkpoints is not None and checkpoints.resume is not None:
-        start, first_loss = checkpoints.resume(optimizer, scheduler)
-    every = checkpoints.every if checkpoints is not None else None
-    hook = masks.attach(model, optimizer)
+    loop = _Loop(model, objective, protocol, phase, hooks or LoopHooks())
+    start = loop.resume()
+    hook = masks.attach(model, loop.optimizer)
     model.train()
-    bar = tqdm(range(start, steps), desc=description, leave=False, file=sys.stderr, disable=None)
+    bar = tqdm(
+        range(start, phase.steps),
+        desc=phase.description,
+        leave=False,
+        file=sys.stderr,
+        disable=None,  # no bar when not on a terminal
+    )
+    loop.bar = bar
     try:
-        with preemption.deferred(every is not None):
+        with preemption.deferred(loop.every is not None):
             for step in bar:
-                batch = next(batches)
-                with precision(model, protocol):
-                    outputs = model(in_memory_format(batch["image"], protocol))
-                    loss, task_losses = weighted_task_losses(outputs, batch, tasks, loss_weights)
-                value = loss.item()  # the one host sync per step
-                first_loss = value if first_loss is None else first_loss
-                if not math.isfinite(value) or value > EXPLOSION_FACTOR * max(first_loss, 1.0):
-                    losses = {k: v.item() for k, v in task_losses.items()}
-                    raise DivergenceError(
-                        f"loss is {value:.4g} at step {step}, {first_loss:.4g} at its first step "
-                        f"({losses}); lower protocol.lr?"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if after_backward is not None:
-                    after_backward(step, optimizer, batch)
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                done = step + 1
-                if on_step_end is not None:
-                    on_step_end(done)
-                if done % protocol.log_every == 0 or done == steps:
-                    losses = {"train/loss": loss.item()}
-                    losses.update({f"train/loss_{k}": v.item() for k, v in task_losses.items()})
-                    sink(losses, step_offset + done)
-                    bar.set_postfix(loss=f"{loss.item():.4f}")
-                if done % protocol.eval_every == 0 or done == steps:
-                    metrics = validate()
-                    sink({f"val/{k}": v for k, v in metrics.items()}, step_offset + done)
-                    check_metrics(metrics, f"on the validation split at step {done}")
-                    log.info(
-                        "  %s step %d/%d loss %.4f | %s",
-                        description,
-                        done,
-                        steps,
-                        loss.item(),
-                        _short(metrics),
-                    )
-                stop = preemption.stop_requested()
-                due = every is not None and (stop or (done % every == 0 and done < steps))
-                if checkpoints is not None and due:
-                    checkpoints.save(done, optimizer, scheduler, first_loss)
-                if stop:
-                    raise KeyboardInterrupt(f"SIGTERM: stopped after step {done}, saved")
+                loop.step(step, next(batches))
     finally:
         hook.remove()
         bar.close()
+
+
+class _Loop:
+    """One training phase's optimiser, schedule and first loss, and what each step does."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        objective: Objective,
+        protocol: Protocol,
+        phase: Phase,
+        hooks: LoopHooks,
+    ):
+        self.model, self.objective, self.protocol, self.phase = model, objective, protocol, phase
+        self.hooks = hooks
+        self.optimizer = make_optimizer(model, protocol, phase.lr)
+        self.scheduler = make_scheduler(self.optimizer, protocol, phase.steps)
+        self.first_loss: float | None = None
+        self.every = hooks.checkpoints.every if hooks.checkpoints is not None else None
+        self.bar: Any = None
+
+    def resume(self) -> int:
+        """The step to start after (0, or a checkpoint's), restoring the loop's saved state."""
+        checkpoints = self.hooks.checkpoints
+        if checkpoints is None or checkpoints.resume is None:
+            return 0
+        start, self.first_loss = checkpoints.resume(self.optimizer, self.scheduler)
+        return start
+
+    def step(self, step: int, batch: dict[str, torch.Tensor]) -> None:
+        model, protocol = self.model, self.protocol
+        with precision(model, protocol):
+            outputs = model(in_memory_format(batch["image"], protocol))
+            loss, task_losses = weighted_task_losses(
+                outputs, batch, self.objective.tasks, self.objective.loss_weights
+            )
+        self._check_loss(loss.item(), step, task_losses)  # the one host sync per step
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.hooks.after_backward is not None:
+            self.hooks.after_backward(step, self.optimizer, batch)
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        done = step + 1
+        if self.hooks.on_step_end is not None:
+            self.hooks.on_step_end(done)
+        self._report(done, loss, task_losses)
+        self._checkpoint(done)
+
+    def _check_loss(self, value: float, step: int, task_losses: dict[str, torch.Tensor]) -> None:
+        self.first_loss = value if self.first_loss is None else self.first_loss
+        if not math.isfinite(value) or value > EXPLOSION_FACTOR * max(self.first_loss, 1.0):
+            losses = {k: v.item() for k, v in task_losses.items()}
+            raise DivergenceError(
+                f"loss is {value:.4g} at step {step}, {self.first_loss:.4g} at its first step "
+                f"({losses}); lower protocol.lr?"
+            )
+
+    def _report(self, done: int, loss: torch.Tensor, task_losses: dict[str, torch.Tensor]) -> None:
+        """Train losses every ``log_every`` steps, validation every ``eval_every`` and last."""
+        protocol, steps, sink = self.protocol, self.phase.steps, self.hooks.sink
+        at = self.phase.step_offset + done
+        if done % protocol.log_every == 0 or done == steps:
+            losses = {"train/loss": loss.item()}
+            losses.update({f"train/loss_{k}": v.item() for k, v in task_losses.items()})
+            sink(losses, at)
+            self.bar.set_postfix(loss=f"{loss.item():.4f}")
+        if done % protocol.eval_every == 0 or done == steps:
+            metrics = self.hooks.validate()
+            sink({f"val/{k}": v for k, v in metrics.items()}, at)
+            check_metrics(metrics, f"on the validation split at step {done}")
+            description = self.phase.description
+            log.info(
+                "  %s step %d/%d loss %.4f | %s",
+                description,
+                done,
+                steps,
+                loss.item(),
+                _short(metrics),
+            )
+
+    def _checkpoint(self, done: int) -> None:
+        """Save every ``checkpoint_every`` steps and on SIGTERM (then stop)."""
+        stop = preemption.stop_requested()
+        due = self.every is not None and (
+            stop or (done % self.every == 0 and done < self.phase.steps)
+        )
+        if self.hooks.checkpoints is not None and due:
+            self.hooks.checkpoints.save(done, self.optimizer, self.scheduler, self.first_loss)
+        if stop:
+            raise KeyboardInterrupt(f"SIGTERM: stopped after step {done}, saved")
 
 
 def _short(metrics: dict[str, float]) -> str:

@@ -136,7 +136,7 @@ def dilated_resnet34(pretrained_path: str | None) -> nn.Sequential:
 
 
 @dataclass(frozen=True)
-class DeeplabOptions:
+class DeepLabOptions:
     pretrained_path: str | None = field(
         default=None,
         metadata={"help": "local torchvision ResNet-34 state dict (ImageNet); null: none"},
@@ -157,8 +157,8 @@ class DeeplabOptions:
             )
 
 
-@register_model("deeplab_resnet34", DeeplabOptions)
-def deeplab_resnet34_backbone(options: DeeplabOptions) -> Backbone:
+@register_model("deeplab_resnet34", DeepLabOptions)
+def deeplab_resnet34_backbone(options: DeepLabOptions) -> Backbone:
     pretrained_path, head, init = options.pretrained_path, options.head, options.init
     if pretrained_path:  # fail at config time, not per task encoder
         dilated_resnet34(pretrained_path)

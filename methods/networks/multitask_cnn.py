@@ -40,7 +40,7 @@ def small_head(in_channels: int, hidden: int, out_channels: int) -> nn.Sequentia
 
 
 @dataclass(frozen=True)
-class SmallCnnOptions:
+class SmallCNNOptions:
     width: int = field(
         default=16,
         metadata={"help": "channels of the first block (later blocks use 2x and 4x)"},
@@ -51,8 +51,8 @@ class SmallCnnOptions:
             raise ValueError(f"model.width must be >= 1, got {self.width}")
 
 
-@register_model("small_cnn", SmallCnnOptions)
-def small_cnn_backbone(options: SmallCnnOptions) -> Backbone:
+@register_model("small_cnn", SmallCNNOptions)
+def small_cnn_backbone(options: SmallCNNOptions) -> Backbone:
     width = options.width
     return Backbone(
         make_encoder=lambda: small_encoder(width),

@@ -76,7 +76,8 @@ def test_a_classifier_channel_without_weights_is_a_dead_output(tiny_model):
 def test_leaderboard_flags_rows_whose_networks_broke_and_names_what():
     import pandas as pd
 
-    from benchmarks.reporting.leaderboard import health_note, render_table
+    from benchmarks.reporting.settings import health_note
+    from benchmarks.reporting.tables import render_table
 
     runs = pd.DataFrame(
         {

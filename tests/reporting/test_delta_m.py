@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from benchmarks.reporting.delta_m import delta_m, delta_m_metrics
-from benchmarks.reporting.leaderboard import Comparison, fallback_lines, split_settings
+from benchmarks.reporting.settings import Comparison, split_settings
+from benchmarks.reporting.tables import fallback_lines
 
 TASKS = {"seg": "seg", "normal": "normal"}
 BASELINE = {

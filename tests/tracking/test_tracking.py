@@ -8,7 +8,9 @@ import time
 
 import pytest
 
-from benchmarks.tracking.store import CellKey, CellTakenError, Tracker
+from benchmarks.tracking.claims import CellTakenError
+from benchmarks.tracking.keys import CellKey
+from benchmarks.tracking.store import Tracker
 
 
 def free_port() -> int:

@@ -1,0 +1,181 @@
+"""A leaderboard's settings (one per dataset, tasks, model and protocol): their runs with
+delta-m against the baseline, aggregated over seeds per method and sparsity."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from benchmarks.reporting.delta_m import delta_m, delta_m_metrics
+from benchmarks.reporting.sanity_table import is_ablated
+from benchmarks.reporting.statistics import t_interval
+from benchmarks.tracking.schema import SETTING_ID
+from core.tasks import metric_specs
+from methods.lifecycle import GROUP_OF_KIND, Architecture, DenseTraining
+from methods.registry import get_method, list_methods
+
+GROUP_ORDER = list(GROUP_OF_KIND.values())  # dense, static, dynamic, pretrained, architecture
+UNPRUNED_GROUPS = tuple(GROUP_OF_KIND[base.kind] for base in (DenseTraining, Architecture))
+COMPLEXITY = ("model/params", "model/params_nonzero", "model/macs", "model/macs_nonzero")
+BUDGET = ("budget/train_steps", "budget/train_flops")
+STALE = "stale"  # column: runs of the row made by other code than today's
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What delta-m is measured against (``baseline`` method) and over which metrics."""
+
+    baseline: str = "dense"
+    variant: str = "all_metrics"
+
+    def __post_init__(self) -> None:
+        if self.baseline not in BASELINES:
+            raise ValueError(
+                f"leaderboard baseline must be one of {', '.join(BASELINES)}, got {self.baseline!r}"
+            )
+        delta_m_metrics({}, self.variant)  # names the variants when unknown
+
+    @property
+    def suffix(self) -> str:
+        """File-name suffix: none for the default, else what differs, so files never clash."""
+        parts = [f"_vs_{self.baseline}"] if self.baseline != "dense" else []
+        return "".join(parts + ([f"_{self.variant}"] if self.variant != "all_metrics" else []))
+
+    @property
+    def baseline_label(self) -> str:
+        return "dense hard-sharing" if self.baseline == "dense" else self.baseline
+
+
+BASELINES = ("dense", "single_task")
+
+
+@dataclass
+class Setting:
+    """All finished runs of one comparison, and how to name its files."""
+
+    slug: str
+    title: str
+    tasks: dict[str, str]
+    runs: pd.DataFrame
+    ablated: pd.DataFrame  # sanity-check ablations (their own table), with delta-m
+
+
+def _with_delta_m(
+    runs: pd.DataFrame, tasks: dict[str, str], comparison: Comparison
+) -> pd.DataFrame:
+    """delta-m of every run against the baseline method's run of the same seed; where that seed
+    has no baseline run, against the mean of the baseline's runs (``baseline_fallback`` marks
+    those runs and the leaderboard names them); NaN when the setting has no baseline run. Only
+    the metrics that enter delta-m are needed; display-only ones may be absent from older runs."""
+    metrics = delta_m_metrics(tasks, comparison.variant)
+    for metric in metrics:  # a missing column is a clear error in delta_m, not a pandas one
+        if metric not in runs:
+            runs = runs.assign(**{metric: math.nan})
+    reference = runs[runs["method"] == comparison.baseline]
+    reference_mean = reference[metrics].mean() if not reference.empty else None
+    by_seed = {int(r["seed"]): r for _, r in reference.iterrows()}
+    values, fallback = [], []
+    for _, run in runs.iterrows():
+        base = by_seed.get(int(run["seed"]))
+        fallback.append(base is None and reference_mean is not None)
+        base = reference_mean if base is None else base
+        if base is None:
+            values.append(math.nan)
+        else:
+            row, baseline = run[metrics].to_dict(), base[metrics].to_dict()
+            values.append(delta_m(row, baseline, tasks, comparison.variant))
+    return runs.assign(delta_m=values, baseline_fallback=fallback)
+
+
+def _selection_note(runs: pd.DataFrame) -> str:
+    """How the rows' weights were chosen, when not simply the last step's."""
+    chosen = set(runs["selection"].dropna()) if "selection" in runs else set()
+    if chosen <= {"last"}:
+        return ""
+    return (
+        f" - checkpoint selection: {', '.join(sorted(chosen))} (best_test_loss selects on the "
+        "test set, as the DiSparse authors do)"
+    )
+
+
+def with_shared_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows for methods that share another method's cells (hard_sharing is dense), listed under
+    their own name and group."""
+    extra = []
+    for name in list_methods():
+        cls = get_method(name)
+        if cls.same_cell_as:
+            rows = frame[frame["method"] == cls.same_cell_as].copy()
+            extra.append(rows.assign(method=name, group=GROUP_OF_KIND[cls.kind]))
+    return pd.concat([frame, *extra], ignore_index=True) if extra else frame
+
+
+def split_settings(frame: pd.DataFrame, comparison: Comparison | None = None) -> list[Setting]:
+    comparison = comparison or Comparison()
+    settings = []
+    keys = ["dataset", "tasks", "model", "protocol", SETTING_ID]
+    names_seen: dict[str, int] = {}
+    for (dataset, tasks_json, model, protocol, setting), runs in frame.groupby(keys, sort=True):
+        tasks = json.loads(tasks_json)
+        readable = f"{dataset}_{'+'.join(tasks)}_{model}_{protocol}"
+        names_seen[readable] = names_seen.get(readable, 0) + 1
+        slug = readable if names_seen[readable] == 1 else f"{readable}_{setting[:6]}"
+        title = (
+            f"{dataset} ({', '.join(tasks)}), model {model}, protocol {protocol} "
+            f"[setting {setting}]{_selection_note(runs)}"
+        )
+        runs = _with_delta_m(runs.copy(), tasks, comparison)
+        ablated = is_ablated(runs)
+        settings.append(Setting(slug, title, tasks, runs[~ablated], runs[ablated]))
+    return settings
+
+
+def aggregate(setting: Setting) -> pd.DataFrame:
+    """Mean, std and 95% interval half-width over seeds per (group, method, target sparsity)."""
+    value_columns = [
+        c
+        for c in [
+            *metric_specs(setting.tasks),
+            "sparsity/overall",
+            "delta_m",
+            *COMPLEXITY,
+            *BUDGET,
+        ]
+        if c in setting.runs
+    ]
+    grouped = setting.runs.groupby(["group", "method", "sparsity"], sort=False)
+    mean = grouped[value_columns].mean().add_suffix(":mean")
+    std = grouped[value_columns].std(ddof=1).add_suffix(":std")
+    ci = grouped[value_columns].agg(lambda v: t_interval(list(v))[1]).add_suffix(":ci95")
+    seeds = grouped["seed"].nunique().rename("seeds")
+    stale = (grouped[STALE].sum() if STALE in setting.runs else seeds * 0).rename(STALE)
+    health = grouped.apply(health_note, include_groups=False).rename("health")
+    table = pd.concat([seeds, mean, std, ci, health, stale], axis=1).reset_index()
+    table["group_order"] = table["group"].map(
+        lambda g: GROUP_ORDER.index(g) if g in GROUP_ORDER else len(GROUP_ORDER)
+    )
+    return table.sort_values(["sparsity", "group_order", "method"]).drop(columns="group_order")
+
+
+def health_note(runs: pd.DataFrame) -> str:
+    """What broke in a row's runs at the end of training: layers pruned away and tasks cut off
+    from the input, each with the number of seeds it happened in; "" when healthy."""
+    notes = []
+    for tag, what in (
+        ("health/collapsed", "layers pruned away"),
+        ("health/disconnected", "cut off"),
+        ("health/dead_outputs", "output channels no path reaches"),
+    ):
+        if tag not in runs:
+            continue
+        counts: dict[str, int] = {}
+        for names in runs[tag].fillna(""):
+            for name in filter(None, str(names).split(",")):
+                counts[name] = counts.get(name, 0) + 1
+        if counts:
+            listed = ", ".join(f"{n} ({c}/{len(runs)} seeds)" for n, c in sorted(counts.items()))
+            notes.append(f"{what}: {listed}")
+    return "; ".join(notes)

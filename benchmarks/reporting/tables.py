@@ -1,0 +1,226 @@
+"""A setting rendered as markdown: one table per target sparsity with intervals, ties and marks,
+the caption, mean ranks, the sanity table and the paper's reference rows."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from tabulate import tabulate
+
+from benchmarks.reporting.delta_m import VARIANTS, delta_m_metrics
+from benchmarks.reporting.reference import reference_section
+from benchmarks.reporting.sanity_table import render_sanity_table
+from benchmarks.reporting.settings import (
+    STALE,
+    UNPRUNED_GROUPS,
+    Comparison,
+    Setting,
+)
+from benchmarks.reporting.statistics import mean_ranks, ties_with_best
+from core.tasks import metric_specs
+
+
+def _format(mean: float, half_width: float, seeds: int) -> str:
+    if math.isnan(mean):
+        return "-"
+    if seeds > 1 and not math.isnan(half_width):
+        return f"{mean:.2f} ± {half_width:.2f}"
+    return f"{mean:.2f}"
+
+
+def _size(row: pd.Series, key: str, unit: float) -> str:
+    """ "total (nonzero)" in ``unit``s, from the run's complexity metrics."""
+    total, nonzero = row.get(f"{key}:mean", math.nan), row.get(f"{key}_nonzero:mean", math.nan)
+    if math.isnan(total):
+        return "-"
+    return f"{total / unit:.1f} ({nonzero / unit:.1f})"
+
+
+def _budget(row: pd.Series) -> list[str]:
+    """Mean training steps and FLOPs of the row's runs (the source model's included)."""
+    steps = row.get("budget/train_steps:mean", math.nan)
+    flops = row.get("budget/train_flops:mean", math.nan)
+    return [
+        "-" if math.isnan(steps) else f"{steps:.0f}",
+        "-" if math.isnan(flops) else f"{flops:.2e}",
+    ]
+
+
+def _arrow(higher_is_better: bool) -> str:
+    return "↑" if higher_is_better else "↓"
+
+
+def render_table(
+    rows: pd.DataFrame,
+    tasks: dict[str, str],
+    delta_m_ties: set[str] | None = None,
+    variant: str = "all_metrics",
+) -> str:
+    """Markdown table: a column per metric (with direction), achieved sparsity, delta-m.
+
+    The best compressed row of each column is bold; in the delta-m column, compressed methods
+    in ``delta_m_ties`` (not significantly different from the best) are marked ≈.
+    """
+    specs = metric_specs(tasks)
+    columns = [k for k in delta_m_metrics(tasks, variant) if f"{k}:mean" in rows]
+    header = ["group", "method", "sparsity %", "seeds", "params k (nonzero)", "MACs M (nonzero)"]
+    header += ["train steps", "train FLOPs"]
+    header += [f"{k.replace('/', ' ')} {_arrow(specs[k].higher_is_better)}" for k in columns]
+    header.append("Δm % ↑")
+    compressed = ~rows["group"].isin(UNPRUNED_GROUPS)
+    best = {}
+    for key, higher in [(k, specs[k].higher_is_better) for k in columns] + [("delta_m", True)]:
+        values = rows.loc[compressed, f"{key}:mean"].dropna()
+        if len(values) > 1:
+            best[key] = values.max() if higher else values.min()
+    body = []
+    for _, row in rows.iterrows():
+        marks = " †" if row.get("health", "") else ""
+        marks += " §" if row.get(STALE, 0) else ""
+        line = [
+            row["group"],
+            f"{row['method']}{marks}",
+            f"{100 * row['sparsity/overall:mean']:.1f}",
+            int(row["seeds"]),
+            _size(row, "model/params", 1e3),
+            _size(row, "model/macs", 1e6),
+            *_budget(row),
+        ]
+        for key in [*columns, "delta_m"]:
+            text = _format(row[f"{key}:mean"], row.get(f"{key}:ci95", math.nan), int(row["seeds"]))
+            if compressed[row.name] and key in best and row[f"{key}:mean"] == best[key]:
+                text = f"**{text}**"
+            elif (
+                key == "delta_m" and compressed[row.name] and row["method"] in (delta_m_ties or ())
+            ):
+                text = f"{text} ≈"
+            line.append(text)
+        body.append(line)
+    return tabulate(body, headers=header, tablefmt="github", disable_numparse=True)
+
+
+def caption(tasks: dict[str, str], comparison: Comparison) -> str:
+    names = ", ".join(delta_m_metrics(tasks, comparison.variant))
+    return (
+        f"Δm ({comparison.variant}): {VARIANTS[comparison.variant]}, against the "
+        f"{comparison.baseline_label} baseline; positive is better than the baseline. Each run is "
+        "compared with the baseline run of its own seed (paired), then averaged over seeds, so a "
+        "row's Δm cannot be recomputed from the table's mean baseline row (they differ by up to a "
+        f"point or two). Metrics in Δm: {names}. Sparsity: measured zeros among prunable "
+        "weights. Params and MACs (multiply-accumulates of conv/linear layers for one input at "
+        "the benchmark resolution), in brackets counting nonzero weights only. Train steps and "
+        "FLOPs: every optimiser step that produced the model (the source model's included for "
+        "methods that start from one, every IMP/LTH round included) and their FLOPs (3 x "
+        "forward, counting the weights each step's mask kept). Mean ± half-width of the 95% "
+        "confidence interval over seeds (Student t; no interval with one seed). Bold: best "
+        "compressed row; ≈ in Δm: not significantly different from the best (paired t-test over "
+        "seeds, p >= 0.05, or fewer than two shared seeds). †: at the end of training some seed "
+        "had a prunable layer with no weight left, a task or an output channel (a class, a normal "
+        "component) with no path of weights from the input (named below the table); such rows "
+        "are reported, not dropped."
+    )
+
+
+def fallback_lines(runs: pd.DataFrame, comparison: Comparison) -> list[str]:
+    """Markdown lines naming the runs whose own seed had no baseline run."""
+    if "baseline_fallback" not in runs or not runs["baseline_fallback"].any():
+        return []
+    lines = [
+        f"‡ No {comparison.baseline} run of the same seed, so Δm is measured against the mean of "
+        f"the {comparison.baseline} runs of other seeds for:"
+    ]
+    flagged = runs[runs["baseline_fallback"]].sort_values(["method", "sparsity", "seed"])
+    for (method, sparsity), group in flagged.groupby(["method", "sparsity"], sort=False):
+        seeds = ", ".join(str(int(seed)) for seed in group["seed"])
+        lines.append(f"- {method} at sparsity {sparsity:g}: seed(s) {seeds}")
+    return [*lines, ""]
+
+
+def _per_seed_delta_m(runs: pd.DataFrame, level: float) -> dict[str, dict[int, float]]:
+    """{method: {seed: delta-m}} of the compressed runs at one target sparsity."""
+    at_level = runs[(runs["sparsity"] == level) & ~runs["group"].isin(UNPRUNED_GROUPS)]
+    return {
+        str(method): dict(zip(group["seed"].astype(int), group["delta_m"], strict=True))
+        for method, group in at_level.dropna(subset=["delta_m"]).groupby("method")
+    }
+
+
+def _delta_m_ties(runs: pd.DataFrame, level: float) -> set[str]:
+    per_seed = _per_seed_delta_m(runs, level)
+    return ties_with_best(per_seed)[1] if len(per_seed) > 1 else set()
+
+
+def _rank_summary(runs: pd.DataFrame, levels: list[float]) -> list[str]:
+    """Markdown lines: each compressed method's mean rank by delta-m over the sparsities."""
+    comparisons = []
+    for level in levels:
+        per_seed = _per_seed_delta_m(runs, level)
+        comparisons.append({m: sum(v.values()) / len(v) for m, v in per_seed.items()})
+    comparisons = [c for c in comparisons if len(c) > 1]
+    if not comparisons:
+        return []
+    ranks = sorted(mean_ranks(comparisons).items(), key=lambda item: item[1])
+    body = [[method, f"{rank:.2f}"] for method, rank in ranks]
+    sparsities = ", ".join(f"{100 * level:g}%" for level in levels)
+    return [
+        f"### Mean rank by Δm over target sparsities {sparsities} (1 = best)",
+        "",
+        tabulate(body, headers=["method", "mean rank"], tablefmt="github"),
+        "",
+    ]
+
+
+def render_setting(
+    setting: Setting, table: pd.DataFrame, comparison: Comparison | None = None
+) -> str:
+    comparison = comparison or Comparison()
+    parts = [f"## {setting.title}", ""]
+    dense_rows = table[table["group"].isin(UNPRUNED_GROUPS)]
+    levels = sorted(table.loc[~table["group"].isin(UNPRUNED_GROUPS), "sparsity"].unique())
+    for level in levels or [None]:
+        rows = (
+            table
+            if level is None
+            else pd.concat(
+                [
+                    dense_rows,
+                    table[(table["sparsity"] == level) & ~table["group"].isin(UNPRUNED_GROUPS)],
+                ]
+            )
+        )
+        if level is not None:
+            parts += [f"### target sparsity {100 * level:g}%", ""]
+        ties = _delta_m_ties(setting.runs, level) if level is not None else set()
+        parts += [render_table(rows, setting.tasks, ties, comparison.variant), ""]
+        flagged = rows[rows["health"] != ""]  # aggregate() writes a note for every row
+        parts += [f"† {r['method']}: {r['health']}" for _, r in flagged.iterrows()]
+        parts += [""] if len(flagged) else []
+        stale = rows[rows[STALE] > 0]
+        parts += [
+            f"§ {r['method']}: {int(r[STALE])} of its runs computed by other code than today's "
+            "(stale); `rerun=stale` recomputes them"
+            for _, r in stale.iterrows()
+        ]
+        parts += [""] if len(stale) else []
+    parts += [caption(setting.tasks, comparison), ""]
+    parts += fallback_lines(setting.runs, comparison)
+    parts += _rank_summary(setting.runs, levels)
+    parts += render_sanity_table(setting.runs, setting.ablated)
+    dataset = str(setting.runs["dataset"].iloc[0])
+    parts += [reference_section(dataset, table)]
+    return "\n".join(parts)
+
+
+def failure_lines(failures: pd.DataFrame) -> list[str]:
+    """Markdown lines naming the cells whose runs failed or were killed (never finished)."""
+    if failures.empty:
+        return []
+    lines = ["", "### Cells that failed (no finished run, so absent from the tables above)", ""]
+    for _, row in failures.sort_values(["method", "sparsity", "seed"]).iterrows():
+        reason = str(row["reason"] or "no reason recorded").splitlines()[0][:300]
+        lines.append(
+            f"- {row['method']} sparsity={row['sparsity']} seed={row['seed']}: "
+            f"{row['status']}: {reason}"
+        )
+    return [*lines, ""]
