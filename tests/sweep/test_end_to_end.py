@@ -35,7 +35,21 @@ def test_smoke_sweep_logs_every_cell_with_params_metrics_tags_and_artifacts(smok
     assert {r.info.status for r in runs} == {"FINISHED"}
     for run in runs:
         tags = run.data.tags
-        for key in ("method", "dataset", "sparsity", "seed", "cell_id", "code_version"):
+        for key in (
+            "method",
+            "dataset",
+            "sparsity",
+            "seed",
+            "cell_id",
+            "setting_id",
+            "code_fingerprint",
+            "code_version",
+            "env/python",
+            "env/torch",
+            "env/cuda",
+            "env/cpu",
+            "env/gpu",
+        ):
             assert tags[key]
         assert run.data.params["protocol.name"] == "smoke"
         assert "test/seg/mIoU" in run.data.metrics
