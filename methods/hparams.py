@@ -56,6 +56,11 @@ class IterativeHparams(PruningHparams):
         super().__post_init__()
         if self.rounds < 1:
             raise ValueError(f"rounds must be >= 1, got {self.rounds}")
+        if self.fraction is not None and not 0.0 < self.fraction < 1.0:
+            raise ValueError(
+                f"fraction must be in (0, 1) (of the remaining weights per round) or null, got "
+                f"{self.fraction}"
+            )
         if self.round_steps is not None and self.round_steps < 0:
             raise ValueError(f"round_steps must be >= 0, got {self.round_steps}")
 

@@ -91,6 +91,10 @@ class Method:
         """The network this method trains: the hard-sharing one unless it is an architecture."""
         return backbone.hard_sharing(tasks)
 
+    def check_protocol(self, snapshot_steps: tuple[int, ...]) -> None:
+        """Raise ``ValueError`` naming the options when this method cannot run under a protocol
+        that keeps dense snapshots at ``snapshot_steps`` (checked before a sweep starts)."""
+
     def load_start(self, model: MultiTaskNet, state: dict[str, torch.Tensor]) -> None:
         """Load the ``start_from`` run's trained weights into this cell's network."""
         model.load_state_dict(state)

@@ -36,6 +36,15 @@ class LotteryTicketRewinding(PrunePretrained):
     Hparams = LotteryHparams
     paper = "Frankle et al., Linear Mode Connectivity and the Lottery Ticket Hypothesis, ICML 2020"
 
+    def check_protocol(self, snapshot_steps: tuple[int, ...]) -> None:
+        step = self.hparams.rewind_step
+        if step is not None and step not in snapshot_steps:
+            raise ValueError(
+                f"method=lth: rewind_step={step} but the dense run keeps snapshots only at "
+                f"protocol.snapshot_steps={list(snapshot_steps)}; choose one of those or add "
+                f"{step} to protocol.snapshot_steps"
+            )
+
     def rewind_step(self, ctx: PruneContext) -> int:
         if self.hparams.rewind_step is not None:
             return self.hparams.rewind_step

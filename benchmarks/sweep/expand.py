@@ -19,6 +19,7 @@ from methods.registry import get_method, list_methods
 from methods.sanity import SANITY_CHECKS, SanityHparams
 
 ALL_METHODS = "all"
+MAX_SEED = 2**31 - 1  # cell seeds plus their offsets stay inside every generator's range
 KIND_ORDER = list(GROUP_OF_KIND)  # dense first: later cells reuse the dense model
 
 
@@ -92,6 +93,8 @@ def _as_list(value: Any, default: Any) -> list:
 
 def _number(key: str, value: Any, kind: type) -> float | int:
     """``value`` as a float or an integer, or an error naming ``key`` (1.5 is not a seed)."""
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value  # exact, however large
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -112,6 +115,12 @@ def expand_sweep(cfg: DictConfig) -> list[Cell]:
         _number("sparsity", s, float) for s in _as_list(cfg.sparsity, cfg.sweep.sparsities)
     ]
     seeds = [_number("seed", s, int) for s in _as_list(cfg.seed, cfg.sweep.seeds)]
+    for seed in seeds:
+        if not 0 <= seed <= MAX_SEED:
+            raise ValueError(
+                f"seed={seed} is outside 0..{MAX_SEED} (the generators take cell seeds plus "
+                "fixed offsets); choose a smaller non-negative seed"
+            )
     for s in sparsities:
         if not 0.0 <= s < 1.0:
             raise ValueError(

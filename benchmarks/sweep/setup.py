@@ -63,7 +63,8 @@ def validate(cells: list[Cell]) -> None:
     built: set[str] = set()
     for cell in cells:
         _ = cell.key  # reads every group into its typed options
-        build_method(cell.method_name, cell.method_options)
+        method = build_method(cell.method_name, cell.method_options)
+        method.check_protocol(tuple(cell.protocol.get("snapshot_steps") or ()))
         model = stable_hash(cell.model)
         if model not in built:  # a model's builder checks its files (pretrained weights)
             get_backbone(cell.model["name"], cell.model_options)

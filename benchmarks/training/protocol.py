@@ -92,6 +92,7 @@ class Protocol:
             )
         if protocol.num_workers < 0:
             raise ValueError(f"protocol.num_workers must be >= 0, got {protocol.num_workers}")
+        _check_rates(protocol)
         if not 0.0 < protocol.lr_step_gamma <= 1.0:
             raise ValueError(
                 f"protocol.lr_step_gamma must be in (0, 1], got {protocol.lr_step_gamma}"
@@ -119,3 +120,15 @@ class Protocol:
                 "steps: the dense run could not save them (lth rewinds to them)"
             )
         return protocol
+
+
+def _check_rates(protocol: Protocol) -> None:
+    """Learning rates positive, weight decay non-negative, momentum in [0, 1)."""
+    if not protocol.lr > 0.0:
+        raise ValueError(f"protocol.lr must be > 0, got {protocol.lr}")
+    if protocol.finetune_lr is not None and not protocol.finetune_lr > 0.0:
+        raise ValueError(f"protocol.finetune_lr must be > 0 or null, got {protocol.finetune_lr}")
+    if protocol.weight_decay < 0.0:
+        raise ValueError(f"protocol.weight_decay must be >= 0, got {protocol.weight_decay}")
+    if not 0.0 <= protocol.momentum < 1.0:
+        raise ValueError(f"protocol.momentum must be in [0, 1), got {protocol.momentum}")

@@ -114,12 +114,20 @@ def test_method_options_for_an_unknown_method_is_a_clear_error():
         ("workers=two", "workers='two': give a positive integer or auto"),
         ("sweep.groups=[statics]", "unknown group"),
         ("sweep.sanity_checks=[flip]", "unknown check 'flip'"),
+        ("protocol.lr=-0.1", r"protocol.lr must be > 0, got -0.1"),
+        ("protocol.finetune_lr=0", r"protocol.finetune_lr must be > 0 or null"),
+        ("protocol.weight_decay=-1e-4", r"protocol.weight_decay must be >= 0"),
+        ("protocol.momentum=1.5", r"protocol.momentum must be in \[0, 1\)"),
+        ("seed=99999999999999999999", r"seed=99999999999999999999 is outside 0\.\.2147483647"),
+        ("seed=-1", r"seed=-1 is outside"),
+        ("method=imp method.fraction=1.5", r"method=imp: fraction must be in \(0, 1\)"),
+        ("method=lth method.rewind_step=5", r"rewind_step=5 but .*snapshot_steps=\[0, 15\]"),
     ],
 )
 def test_every_cells_options_are_checked_before_anything_runs(tmp_path, override, message):
     from benchmarks.sweep.setup import prepare_sweep
 
-    cfg = compose_with(override, f"tracking.uri=sqlite:///{tmp_path}/never.db")
+    cfg = compose_with(*override.split(), f"tracking.uri=sqlite:///{tmp_path}/never.db")
     with pytest.raises(ValueError, match=message):
         prepare_sweep(cfg)
     assert not (tmp_path / "never.db").exists()  # failed before the store was opened
