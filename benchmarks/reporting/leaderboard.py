@@ -24,6 +24,7 @@ from benchmarks.reporting.settings import (
     split_settings,
     with_shared_cells,
 )
+from benchmarks.reporting.staged import staged_files
 from benchmarks.reporting.tables import failure_lines, render_setting
 from benchmarks.tracking.arguments import add_store_arguments
 from benchmarks.tracking.collect import collect_failures, collect_runs
@@ -52,24 +53,26 @@ def write_leaderboard(
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     sections = []
-    for setting in split_settings(with_shared_cells(frame), comparison):
-        table = aggregate(setting)
-        text = render_setting(setting, table, comparison)
-        setting_id = str(setting.runs[SETTING_ID].iloc[0])
-        if not failures.empty:
-            text += "\n".join(failure_lines(failures[failures[SETTING_ID] == setting_id]))
-        name = f"{setting.slug}{suffix}"
-        (out / f"{name}.md").write_text(f"# Leaderboard\n\n{text}")
-        table.to_csv(out / f"{name}.csv", index=False, float_format="%.6g")
-        plot_delta_m(setting, table, out / f"{name}_delta_m.png", comparison)
-        sections.append(text)
-    if not failures.empty:  # settings where nothing finished
-        orphans = failures[~failures[SETTING_ID].isin(set(frame[SETTING_ID]))]
-        sections += failure_lines(orphans)
-    full = "\n".join(sections)
-    (out / f"leaderboard{suffix}.md").write_text(
-        f"# Leaderboard\n\nGenerated from {uri} (experiment {experiment}).\n\n{full}"
-    )
+    with staged_files() as files:  # all files replaced at once, or none
+        for setting in split_settings(with_shared_cells(frame), comparison):
+            table = aggregate(setting)
+            text = render_setting(setting, table, comparison)
+            setting_id = str(setting.runs[SETTING_ID].iloc[0])
+            if not failures.empty:
+                text += "\n".join(failure_lines(failures[failures[SETTING_ID] == setting_id]))
+            name = f"{setting.slug}{suffix}"
+            files.write_text(out / f"{name}.md", f"# Leaderboard\n\n{text}")
+            table.to_csv(files.path(out / f"{name}.csv"), index=False, float_format="%.6g")
+            plot_delta_m(setting, table, files.path(out / f"{name}_delta_m.png"), comparison)
+            sections.append(text)
+        if not failures.empty:  # settings where nothing finished
+            orphans = failures[~failures[SETTING_ID].isin(set(frame[SETTING_ID]))]
+            sections += failure_lines(orphans)
+        full = "\n".join(sections)
+        files.write_text(
+            out / f"leaderboard{suffix}.md",
+            f"# Leaderboard\n\nGenerated from {uri} (experiment {experiment}).\n\n{full}",
+        )
     return full
 
 

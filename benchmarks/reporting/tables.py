@@ -196,14 +196,8 @@ def render_setting(
         flagged = rows[rows["health"] != ""]  # aggregate() writes a note for every row
         parts += [f"† {r['method']}: {r['health']}" for _, r in flagged.iterrows()]
         parts += [""] if len(flagged) else []
-        stale = rows[rows[STALE] > 0]
-        parts += [
-            f"§ {r['method']}: {int(r[STALE])} of its runs computed by other code than today's "
-            "(stale); `rerun=stale` recomputes them"
-            for _, r in stale.iterrows()
-        ]
-        parts += [""] if len(stale) else []
     parts += [caption(setting.tasks, comparison), ""]
+    parts += stale_lines(table)
     parts += fallback_lines(setting.runs, comparison)
     parts += _rank_summary(setting.runs, levels)
     parts += render_sanity_table(setting.runs, setting.ablated)
@@ -224,3 +218,19 @@ def failure_lines(failures: pd.DataFrame) -> list[str]:
             f"{row['status']}: {reason}"
         )
     return [*lines, ""]
+
+
+def stale_lines(table: pd.DataFrame) -> list[str]:
+    """One note for the rows marked §: how many of the setting's runs other code computed."""
+    stale = table[table[STALE] > 0]
+    if stale.empty:
+        return []
+    rows = ", ".join(
+        f"{r['method']}" + ("" if r["group"] in UNPRUNED_GROUPS else f" {100 * r['sparsity']:g}%")
+        for _, r in stale.iterrows()
+    )
+    return [
+        f"§ rows holding runs computed by other code than today's (stale): {rows}. "
+        "`python -m benchmarks.run rerun=stale` recomputes them.",
+        "",
+    ]

@@ -95,3 +95,24 @@ def test_comparisons_name_their_files_apart():
     assert Comparison("single_task", "main_metric").suffix == "_vs_single_task_main_metric"
     with pytest.raises(ValueError, match="baseline must be one of dense, single_task"):
         Comparison("magnitude")
+
+
+def test_leaderboard_files_are_replaced_all_at_once_or_not_at_all(tmp_path, monkeypatch):
+    """A leaderboard stopped midway (kill -9 left 0-byte and half-new files) keeps the old ones."""
+    from benchmarks.reporting.staged import staged_files
+
+    old = {"a.md": "old a", "b.csv": "old b"}
+    for name, text in old.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(RuntimeError), staged_files() as files:
+        files.write_text(tmp_path / "a.md", "new a")
+        raise RuntimeError("stopped before b.csv was written")
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == old  # no partial files left
+    with staged_files() as files:
+        files.write_text(tmp_path / "a.md", "new a")
+        files.write_text(tmp_path / "b.csv", "new b")
+        assert (tmp_path / "a.md").read_text() == "old a"  # nothing replaced before the end
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == {
+        "a.md": "new a",
+        "b.csv": "new b",
+    }
