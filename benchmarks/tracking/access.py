@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +15,8 @@ from pathlib import Path
 STORE_HINT = "Use a writable path such as sqlite:///mlflow.db or a reachable tracking server."
 PROBE_TIMEOUT_S = 5.0
 SQLITE = "sqlite:///"
+DATABASES = ("postgresql", "mysql", "mssql")  # SQLAlchemy URIs: postgresql+psycopg://... too
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 
 
 def default_artifact_location(uri: str) -> str | None:
@@ -28,20 +32,59 @@ def check_reachable(uri: str) -> None:
     SQLite file in a missing or read-only folder for ~2), with the same clear message."""
     problem = None
     if uri.startswith(("http://", "https://")):
-        try:
-            urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S).close()
-        except (OSError, ValueError) as error:
-            problem = f"no MLflow server answers there ({error})"
+        problem = _server_problem(uri.rstrip("/"))
     elif uri.startswith(SQLITE):
-        folder = Path(uri.removeprefix(SQLITE)).expanduser().resolve().parent
-        if not folder.is_dir():
-            problem = f"the folder {folder} does not exist"
-        elif not os.access(folder, os.W_OK):
-            problem = f"the folder {folder} is not writable"
+        problem = _sqlite_problem(Path(uri.removeprefix(SQLITE)).expanduser().resolve())
+    elif uri.startswith(DATABASES):
+        problem = _database_problem(uri)
     if problem:
         raise RuntimeError(
             f"cannot open the MLflow store tracking.uri={uri!r}: {problem}. {STORE_HINT}"
         )
+
+
+def _server_problem(uri: str) -> str | None:
+    """An MLflow server must answer /health and a real query (its database may be down while
+    /health still answers: then every request hangs or fails)."""
+    try:
+        urllib.request.urlopen(f"{uri}/health", timeout=PROBE_TIMEOUT_S).close()
+    except (OSError, ValueError) as error:
+        return f"no MLflow server answers there ({error})"
+    query = f"{uri}/api/2.0/mlflow/experiments/search?max_results=1"
+    try:
+        urllib.request.urlopen(query, timeout=PROBE_TIMEOUT_S).close()
+    except (OSError, ValueError) as error:
+        return f"the server answers /health but not a query: is its database up? ({error})"
+    return None
+
+
+def _sqlite_problem(path: Path) -> str | None:
+    folder = path.parent
+    if not folder.is_dir():
+        return f"the folder {folder} does not exist"
+    if not os.access(folder, os.W_OK):
+        return f"the folder {folder} is not writable"
+    if path.exists():
+        try:
+            path.open("r+b").close()  # honours chattr +i and read-only mounts, even as root
+        except OSError as error:
+            return f"the store file {path} is not writable ({error.strerror})"
+    return None
+
+
+def _database_problem(uri: str) -> str | None:
+    """A database server must accept a TCP connection (MLflow retries one that does not for
+    minutes)."""
+    parsed = urllib.parse.urlsplit(uri)
+    scheme = parsed.scheme.split("+")[0]
+    host, port = parsed.hostname or "localhost", parsed.port or DEFAULT_PORTS.get(scheme)
+    if port is None:
+        return None
+    try:
+        socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as error:
+        return f"no database server accepts connections at {host}:{port} ({error})"
+    return None
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,13 +24,30 @@ def now() -> str:
 
 
 class TrackedRun:
-    """Buffered metric logging for one run (one request per flush, not one per value)."""
+    """Buffered metric logging for one run (one request per flush, not one per value), and a
+    heartbeat that a thread renews whatever the cell is doing (waiting for another sweep's
+    source model, training it, scoring): other hosts take a run without one for an orphan."""
 
     def __init__(self, client: MlflowClient, run_id: str):
         self.client = client
         self.run_id = run_id
         self.pending: list[Metric] = []
         self.beat = time.monotonic()
+        self._stopped = threading.Event()
+        self._heart = threading.Thread(target=self._keep_beating, daemon=True)
+        self._heart.start()
+
+    def _keep_beating(self) -> None:
+        while not self._stopped.wait(HEARTBEAT_EVERY_S):
+            try:
+                self.client.set_tag(self.run_id, HEARTBEAT, now())
+            except Exception:  # a store hiccup: the next beat, or the next flush, tries again
+                continue
+
+    def stop_heartbeat(self) -> None:
+        """The run ended: no more beats."""
+        self._stopped.set()
+        self._heart.join(timeout=5.0)
 
     def params(self, params: Mapping[str, str]) -> None:
         items = [Param(k, str(v)[:6000]) for k, v in params.items()]

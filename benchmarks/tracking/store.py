@@ -33,7 +33,9 @@ from benchmarks.tracking.schema import (
     NOTE,
     OWNER_HOST,
     OWNER_PID,
+    RESUME_CHECKPOINT,
     RESUME_POINT,
+    artifact,
 )
 
 log = logging.getLogger(__name__)
@@ -143,12 +145,25 @@ class Tracker(CellClaims):
         return dict(self.client.get_run(run_id).data.metrics)
 
     def killed_with_checkpoint(self, key: CellKey) -> list[Run]:
-        """KILLED runs of the cell, made by today's code, that saved a resumable checkpoint."""
-        return [
-            r
-            for r in self.runs_of(key, "KILLED")
-            if RESUME_POINT in r.data.tags and not key.is_stale(r)
-        ]
+        """The newest KILLED run of the cell, made by today's code, whose resumable checkpoint
+        can be read (a list of one, or empty). A run killed while writing it leaves a truncated
+        file: that run is passed over with a warning, so the cell resumes from an older run's
+        checkpoint or starts afresh instead of failing on every rerun."""
+        for run in self.runs_of(key, "KILLED"):
+            if RESUME_POINT not in run.data.tags or key.is_stale(run):
+                continue
+            try:
+                self.download_torch(run.info.run_id, artifact(RESUME_CHECKPOINT), "cpu")
+            except Exception as error:  # torch and MLflow raise many types for a bad file
+                log.warning(
+                    "run %s: its checkpoint cannot be read (%s: %s); not resuming from it",
+                    run.info.run_id,
+                    type(error).__name__,
+                    str(error)[:200],
+                )
+                continue
+            return [run]
+        return []
 
     @contextmanager
     def run(
@@ -169,15 +184,17 @@ class Tracker(CellClaims):
                 self.experiment_id, run_name=name, tags={**all_tags, HEARTBEAT: now()}
             )
         tracked = TrackedRun(self.client, run.info.run_id)
-        tracked.params(params)
         try:
+            tracked.params(params)
             yield tracked
             tracked.flush()  # inside: an interrupt during the last flush still marks the run
         except BaseException as error:
+            tracked.stop_heartbeat()
             tracked.flush()
             status = "KILLED" if isinstance(error, KeyboardInterrupt | SystemExit) else "FAILED"
             self.end(run.info.run_id, status, f"{type(error).__name__}: {error}")
             raise
+        tracked.stop_heartbeat()
         self.client.set_terminated(run.info.run_id, "FINISHED")
 
     def end(self, run_id: str, status: str, reason: str) -> None:

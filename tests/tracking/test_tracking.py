@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import time
 
 import pytest
@@ -29,6 +30,26 @@ def test_sqlite_file_in_a_missing_folder_is_named(tmp_path):
     uri = f"sqlite:///{tmp_path}/missing/mlflow.db"
     with pytest.raises(RuntimeError, match=f"the folder {tmp_path}/missing does not exist"):
         Tracker(uri, "x")
+
+
+def test_unreachable_database_fails_in_seconds():
+    uri = f"postgresql://u@127.0.0.1:{free_port()}/db"
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"no database server accepts connections at 127\.0"):
+        Tracker(uri, "x")
+    assert time.monotonic() - started < 10  # MLflow's own retries took 419 s
+
+
+def test_an_immutable_store_file_is_named_before_anything_runs(tmp_path):
+    db = tmp_path / "mlflow.db"
+    Tracker(f"sqlite:///{db}", "x")
+    if subprocess.run(["chattr", "+i", str(db)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        with pytest.raises(RuntimeError, match=f"the store file {db} is not writable"):
+            Tracker(f"sqlite:///{db}", "x")
+    finally:
+        subprocess.run(["chattr", "-i", str(db)], check=True)
 
 
 CELL = CellKey("abc", {}, "code")
@@ -62,3 +83,17 @@ def test_a_claim_on_a_free_cell_keeps_its_run(tmp_path):
     with tracker.run("cell", {}, {}, CELL):
         pass
     assert tracker.find_finished(CELL) is not None
+
+
+def test_a_runs_heartbeat_goes_on_while_the_cell_logs_nothing(tmp_path, monkeypatch):
+    """A pretrained cell waiting for (or training) its source logged nothing for minutes, and
+    another host took it for an orphan."""
+    from benchmarks.tracking import run_log
+
+    monkeypatch.setattr(run_log, "HEARTBEAT_EVERY_S", 0.2)
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "x")
+    with tracker.run("cell", {}, {}, CELL) as run:
+        first = float(tracker.client.get_run(run.run_id).data.tags["heartbeat"])
+        time.sleep(2.5)  # the cell is busy elsewhere: no metrics, no flush
+        later = float(tracker.client.get_run(run.run_id).data.tags["heartbeat"])
+    assert later >= first + 2
