@@ -22,7 +22,7 @@ def main(cfg: DictConfig) -> None:
 
     try:
         comparison = Comparison(cfg.leaderboard.baseline, cfg.leaderboard.delta_m)
-        cells, resources, workers = prepare_sweep(cfg)
+        cells, resources, workers, threads = prepare_sweep(cfg)
     except (ValueError, KeyError, LookupError, FileNotFoundError, RuntimeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         log.error("configuration error: %s", message)
@@ -34,7 +34,7 @@ def main(cfg: DictConfig) -> None:
         cfg.tracking.uri,
         cfg.tracking.experiment,
     )
-    report = execute_sweep(cells, resources, workers)
+    report = execute_sweep(cells, resources, workers, threads)
     log.info("sweep: %s", report.summary())
     if cfg.leaderboard.enabled and not is_multirun():
         print(

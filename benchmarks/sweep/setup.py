@@ -7,6 +7,7 @@ import logging
 import time
 from pathlib import Path
 
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -17,6 +18,7 @@ from benchmarks.cells.resources import CellResources
 from benchmarks.cells.stored import rekey_legacy_runs
 from benchmarks.sweep.device import resolve_device
 from benchmarks.sweep.expand import expand_sweep
+from benchmarks.sweep.known_keys import check_known_keys
 from benchmarks.sweep.serial import run_sweep
 from benchmarks.sweep.staleness import report_stale
 from benchmarks.sweep.workers import (
@@ -75,6 +77,7 @@ def prepare_sweep(cfg: DictConfig, cells: list[Cell] | None = None):
     """Cells (those of ``cfg``'s sweep unless given), validated; outputs checked; the store,
     device and datasets opened; stale cells reported; the worker count. Raises on bad input
     before anything trains."""
+    check_known_keys(cfg)
     cells = expand_sweep(cfg) if cells is None else cells
     validate(cells)
     check_results_dir(str(cfg.results_dir))
@@ -82,6 +85,7 @@ def prepare_sweep(cfg: DictConfig, cells: list[Cell] | None = None):
     workers = resolve_workers(cfg.workers, str(device))
     if is_multirun():
         workers = _share_cores_with_other_jobs(cfg.workers)
+    threads = threads_per_cell(cfg.get("threads_per_cell"), device, min(workers, len(cells)))
     store = store_config(cfg)
     tracker = store.open()
     for orphan in tracker.reap_orphans():
@@ -91,19 +95,38 @@ def prepare_sweep(cfg: DictConfig, cells: list[Cell] | None = None):
     resources = CellResources(tracker, device)
     for cell in cells:  # load (or render) each dataset now: a bad root fails before training
         resources.dataset(cell)
-    return cells, resources, workers
+    return cells, resources, workers, threads
 
 
-def execute_sweep(cells: list[Cell], resources: CellResources, workers: int):
-    """The sweep in this process (workers=1) or in worker processes."""
-    workers = min(workers, len(cells))  # one cell: no worker start-up, all threads
+def threads_per_cell(chosen: int | str | None, device, workers: int) -> int:
+    """torch threads of each cell: ``threads_per_cell`` on the CPU (its result depends on it,
+    so one value for every way a sweep runs), cores/workers on a GPU or when it is null."""
+    if chosen is None or device.type != "cpu":
+        return max(1, available_cores() // max(1, workers))
+    try:
+        count = int(chosen)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1 or str(count) != str(chosen).strip():
+        raise ValueError(f"threads_per_cell={chosen!r}: give a positive integer or null")
+    return count
+
+
+def execute_sweep(cells: list[Cell], resources: CellResources, workers: int, threads: int):
+    """The sweep in this process (workers=1) or in worker processes, ``threads`` torch threads
+    per cell."""
+    workers = min(workers, len(cells))  # one cell: no worker start-up
     if workers <= 1:
+        torch.set_num_threads(threads)
         return run_sweep(resources, cells)
     tracker = resources.tracker
-    threads = max(1, available_cores() // workers)
     setup = WorkerSetup(tracker.config, str(resources.device), threads)
     return run_sweep_parallel(
-        setup, cells, workers, lambda cell: tracker.find_finished(cell.key) is not None
+        setup,
+        cells,
+        workers,
+        lambda cell: tracker.find_finished(cell.key) is not None,
+        tracker.reap_orphans,
     )
 
 
@@ -115,8 +138,6 @@ def _share_cores_with_other_jobs(workers: int | str) -> int:
     """Under a Hydra launcher (joblib, submitit) the launcher runs jobs side by side: each job
     runs its cells in its own process (``workers`` must be auto or 1; a process pool inside a
     joblib worker cannot start) with the cores split between the jobs that run at once."""
-    import torch
-
     if str(workers) not in ("auto", "1"):
         raise ValueError(
             f"workers={workers} under a Hydra launcher: the launcher already runs jobs in "
@@ -126,7 +147,7 @@ def _share_cores_with_other_jobs(workers: int | str) -> int:
     cpus = launcher.get("cpus_per_task")  # submitit: the job's own allocation
     jobs = launcher.get("n_jobs")  # joblib: jobs at once (-1: one per core)
     if cpus:
-        torch.set_num_threads(int(cpus))
+        torch.set_num_threads(int(cpus))  # threads_per_cell=null uses them all
     elif jobs is not None:
         at_once = available_cores() if int(jobs) < 0 else int(jobs)
         torch.set_num_threads(max(1, available_cores() // max(1, at_once)))

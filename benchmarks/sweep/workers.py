@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -73,6 +75,23 @@ def _start_worker(setup: WorkerSetup) -> None:
         level=logging.INFO, format=f"[worker {os.getpid()}] %(levelname)s %(message)s"
     )
     _RESOURCES = CellResources(setup.store.open(), torch.device(setup.device))
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
+
+
+PARENT_POLL_S = 1.0  # how often a worker checks that its sweep is still there
+ORPHAN_GRACE_S = 60.0  # after SIGTERM, how long a worker may take to save and stop
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """When the sweep process is gone (kill -9, a crash), stop as SIGTERM stops a cell: its run
+    is marked KILLED (a checkpointing cell saves first), then the worker exits, instead of
+    training on for nobody."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    logging.getLogger(__name__).warning("the sweep process %d is gone: stopping", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(ORPHAN_GRACE_S)
+    os._exit(1)
 
 
 TAKEN = "taken"  # outcome of a cell another sweep is running or has finished
@@ -94,10 +113,43 @@ def _run_in_worker(cell: Cell) -> tuple[float, str | None]:
     return time.perf_counter() - started, None
 
 
+class WorkerPool:
+    """The worker processes, started again after one dies (a dead worker breaks the whole
+    ``ProcessPoolExecutor``: every cell running on it fails with ``BrokenProcessPool``)."""
+
+    def __init__(self, setup: WorkerSetup, workers: int):
+        self.setup, self.workers = setup, workers
+        self.executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        context = get_context("spawn")  # a clean interpreter: no inherited torch threads or locks
+        return ProcessPoolExecutor(self.workers, context, _start_worker, (self.setup,))
+
+    def submit(self, cell: Cell) -> Future:
+        return self.executor.submit(_run_in_worker, cell)
+
+    def restart(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.executor = self._start()
+
+    def stop(self) -> None:
+        """Ctrl-C or SIGTERM: stop the workers' cells too (their runs end KILLED)."""
+        for process in list(self.executor._processes.values()):  # no public handle on them
+            process.terminate()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
 def run_sweep_parallel(
-    setup: WorkerSetup, cells: list[Cell], workers: int, is_finished: Callable[[Cell], bool]
+    setup: WorkerSetup,
+    cells: list[Cell],
+    workers: int,
+    is_finished: Callable[[Cell], bool],
+    reap_orphans: Callable[[], list[str]] = list,
 ) -> SweepReport:
-    """Run ``cells`` on ``workers`` processes; ``is_finished(cell)`` says which to skip."""
+    """Run ``cells`` on ``workers`` processes; ``is_finished(cell)`` says which to skip. When a
+    worker dies, ``reap_orphans()`` marks the runs it left RUNNING as KILLED, new workers start,
+    and the cells that were running are tried once more (a cell that kills its worker twice is
+    recorded as failed); the other cells go on."""
     report = SweepReport()
     todo = cells_to_run(cells, is_finished, report)
     if not todo:  # a rerun of a finished sweep starts no worker
@@ -105,32 +157,50 @@ def run_sweep_parallel(
     schedule = Schedule(todo)
     progress = Progress(list(todo.values()), workers)
     log.info("%d cell(s) on %d worker(s), %d thread(s) each", len(todo), workers, setup.threads)
-    context = get_context("spawn")  # a clean interpreter: no inherited torch threads or locks
-    with ProcessPoolExecutor(workers, context, _start_worker, (setup,)) as pool:
-        running: dict[Future, str] = {}
-
-        def submit_ready() -> None:
+    pool = WorkerPool(setup, workers)
+    running: dict[Future, str] = {}
+    retried: set[str] = set()
+    try:
+        for key in schedule.ready():
+            running[pool.submit(todo[key])] = key
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            lost = []
+            for future in done:
+                key = running.pop(future)
+                if isinstance(future.exception(), BrokenProcessPool):  # its worker died
+                    lost.append(key)
+                    continue
+                report.failed += schedule.settle(key, _outcome(future, todo[key], report, progress))
+            if lost:
+                lost += _drain(running)  # the rest of the broken pool's cells fail the same way
+                for orphan in reap_orphans():
+                    log.warning("worker died: run %s marked KILLED", orphan)
+                pool.restart()
+                for key in lost:
+                    if key in retried:
+                        reason = "its worker process died twice (out of memory? killed?)"
+                        report.failed.append((todo[key].label, reason))
+                        progress.done(todo[key], None)
+                        report.failed += schedule.settle(key, reason)
+                    else:
+                        retried.add(key)
+                        running[pool.submit(todo[key])] = key
             for key in schedule.ready():
-                try:
-                    running[pool.submit(_run_in_worker, todo[key])] = key
-                except BrokenProcessPool as error:  # a worker died: nothing more can start
-                    report.failed.append((todo[key].label, f"worker pool broken: {error}"))
-
-        try:
-            submit_ready()
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    key = running.pop(future)
-                    failure = _outcome(future, todo[key], report, progress)
-                    report.failed += schedule.settle(key, failure)
-                submit_ready()
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the workers' cells too (KILLED)
-            for process in list(pool._processes.values()):  # no public handle on the workers
-                process.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+                running[pool.submit(todo[key])] = key
+    except KeyboardInterrupt:
+        pool.stop()
+        raise
+    pool.executor.shutdown(wait=True)
     return report
+
+
+def _drain(running: dict[Future, str]) -> list[str]:
+    """Wait for every running future (of a broken pool) and return their cells."""
+    wait(running)
+    keys = list(running.values())
+    running.clear()
+    return keys
 
 
 def _outcome(future: Future, cell: Cell, report: SweepReport, progress: Progress) -> str | None:

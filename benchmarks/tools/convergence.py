@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=1.0, help="points of delta-m")
     args = parser.parse_args(argv)
     cfg, base, longer = dense_cells(args.overrides, args.factor)
-    cells, resources, workers = prepare_sweep(cfg, base + longer)
-    report = execute_sweep(cells, resources, workers)
+    cells, resources, workers, threads = prepare_sweep(cfg, base + longer)
+    report = execute_sweep(cells, resources, workers, threads)
     if report.failed:
         print(report.summary(), file=sys.stderr)
         return 1

@@ -122,6 +122,9 @@ def test_method_options_for_an_unknown_method_is_a_clear_error():
         ("seed=-1", r"seed=-1 is outside"),
         ("method=imp method.fraction=1.5", r"method=imp: fraction must be in \(0, 1\)"),
         ("method=lth method.rewind_step=5", r"rewind_step=5 but .*snapshot_steps=\[0, 15\]"),
+        ("+sparsty=0.5", r"unknown option\(s\) sparsty \(did you mean sparsity\?\)"),
+        ("++sweep.seed=[3]", r"unknown option\(s\) sweep.seed \(did you mean sweep.seeds\?\)"),
+        ("+tracking.url=x", r"tracking.url \(did you mean tracking.uri\?\)"),
     ],
 )
 def test_every_cells_options_are_checked_before_anything_runs(tmp_path, override, message):
@@ -131,3 +134,15 @@ def test_every_cells_options_are_checked_before_anything_runs(tmp_path, override
     with pytest.raises(ValueError, match=message):
         prepare_sweep(cfg)
     assert not (tmp_path / "never.db").exists()  # failed before the store was opened
+
+
+def test_a_results_dir_that_is_a_file_fails_before_anything_runs(tmp_path):
+    """It used to train every cell, then end in a NotADirectoryError traceback."""
+    from benchmarks.sweep.setup import prepare_sweep
+
+    taken = tmp_path / "results"
+    taken.write_text("not a folder")
+    cfg = compose_with(f"results_dir={taken}", f"tracking.uri=sqlite:///{tmp_path}/never.db")
+    with pytest.raises(ValueError, match=f"results_dir='{taken}' is a file, not a folder"):
+        prepare_sweep(cfg)
+    assert not (tmp_path / "never.db").exists()
