@@ -121,10 +121,15 @@ def sweep_seconds(workers: int, overrides: list[str]) -> tuple[float, int]:
     from benchmarks.sweep.setup import execute_sweep, prepare_sweep
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = default_config(*overrides, f"workers={workers}", f"tracking.uri=sqlite:///{tmp}/s.db")
-        cells, resources, count = prepare_sweep(cfg)
+        cfg = default_config(
+            *overrides,
+            f"workers={workers}",
+            "threads_per_cell=null",  # cores/workers: 1 process gets every core
+            f"tracking.uri=sqlite:///{tmp}/s.db",
+        )
+        cells, resources, count, threads = prepare_sweep(cfg)
         start = time.perf_counter()
-        report = execute_sweep(cells, resources, count)
+        report = execute_sweep(cells, resources, count, threads)
         seconds = time.perf_counter() - start
     if report.failed:
         raise RuntimeError(report.summary())
@@ -142,7 +147,7 @@ def print_loader_throughput(samples: Path, worker_counts: list[int], appetite: f
     print(f"  the dense step above consumes {appetite:8.1f} images/s")
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.perf",
         description=__doc__,
@@ -185,10 +190,11 @@ def main(argv: list[str] | None = None) -> None:
         metavar="KEY=VALUE",
         help="Hydra override of the benchmark config (repeatable), e.g. model=deeplab_resnet34",
     )
-    args = parser.parse_args(argv)
-    device = resolve_device(args.device)
-    print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    return parser.parse_args(argv)
 
+
+def print_step_ratio(device: torch.device, args: argparse.Namespace) -> float:
+    """Masked vs dense training step, interleaved; returns the dense step's median seconds."""
     dense, masked = step_times(device, args.steps, args.sparsity, args.override)
     d, m = statistics.median(dense), statistics.median(masked)
     setting = " ".join(args.override) or "default model, data and batch"
@@ -196,25 +202,27 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  dense  median {1000 * d:8.2f} ms")
     print(f"  masked median {1000 * m:8.2f} ms  (sparsity {args.sparsity:g}, mask after each step)")
     print(f"  masked / dense = {m / d:.3f}   (goal <= 1.05)")
-    if args.loaders:
-        batch = default_config(*args.override).protocol.batch_size
-        print_loader_throughput(args.nyuv2_samples, args.loader_workers, batch / d)
-    if args.workers:
-        short = [*args.override, "sparsity=0.9", "seed=0", "protocol.steps=200"]
-        short += ["protocol.finetune_steps=100", "protocol.eval_every=100"]
-        one, cells = sweep_seconds(1, short)
-        many, _ = sweep_seconds(args.workers, short)
-        print(f"sweep of {cells} cells (every method at 90%, seed 0, 200 steps):")
-        print(f"  1 process, {torch.get_num_threads()} threads: {one:7.1f} s")
-        print(f"  {args.workers} worker processes:       {many:7.1f} s")
-        print(f"  speed-up {one / many:.2f}x")
-    if args.skip_cells:
-        return
-    times = cell_times(device, args.override)
+    return d
+
+
+def print_worker_speedup(workers: int, overrides: list[str]) -> None:
+    short = [*overrides, "sparsity=0.9", "seed=0", "protocol.steps=200"]
+    short += ["protocol.finetune_steps=100", "protocol.eval_every=100"]
+    one, cells = sweep_seconds(1, short)
+    many, _ = sweep_seconds(workers, short)
+    print(f"sweep of {cells} cells (every method at 90%, seed 0, 200 steps):")
+    print(f"  1 process, {torch.get_num_threads()} threads: {one:7.1f} s")
+    print(f"  {workers} worker processes:       {many:7.1f} s")
+    print(f"  speed-up {one / many:.2f}x")
+
+
+def print_cell_times(device: torch.device, overrides: list[str]) -> None:
+    """One measured cell per kind, and the default sweep's time estimated from them."""
+    times = cell_times(device, overrides)
     print("per-cell wall time of the default sweep (one measured cell per kind):")
     for kind, seconds in times.items():
         print(f"  {kind:17s} {seconds:7.1f} s")
-    sweep = expand_sweep(default_config(*args.override))
+    sweep = expand_sweep(default_config(*overrides))
     kinds = Counter(get_method(c.method_name).kind for c in sweep)
     kind_time = {
         MethodKind.DENSE: times["dense"],
@@ -225,3 +233,17 @@ def main(argv: list[str] | None = None) -> None:
     }
     total = sum(kind_time[k] * n for k, n in kinds.items())
     print(f"  default sweep: {len(sweep)} cells, estimated {total / 60:.1f} min on this machine")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_arguments(argv)
+    device = resolve_device(args.device)
+    print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    dense_step_s = print_step_ratio(device, args)
+    if args.loaders:
+        batch = default_config(*args.override).protocol.batch_size
+        print_loader_throughput(args.nyuv2_samples, args.loader_workers, batch / dense_step_s)
+    if args.workers:
+        print_worker_speedup(args.workers, args.override)
+    if not args.skip_cells:
+        print_cell_times(device, args.override)
