@@ -24,6 +24,7 @@ from benchmarks.sweep.staleness import report_stale
 from benchmarks.sweep.workers import (
     WorkerSetup,
     available_cores,
+    positive_integer,
     resolve_workers,
     run_sweep_parallel,
 )
@@ -103,13 +104,7 @@ def threads_per_cell(chosen: int | str | None, device, workers: int) -> int:
     so one value for every way a sweep runs), cores/workers on a GPU or when it is null."""
     if chosen is None or device.type != "cpu":
         return max(1, available_cores() // max(1, workers))
-    try:
-        count = int(chosen)
-    except (TypeError, ValueError):
-        count = 0
-    if count < 1 or str(count) != str(chosen).strip():
-        raise ValueError(f"threads_per_cell={chosen!r}: give a positive integer or null")
-    return count
+    return positive_integer("threads_per_cell", chosen, "null")
 
 
 def execute_sweep(cells: list[Cell], resources: CellResources, workers: int, threads: int):

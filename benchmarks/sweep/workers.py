@@ -49,17 +49,22 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def positive_integer(option: str, value: object, alternative: str) -> int:
+    """``value`` as a whole number >= 1, or an error naming ``option`` and its alternative."""
+    try:
+        count = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1 or str(count) != str(value).strip():
+        raise ValueError(f"{option}={value!r}: give a positive integer or {alternative}")
+    return count
+
+
 def resolve_workers(workers: int | str, device: str) -> int:
     """``auto``: one per core on the CPU (measured fastest here), one on a GPU (cells share it)."""
     if workers == "auto":
         return 1 if device.startswith("cuda") else available_cores()
-    try:
-        count = int(workers)
-    except (TypeError, ValueError):
-        count = 0
-    if count < 1 or str(count) != str(workers).strip():
-        raise ValueError(f"workers={workers!r}: give a positive integer or auto")
-    return count
+    return positive_integer("workers", workers, "auto")
 
 
 def _start_worker(setup: WorkerSetup) -> None:
