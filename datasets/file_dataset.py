@@ -104,13 +104,23 @@ def map_from_array(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(squeezed).astype(np.float32))[None]
 
 
+MAX_DEPTH_M = 1000.0  # no scene here is deeper; millimetre files reach thousands
+
+
 def depth_from_array(array: np.ndarray) -> torch.Tensor:
     """Depth in metres, stored as floats: integer files are usually millimetres or 16-bit codes,
-    which would train on values a thousand times too large."""
+    and float files with values in the thousands are millimetres too; either would train on
+    values a thousand times too large."""
     if not np.issubdtype(array.dtype, np.floating):
         raise DatasetError(
             f"expected depth in metres as floats, got dtype {array.dtype}; if the values are "
             "millimetres, convert the files with depth / 1000 to float32"
+        )
+    deepest = float(np.nanmax(array)) if array.size else 0.0
+    if deepest > MAX_DEPTH_M:
+        raise DatasetError(
+            f"expected depth in metres, but the deepest value is {deepest:g} (> {MAX_DEPTH_M:g}): "
+            "millimetres? convert the files with depth / 1000"
         )
     return map_from_array(array)
 

@@ -97,8 +97,7 @@ def _adashare_splits(root: Path, tasks, holdout: float) -> dict[str, list[Sample
                 f"'test': [...]}} ({error})"
             ) from error
     else:
-        folder, suffix = ADASHARE_FOLDERS["image"]
-        ids = sorted(p.stem for p in (root / folder).glob(f"*{suffix}"))
+        ids = _complete_ids(root, fields)
         rows = [
             {f: f"{ADASHARE_FOLDERS[f][0]}/{i}{ADASHARE_FOLDERS[f][1]}" for f in fields}
             for i in ids
@@ -113,6 +112,32 @@ def _adashare_splits(root: Path, tasks, holdout: float) -> dict[str, list[Sample
 
     train, test = samples(records["train"]), samples(records["test"])
     return {"train": train, "val": test, "test": test}
+
+
+def _complete_ids(root: Path, fields: list[str]) -> list[str]:
+    """Sample ids found in the folders of ``fields``; a sample missing from some folder is an
+    error naming its files (dropping it would silently shift a split built from the folders)."""
+    found = {
+        field: {p.stem for p in (root / folder).glob(f"*{suffix}")}
+        for field, (folder, suffix) in ADASHARE_FOLDERS.items()
+        if field in fields
+    }
+    ids = sorted(set().union(*found.values()))
+    missing = [
+        f"{ADASHARE_FOLDERS[field][0]}/{i}{ADASHARE_FOLDERS[field][1]}"
+        for i in ids
+        for field, stems in found.items()
+        if i not in stems
+    ]
+    if missing:
+        listed = ", ".join(missing[:10]) + (
+            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        )
+        raise DatasetError(
+            f"NYUv2 at {root}: {len(missing)} file(s) missing beside the other folders' files: "
+            f"{listed}; restore them or remove the sample's other files"
+        )
+    return ids
 
 
 def _mtan_splits(root: Path, tasks) -> dict[str, list[SampleFiles]]:

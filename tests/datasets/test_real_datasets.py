@@ -288,3 +288,20 @@ def test_taskonomy_remapped_layout_resize_and_missing_buildings(tmp_path, caplog
     sample = bundle.splits["train"][0]
     assert sample["image"].shape == (3, 12, 16) and sample["seg"].shape == (12, 16)
     assert sample["keypoint"].min() >= -1 and sample["keypoint"].max() <= 1
+
+
+def test_a_sample_missing_from_one_folder_is_named_instead_of_dropped(tmp_path):
+    """A missing img/*.png silently dropped the sample and shifted the folder-built split."""
+    write_nyu_adashare(tmp_path, ids=("0001", "0002", "0003", "0004"), with_json=False)
+    (tmp_path / "img" / "0002.png").unlink()
+    with pytest.raises(DatasetError, match=r"1 file\(s\) missing .*img/0002.png"):
+        build_dataset("nyuv2", {"root": str(tmp_path)})
+
+
+def test_float_depth_in_millimetres_is_named(tmp_path):
+    """Float32 depth in millimetres trained silently on values 1000x too large."""
+    write_nyu_adashare(tmp_path)
+    npy(tmp_path / "depth" / "0001.npy", np.full((H, W), 2500.0, np.float32))
+    bundle = build_dataset("nyuv2", {"root": str(tmp_path)})
+    with pytest.raises(DatasetError, match=r"depth/0001.npy.*deepest value is 2500.*millimetres"):
+        bundle.splits["train"][0]
