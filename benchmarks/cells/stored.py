@@ -15,7 +15,7 @@ from typing import Any
 from mlflow.entities import Run
 
 from benchmarks.cells.cell import Cell
-from benchmarks.cells.identity import GROUPS
+from benchmarks.cells.identity import GROUPS, stable_hash
 from benchmarks.tracking.keys import param_value
 from benchmarks.tracking.schema import CELL_ID, CODE_FINGERPRINT, LEGACY_CONFIG_HASH, SETTING_ID
 from benchmarks.tracking.store import Tracker, open_existing
@@ -53,6 +53,23 @@ def is_stale(run: Run) -> bool:
     """Was ``run`` computed by other code than today's (or by code no longer known)?"""
     cell = cell_of(run)
     return cell is None or run.data.tags.get(CODE_FINGERPRINT) != cell.code_fingerprint
+
+
+def options_id(run: Run) -> str:
+    """Hash of every option the run was made with, seed and sparsity aside: runs of one method
+    under other values (a default that changed between them) get different ids, so they never
+    share a leaderboard row. Runs from before cell ids logged only their configured options, so
+    for them a changed default cannot be seen."""
+    cell = cell_of(run)
+    if cell is None:
+        return "unknown"
+    options = {k: v for k, v in cell.key.resolved.items() if k not in ("seed", "sparsity")}
+    return stable_hash(options, 8)
+
+
+def describe(run: Run) -> dict[str, object]:
+    """The leaderboard's per-run columns computed from its logged options."""
+    return {"stale": is_stale(run), "options_id": options_id(run)}
 
 
 def legacy_tags(run: Run) -> dict[str, str] | None:

@@ -13,14 +13,14 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmarks.cells.stored import is_stale, rekey_store
+from benchmarks.cells.stored import describe, rekey_store
 from benchmarks.reporting.delta_m import VARIANTS
 from benchmarks.reporting.plots import plot_delta_m
 from benchmarks.reporting.settings import (
     BASELINES,
-    STALE,
     Comparison,
     aggregate,
+    separate_option_sets,
     split_settings,
     with_shared_cells,
 )
@@ -44,7 +44,7 @@ def write_leaderboard(
     comparison = comparison or Comparison()
     suffix = comparison.suffix
     rekey_store(uri, experiment)
-    frame = collect_runs(uri, experiment, lambda run: {STALE: is_stale(run)})
+    frame = separate_option_sets(collect_runs(uri, experiment, describe))
     finished = set(frame[CELL_ID]) if not frame.empty else set()
     failures = collect_failures(uri, experiment, finished)
     if frame.empty:

@@ -22,6 +22,7 @@ UNPRUNED_GROUPS = tuple(GROUP_OF_KIND[base.kind] for base in (DenseTraining, Arc
 COMPLEXITY = ("model/params", "model/params_nonzero", "model/macs", "model/macs_nonzero")
 BUDGET = ("budget/train_steps", "budget/train_flops")
 STALE = "stale"  # column: runs of the row made by other code than today's
+OPTIONS = "options_id"  # column: hash of every option a run was made with (seed, sparsity aside)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,22 @@ def _selection_note(runs: pd.DataFrame) -> str:
         f" - checkpoint selection: {', '.join(sorted(chosen))} (best_test_loss selects on the "
         "test set, as the DiSparse authors do)"
     )
+
+
+def separate_option_sets(frame: pd.DataFrame) -> pd.DataFrame:
+    """A method whose runs in one setting were made under different option values (a default
+    changed between them) gets one row per set, named ``method {options <id>}``: rows never mix
+    runs made under different settings."""
+    if frame.empty or OPTIONS not in frame:
+        return frame
+    keys = [SETTING_ID, "method", "sanity"]  # a sanity ablation is its own table already
+    mixed = frame.groupby(keys)[OPTIONS].transform("nunique") > 1
+    frame = frame.copy()
+    frame.loc[mixed, "method"] = [
+        f"{m} {{options {o}}}"
+        for m, o in zip(frame.loc[mixed, "method"], frame.loc[mixed, OPTIONS], strict=True)
+    ]
+    return frame
 
 
 def with_shared_cells(frame: pd.DataFrame) -> pd.DataFrame:
