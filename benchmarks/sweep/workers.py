@@ -80,11 +80,13 @@ def _start_worker(setup: WorkerSetup) -> None:
         level=logging.INFO, format=f"[worker {os.getpid()}] %(levelname)s %(message)s"
     )
     _RESOURCES = CellResources(setup.store.open(), torch.device(setup.device))
+    _IDLE.set()
     threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
 
 
 PARENT_POLL_S = 1.0  # how often a worker checks that its sweep is still there
-ORPHAN_GRACE_S = 60.0  # after SIGTERM, how long a worker may take to save and stop
+ORPHAN_GRACE_S = 120.0  # after SIGTERM, the longest a cell may take to save and stop
+_IDLE = threading.Event()  # set while the worker runs no cell
 
 
 def _stop_when_orphaned(parent: int) -> None:
@@ -94,8 +96,9 @@ def _stop_when_orphaned(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(PARENT_POLL_S)
     logging.getLogger(__name__).warning("the sweep process %d is gone: stopping", parent)
-    os.kill(os.getpid(), signal.SIGTERM)
-    time.sleep(ORPHAN_GRACE_S)
+    if not _IDLE.is_set():
+        os.kill(os.getpid(), signal.SIGTERM)
+        _IDLE.wait(ORPHAN_GRACE_S)
     os._exit(1)
 
 
@@ -109,12 +112,15 @@ def _run_in_worker(cell: Cell) -> tuple[float, str | None]:
     from benchmarks.tracking.claims import CellTakenError
 
     started = time.perf_counter()
+    _IDLE.clear()
     try:
         run_cell(_RESOURCES, cell)
     except CellTakenError:
         return time.perf_counter() - started, TAKEN
     except Exception as error:  # recorded in MLflow by the tracker; the sweep goes on
         return time.perf_counter() - started, f"{type(error).__name__}: {error}"
+    finally:
+        _IDLE.set()
     return time.perf_counter() - started, None
 
 
