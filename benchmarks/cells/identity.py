@@ -42,11 +42,11 @@ def plain(value: Any) -> Any:
     return value
 
 
+REGISTRIES = {"dataset": DATASETS, "model": MODELS, "method": METHODS}  # protocol: Protocol
+
+
 def options_class(group: str, name: str) -> type:
-    if group == "protocol":
-        return Protocol
-    registry = {"dataset": DATASETS, "model": MODELS, "method": METHODS}[group]
-    return registry.entry(name).options
+    return Protocol if group == "protocol" else REGISTRIES[group].entry(name).options
 
 
 def typed_options(group: str, config: Mapping[str, Any]) -> Any:
@@ -55,8 +55,7 @@ def typed_options(group: str, config: Mapping[str, Any]) -> Any:
     options = {k: v for k, v in config.items() if k not in ("name", *NOT_OPTIONS.get(group, ()))}
     if group == "protocol":
         return Protocol.from_config(config)
-    registry = {"dataset": DATASETS, "model": MODELS, "method": METHODS}[group]
-    return registry.options(name, options)
+    return REGISTRIES[group].options(name, options)
 
 
 def _not_options(group: str, config: Mapping[str, Any]) -> dict[str, Any]:

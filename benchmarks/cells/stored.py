@@ -49,27 +49,20 @@ def cell_of(run: Run) -> Cell | None:
         return None
 
 
-def is_stale(run: Run) -> bool:
-    """Was ``run`` computed by other code than today's (or by code no longer known)?"""
-    cell = cell_of(run)
-    return cell is None or run.data.tags.get(CODE_FINGERPRINT) != cell.code_fingerprint
-
-
-def options_id(run: Run) -> str:
-    """Hash of every option the run was made with, seed and sparsity aside: runs of one method
-    under other values (a default that changed between them) get different ids, so they never
-    share a leaderboard row. Runs from before cell ids logged only their configured options, so
-    for them a changed default cannot be seen."""
+def describe(run: Run) -> dict[str, object]:
+    """The leaderboard's per-run columns, from the cell rebuilt out of the run's logged options:
+    ``stale`` (computed by other code than today's, or by code no longer known) and
+    ``options_id`` (hash of every option, seed and sparsity aside: runs of one method under other
+    values, a default that changed between them, never share a row; runs from before cell ids
+    logged only their configured options, so for them a changed default cannot be seen)."""
     cell = cell_of(run)
     if cell is None:
-        return "unknown"
+        return {"stale": True, "options_id": "unknown"}
     options = {k: v for k, v in cell.key.resolved.items() if k not in ("seed", "sparsity")}
-    return stable_hash(options, 8)
-
-
-def describe(run: Run) -> dict[str, object]:
-    """The leaderboard's per-run columns computed from its logged options."""
-    return {"stale": is_stale(run), "options_id": options_id(run)}
+    return {
+        "stale": run.data.tags.get(CODE_FINGERPRINT) != cell.code_fingerprint,
+        "options_id": stable_hash(options, 8),
+    }
 
 
 def legacy_tags(run: Run) -> dict[str, str] | None:
@@ -77,12 +70,11 @@ def legacy_tags(run: Run) -> dict[str, str] | None:
     whose config no registered method, model or dataset reads any more (kept as they are)."""
     if LEGACY_CONFIG_HASH not in run.data.tags:
         return None
-    try:
-        cell = cell_from_params(run.data.params)
-        return {CELL_ID: cell.cell_id, SETTING_ID: cell.setting_id}
-    except (KeyError, ValueError, TypeError, LookupError) as error:
-        log.warning("run %s: its config cannot be read any more (%s)", run.info.run_id, error)
+    cell = cell_of(run)
+    if cell is None:
+        log.warning("run %s: its config cannot be read any more; left as it is", run.info.run_id)
         return None
+    return {CELL_ID: cell.cell_id, SETTING_ID: cell.setting_id}
 
 
 def rekey_legacy_runs(tracker: Tracker) -> int:

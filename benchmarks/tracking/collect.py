@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pandas as pd
 from mlflow.entities import Run
@@ -24,6 +24,7 @@ from benchmarks.tracking.schema import (
     TEST,
     VARIANT,
 )
+from benchmarks.tracking.store import all_runs
 
 TAG_COLUMNS = (*DESCRIPTION_TAGS, CODE_FINGERPRINT)
 KEPT_METRICS = (SPARSITY_ACHIEVED, MODEL_COST, HEALTH, BUDGET)
@@ -37,17 +38,6 @@ def _experiment_id(client: MlflowClient, uri: str, experiment: str) -> str:
             "benchmarks.run` first or pass the store and experiment the runs were logged to"
         )
     return found.experiment_id
-
-
-def _all_runs(client: MlflowClient, experiment_id: str, where: str) -> Iterator[Run]:
-    """Every run matching ``where``, page after page."""
-    token = None
-    while True:
-        page = client.search_runs([experiment_id], where, max_results=1000, page_token=token)
-        yield from page
-        token = page.token
-        if not token:
-            return
 
 
 def _tags(run: Run) -> dict:
@@ -86,7 +76,7 @@ def collect_runs(
     experiment_id = _experiment_id(client, uri, experiment)
     rows = [
         _row(run) | (annotate(run) if annotate is not None else {})
-        for run in _all_runs(client, experiment_id, "attributes.status = 'FINISHED'")
+        for run in all_runs(client, experiment_id, "attributes.status = 'FINISHED'")
         if CELL_ID in run.data.tags or LEGACY_CONFIG_HASH in run.data.tags
     ]
     frame = pd.DataFrame(rows)
@@ -106,7 +96,7 @@ def collect_failures(uri: str, experiment: str, finished: set[str]) -> pd.DataFr
     experiment_id = _experiment_id(client, uri, experiment)
     rows = []
     for status in ("FAILED", "KILLED"):
-        for run in _all_runs(client, experiment_id, f"attributes.status = '{status}'"):
+        for run in all_runs(client, experiment_id, f"attributes.status = '{status}'"):
             tags = _tags(run)
             if tags[CELL_ID] is not None and tags[CELL_ID] not in finished:
                 rows.append(

@@ -59,6 +59,21 @@ class StoreConfig:
         )
 
 
+def all_runs(
+    client: MlflowClient, experiment_id: str, where: str = "", order_by: list[str] | None = None
+) -> Iterator[Run]:
+    """Every run of an experiment matching ``where``, page after page."""
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id], where, max_results=1000, order_by=order_by, page_token=token
+        )
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
 def open_existing(uri: str, experiment: str) -> Tracker | None:
     """The store's experiment if it has one, else None (readers must not create it)."""
     check_reachable(uri)
@@ -118,15 +133,7 @@ class Tracker(CellClaims):
 
     def search(self, where: str = "", order_by: list[str] | None = None) -> Iterator[Run]:
         """Every run of the experiment matching ``where``, page after page."""
-        token = None
-        while True:
-            page = self.client.search_runs(
-                [self.experiment_id], where, max_results=1000, order_by=order_by, page_token=token
-            )
-            yield from page
-            token = page.token
-            if not token:
-                return
+        return all_runs(self.client, self.experiment_id, where, order_by)
 
     def runs_of(self, key: CellKey, status: str | None = None) -> list[Run]:
         """The cell's runs (newest first), optionally only those with ``status``."""

@@ -148,18 +148,9 @@ def children_of(pid: int) -> list[int]:
 
 def test_workers_stop_and_mark_their_runs_killed_when_the_sweep_is_killed(tmp_path):
     """kill -9 of the sweep's parent left both workers training for minutes (parent pid 1)."""
-    process = subprocess.Popen(
-        sweep_command(tmp_path, "sweep.seeds=[0,1]", "protocol.steps=5000", workers=2),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process, workers = start_on_two_workers(
+        tmp_path, subprocess.DEVNULL, "sweep.seeds=[0,1]", "protocol.steps=5000"
     )
-    deadline = time.monotonic() + 120
-    while sum(n for (_, status), n in runs_by_status(tmp_path).items() if status == "RUNNING") < 2:
-        assert process.poll() is None and time.monotonic() < deadline, "cells never started"
-        time.sleep(0.5)
-    workers = [p for p in children_of(process.pid) if "spawn_main" in _cmdline(p)]
-    assert len(workers) == 2
     process.kill()
     process.wait()
     deadline = time.monotonic() + 60
@@ -168,6 +159,23 @@ def test_workers_stop_and_mark_their_runs_killed_when_the_sweep_is_killed(tmp_pa
         time.sleep(0.5)
     statuses = runs_by_status(tmp_path)
     assert statuses == Counter({("0", "KILLED"): 1, ("1", "KILLED"): 1}), statuses
+
+
+def start_on_two_workers(tmp: Path, output, *overrides: str) -> tuple[subprocess.Popen, list[int]]:
+    """A 2-worker sweep, once both workers run a cell; returns it and the workers' pids."""
+    process = subprocess.Popen(
+        sweep_command(tmp, *overrides, workers=2),
+        cwd=ROOT,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while sum(n for (_, status), n in runs_by_status(tmp).items() if status == "RUNNING") < 2:
+        assert process.poll() is None and time.monotonic() < deadline, "cells never started"
+        time.sleep(0.5)
+    workers = [p for p in children_of(process.pid) if "spawn_main" in _cmdline(p)]
+    assert len(workers) == 2, workers  # the pool's workers, not its resource tracker
+    return process, workers
 
 
 def _cmdline(pid: int) -> str:
@@ -188,17 +196,9 @@ def test_a_dead_worker_is_replaced_and_the_other_cells_finish(tmp_path):
     """kill -9 of one worker stopped the whole sweep ("BrokenProcessPool") and left a RUNNING
     run behind."""
     log = (tmp_path / "sweep.log").open("w")  # a file: a full pipe would stall the sweep
-    process = subprocess.Popen(
-        sweep_command(tmp_path, "sweep.seeds=[0,1,2]", "protocol.steps=400", workers=2),
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    process, workers = start_on_two_workers(
+        tmp_path, log, "sweep.seeds=[0,1,2]", "protocol.steps=400"
     )
-    deadline = time.monotonic() + 120
-    while sum(n for (_, status), n in runs_by_status(tmp_path).items() if status == "RUNNING") < 2:
-        assert process.poll() is None and time.monotonic() < deadline, "cells never started"
-        time.sleep(0.5)
-    workers = [p for p in children_of(process.pid) if "spawn_main" in _cmdline(p)]
     os.kill(workers[0], signal.SIGKILL)
     process.wait(timeout=300)
     log.close()
