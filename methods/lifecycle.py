@@ -42,6 +42,7 @@ class MethodKind(str, Enum):
     PRUNE_PRETRAINED = "prune_pretrained"  # masks chosen on the trained dense model, fine-tune
     DYNAMIC = "dynamic"  # masks change during training
     ARCHITECTURE = "architecture"  # a dedicated multitask network, trained dense
+    STRUCTURED = "structured"  # channels removed from the trained dense model, fine-tune
 
 
 # How the leaderboard groups rows, in the paper's order.
@@ -50,6 +51,7 @@ GROUP_OF_KIND = {
     MethodKind.PRUNE_AT_INIT: "static",
     MethodKind.DYNAMIC: "dynamic",
     MethodKind.PRUNE_PRETRAINED: "pretrained",
+    MethodKind.STRUCTURED: "structured",
     MethodKind.ARCHITECTURE: "architecture",
 }
 

@@ -1,5 +1,6 @@
 """Every registered method honours the contract: config file, exact sparsity at the end of its
-lifecycle, determinism, zeros that survive training. The lifecycle is run as the runner runs it:
+lifecycle (structured methods: within a point, their granularity is a channel), determinism,
+zeros that survive training. The lifecycle is run as the runner runs it:
 ``make_masks``, training with ``on_backward`` after every backward pass, then ``finish``."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import torch
 
 from benchmarks import CONF_DIR
 from benchmarks.cells.method_configs import load_method_config
+from methods.channel_pruning import CHANNEL_TOLERANCE
 from methods.lifecycle import MethodKind
 from methods.masks import measure_sparsity, prunable_parameters
 from methods.networks import get_backbone
@@ -45,10 +47,11 @@ def test_method_ends_at_the_requested_sparsity_exactly(name, sparsity, tiny_task
     assert logged == [*range(1, LIFECYCLE_STEPS + 1), LIFECYCLE_STEPS]
     assert set(masks.masks) == set(prunable_parameters(model))
     expected = sparsity if method.prunes else 0.0
-    assert abs(masks.sparsity() - expected) < 0.001
+    tolerance = CHANNEL_TOLERANCE if method.kind == MethodKind.STRUCTURED else 0.001
+    assert abs(masks.sparsity() - expected) < tolerance, f"{name}: sparsity {masks.sparsity()}"
     for n, mask in masks.masks.items():  # the zeros are real and where the masks say
         assert torch.all(model.get_parameter(n)[~mask] == 0)
-    assert abs(measure_sparsity(model)["overall"] - expected) < 0.001
+    assert abs(measure_sparsity(model)["overall"] - masks.sparsity()) < 1e-9
 
 
 @pytest.mark.parametrize("name", METHODS)

@@ -1,0 +1,157 @@
+"""Which channels of a network must be removed together, what removing them costs in weights,
+and the surgery that removes them, so a channel-pruned network is physically smaller.
+
+Torch-Pruning's dependency graph (``torch_pruning``) couples every tensor dimension that must
+shrink together: a conv's output channels, its BatchNorm, the next convs' inputs, the branches
+of a residual add or of a summed ASPP, every head that reads the encoder. One such coupling is a
+``ChannelGroup``, named by its root conv. A group whose channels reach a task's output (the
+prediction convs) has no consumer and is never pruned.
+
+Weights are counted the way sparsity is (conv and linear weights only), exactly: a module keeps
+(outputs left) x (inputs left) x (kernel size) weights; ``ChannelGraph.prune`` checks that the
+surgery removed exactly what was counted, so a network Torch-Pruning cannot handle fails loudly
+instead of reporting a wrong sparsity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from methods.masks import DENSE_COUNTS_ATTRIBUTE, PRUNABLE_MODULES, dense_weight_counts, owners_of
+
+OUTPUTS, INPUTS = 0, 1  # the weight dimension a group's channels index
+
+
+@dataclass(frozen=True)
+class ChannelSlice:
+    """Where a group's channels sit in one prunable weight: ``dim`` (outputs or inputs), and
+    channel j at positions ``positions[j * per_channel:(j + 1) * per_channel]`` of it."""
+
+    weight: str
+    dim: int
+    positions: tuple[int, ...]
+    per_channel: int
+
+    def channel_sums(self, values: torch.Tensor, size: int) -> torch.Tensor:
+        """Per-channel sums of ``values`` (shaped like the weight) over this slice."""
+        index = torch.tensor(self.positions, device=values.device)
+        picked = values.index_select(self.dim, index).transpose(0, self.dim)
+        return picked.reshape(size, self.per_channel, -1).sum(dim=(1, 2))
+
+
+@dataclass(frozen=True)
+class ChannelGroup:
+    name: str  # the root module's name
+    owner: str  # ``shared`` or the task whose head it is in
+    size: int  # channels
+    slices: tuple[ChannelSlice, ...]
+
+    def channel_scores(self, weight_scores: dict[str, torch.Tensor]) -> torch.Tensor:
+        """A channel's score: the sum of its weights' scores over every weight it spans."""
+        total = torch.zeros(self.size, dtype=torch.float64)
+        for piece in self.slices:
+            if piece.weight in weight_scores:
+                sums = piece.channel_sums(weight_scores[piece.weight].detach(), self.size)
+                total += sums.double().cpu()
+        return total
+
+
+class ChannelGraph:
+    """The prunable channel groups of ``model`` (traced once on ``example``, in eval mode so the
+    trace moves no BatchNorm statistics)."""
+
+    def __init__(self, model: nn.Module, example: torch.Tensor):
+        if getattr(model, DENSE_COUNTS_ATTRIBUTE, None) is not None:
+            raise ValueError("this network's channels were already removed; prune it only once")
+        self.model = model
+        self._module_names = {module: name for name, module in model.named_modules()}
+        self._shapes = {n: _weight_shape(model, n) for n in dense_weight_counts(model)}
+        was_training = model.training
+        model.eval()
+        try:
+            self._graph = tp.DependencyGraph().build_dependency(model, example, verbose=False)
+        finally:
+            model.train(was_training)
+        owners = owners_of(model, self._shapes)
+        self.groups = [
+            group
+            for group in (self._describe(g, owners) for g in self._all_groups())
+            if group is not None
+        ]
+
+    def _all_groups(self):
+        return self._graph.get_all_groups(root_module_types=PRUNABLE_MODULES)
+
+    def _describe(self, group, owners: dict[str, str]) -> ChannelGroup | None:
+        root = group[0].dep.target.module
+        size = len(group[0].idxs)
+        slices = []
+        for item in group:
+            module = item.dep.target.module
+            if not isinstance(module, PRUNABLE_MODULES):
+                continue
+            handler = item.dep.handler
+            if self._graph.is_out_channel_pruning_fn(handler):
+                dim = OUTPUTS
+            elif self._graph.is_in_channel_pruning_fn(handler):
+                dim = INPUTS
+            else:
+                continue
+            weight = f"{self._module_names[module]}.weight"
+            per_channel = len(item.idxs) // size
+            slices.append(ChannelSlice(weight, dim, tuple(int(i) for i in item.idxs), per_channel))
+        if not any(piece.dim == INPUTS for piece in slices):
+            return None  # the channels are an output of the network: never pruned
+        name = self._module_names[root]
+        return ChannelGroup(name, owners[f"{name}.weight"], size, tuple(slices))
+
+    def kept_weights(self, removed: dict[str, int]) -> int:
+        """Prunable weights left when ``removed[group]`` channels of each group are removed."""
+        lost: dict[tuple[str, int], int] = {}
+        for group in self.groups:
+            count = removed.get(group.name, 0)
+            for piece in group.slices:
+                key = (piece.weight, piece.dim)
+                lost[key] = lost.get(key, 0) + count * piece.per_channel
+        kept = 0
+        for weight, shape in self._shapes.items():
+            outputs = shape[0] - lost.get((weight, OUTPUTS), 0)
+            inputs = shape[1] - lost.get((weight, INPUTS), 0)
+            kept += outputs * inputs * int(torch.Size(shape[2:]).numel())
+        return kept
+
+    def total_weights(self) -> int:
+        return self.kept_weights({})
+
+    def prune(self, removed: dict[str, list[int]]) -> None:
+        """Remove channel indices ``removed[group]`` of each group from the model, in place;
+        the model then records its unpruned weight counts (``DENSE_COUNTS_ATTRIBUTE``)."""
+        expected = self.kept_weights({name: len(idxs) for name, idxs in removed.items()})
+        dense_counts = dense_weight_counts(self.model)
+        for group in self._all_groups():  # regrouped after each removal, as Torch-Pruning does
+            root = group[0].dep.target.module
+            idxs = removed.get(self._module_names[root], [])
+            if idxs:
+                handler = group[0].dep.handler
+                self._graph.get_pruning_group(root, handler, sorted(idxs)).prune()
+        left = sum(dense_weight_counts(self.model).values())
+        if left != expected:
+            raise RuntimeError(
+                f"channel pruning of {type(self.model).__name__} left {left} prunable weights "
+                f"where its dependency groups predict {expected}: Torch-Pruning does not handle "
+                "this network's couplings (see the README's structured-pruning section)"
+            )
+        setattr(self.model, DENSE_COUNTS_ATTRIBUTE, dense_counts)
+
+
+def _weight_shape(model: nn.Module, weight: str) -> tuple[int, ...]:
+    module = model.get_submodule(weight.rsplit(".", 1)[0])
+    if isinstance(module, nn.Conv2d | nn.Conv1d | nn.Conv3d) and module.groups != 1:
+        raise ValueError(f"{weight}: grouped convolutions are not supported by channel pruning")
+    if isinstance(module, nn.ConvTranspose2d):
+        raise ValueError(f"{weight}: transposed convolutions are not supported by channel pruning")
+    return tuple(module.weight.shape)

@@ -1,0 +1,26 @@
+"""``channel_taylor``: remove the channels whose first-order Taylor estimate of the loss change
+is smallest, then fine-tune (Molchanov et al. 2019).
+
+Score of a channel: the sum of |g * w| over every weight it spans in its group, with g the
+gradient of the weighted sum of task losses summed over ``scoring_batches`` training batches
+(Torch-Pruning's group Taylor importance)."""
+
+from __future__ import annotations
+
+import torch
+
+from methods.channel_graph import ChannelGraph
+from methods.channel_pruning import ChannelScoringHparams, PruneChannels
+from methods.context import PruneContext
+from methods.registry import register_method
+from methods.scoring import connection_sensitivity
+
+
+@register_method("channel_taylor")
+class ChannelTaylor(PruneChannels):
+    Hparams = ChannelScoringHparams
+    paper = "Molchanov et al., Importance Estimation for Neural Network Pruning, CVPR 2019"
+
+    def channel_scores(self, ctx: PruneContext, graph: ChannelGraph) -> dict[str, torch.Tensor]:
+        saliency = connection_sensitivity(ctx, self.hparams.scoring_batches)
+        return {g.name: g.channel_scores(saliency) for g in graph.groups}

@@ -1,0 +1,138 @@
+"""Channel pruning: the weights a removal costs (counted by hand), which channels each rule
+removes, the surgery on the suite's networks, and the networks it refuses."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.tasks import make_task
+from methods.channel_graph import ChannelGraph
+from methods.channel_selection import keep_counts, ranked_removal, union_removal
+from methods.masks import MaskSet, measure_sparsity, prunable_parameters
+from methods.networks import get_backbone
+from methods.registry import build_method
+
+TASKS = (make_task("seg", num_classes=7), make_task("normal"))
+
+
+def small_net(width: int = 4):
+    torch.manual_seed(0)
+    return get_backbone("small_cnn", {"width": width}).hard_sharing(TASKS)
+
+
+def graph_of(model, side: int = 16) -> ChannelGraph:
+    return ChannelGraph(model, torch.zeros(1, 3, side, side))
+
+
+def test_prediction_convs_are_never_grouped_and_the_encoder_output_reaches_every_head():
+    groups = {g.name: g for g in graph_of(small_net()).groups}
+    assert "heads.seg.1" not in groups and "heads.normal.1" not in groups
+    consumers = {p.weight for p in groups["encoder.5.0"].slices if p.dim == 1}
+    assert consumers == {"heads.seg.0.0.weight", "heads.normal.0.0.weight"}
+    assert groups["encoder.5.0"].owner == "shared" and groups["heads.seg.0.0"].owner == "seg"
+
+
+def test_removing_a_channel_costs_its_filter_and_the_next_layers_input_slice():
+    model = small_net(width=4)
+    graph = graph_of(model)
+    total = sum(p.numel() for p in prunable_parameters(model).values())
+    assert graph.total_weights() == total
+    # encoder.0.0 is 4 x 3 x 3x3; encoder.1.0 is 8 x 4 x 3x3: one channel = 27 + 72 weights
+    assert graph.kept_weights({"encoder.0.0": 1}) == total - 27 - 72
+    # the encoder's last output (16 channels) feeds both heads' 8 x 16 x 3x3 convs and its own
+    # 16 x 16 x 3x3 conv: two channels = 2 x (16*9 + 8*9 + 8*9)
+    assert graph.kept_weights({"encoder.5.0": 2}) == total - 2 * (144 + 72 + 72)
+
+
+def test_surgery_removes_exactly_the_counted_weights_and_keeps_every_output():
+    model = small_net(width=4)
+    graph = graph_of(model)
+    before = {k: v.shape for k, v in model.eval()(torch.zeros(2, 3, 16, 16)).items()}
+    expected = graph.kept_weights({"encoder.0.0": 1, "encoder.5.0": 2})
+    graph.prune({"encoder.0.0": [3], "encoder.5.0": [0, 5]})
+    params = prunable_parameters(model)
+    assert sum(p.numel() for p in params.values()) == expected
+    assert params["encoder.0.0.weight"].shape[0] == 3
+    assert params["heads.normal.0.0.weight"].shape[1] == 14
+    after = {k: v.shape for k, v in model(torch.zeros(2, 3, 16, 16)).items()}
+    assert after == before
+    # sparsity counts removed weights as pruned, against the unpruned size
+    masks = MaskSet.dense(model)
+    assert masks.num_total() == graph.total_weights()
+    assert masks.sparsity() == pytest.approx(1 - expected / graph.total_weights())
+    assert measure_sparsity(model)["overall"] == pytest.approx(masks.sparsity())
+    with pytest.raises(ValueError, match="already removed"):
+        graph_of(model)
+
+
+def test_keep_counts_are_multiples_of_round_to_or_the_whole_group():
+    assert keep_counts(10, 1) == list(range(10, 0, -1))
+    assert keep_counts(10, 4) == [10, 8, 4]
+    assert keep_counts(8, 4) == [8, 4]
+    assert keep_counts(3, 8) == [3]
+
+
+def test_ranked_removal_takes_the_lowest_scored_channels_of_each_group():
+    model = small_net(width=4)
+    graph = graph_of(model)
+    scores = {g.name: torch.arange(g.size, 0, -1).float() for g in graph.groups}  # last = lowest
+    removal = ranked_removal(graph, scores, 0.5, round_to=1)
+    for group in graph.groups:
+        removed = removal[group.name]
+        assert removed == list(range(group.size - len(removed), group.size)), group.name
+    kept = graph.kept_weights({n: len(i) for n, i in removal.items()})
+    assert abs(1 - kept / graph.total_weights() - 0.5) < 0.01
+
+
+def test_union_removal_keeps_a_shared_channel_any_task_ranks_high():
+    model = small_net(width=4)
+    graph = graph_of(model)
+    shared = [g for g in graph.groups if g.owner == "shared"]
+    # task seg ranks channel 0 of every shared group highest, task normal ranks it lowest
+    seg = {g.name: torch.linspace(1, 0, g.size) for g in shared}
+    normal = {g.name: torch.linspace(0, 1, g.size) for g in shared}
+    for g in graph.groups:
+        if g.owner == "seg":
+            seg[g.name] = torch.rand(g.size)
+        elif g.owner == "normal":
+            normal[g.name] = torch.rand(g.size)
+    removal = union_removal(graph, {"seg": seg, "normal": normal}, 0.6, round_to=1)
+    for group in shared:
+        assert 0 not in removal[group.name] and group.size - 1 not in removal[group.name]
+    kept = graph.kept_weights({n: len(i) for n, i in removal.items()})
+    assert abs(1 - kept / graph.total_weights() - 0.6) < 0.01
+
+
+@pytest.mark.parametrize("name", ["channel_magnitude", "disparse_channel"])
+def test_round_to_keeps_multiples_of_it(name, context_factory):
+    model = small_net(width=8)
+    build_method(name, {"round_to": 4}).make_masks(context_factory(model, 0.5))
+    for weight, param in prunable_parameters(model).items():
+        if not weight.endswith(("heads.seg.1.weight", "heads.normal.1.weight")):
+            assert param.shape[0] % 4 == 0, weight
+
+
+@pytest.mark.parametrize("head", ["aspp", "aspp_fc"])
+def test_deeplab_channels_are_removed_to_the_target_with_both_heads(head):
+    torch.manual_seed(0)
+    model = get_backbone("deeplab_resnet34", {"head": head}).hard_sharing(TASKS)
+    graph = graph_of(model, side=32)
+    removal = ranked_removal(graph, {g.name: torch.rand(g.size) for g in graph.groups}, 0.5, 1)
+    graph.prune(removal)
+    assert abs(measure_sparsity(model)["overall"] - 0.5) < 0.01
+    out = model.eval()(torch.zeros(1, 3, 32, 32))
+    assert out["seg"].shape == (1, 7, 32, 32) and out["normal"].shape == (1, 3, 32, 32)
+
+
+def test_a_network_whose_couplings_torch_pruning_misses_fails_loudly():
+    """The scalar cross-stitch mixes stage outputs through an einsum over a stack, and
+    Torch-Pruning leaves those convs whole: the count check refuses the result."""
+    torch.manual_seed(0)
+    model = build_method("cross_stitch", {}).build_network(
+        get_backbone("small_cnn", {"width": 4}), TASKS
+    )
+    graph = graph_of(model)
+    removal = ranked_removal(graph, {g.name: torch.rand(g.size) for g in graph.groups}, 0.7, 1)
+    with pytest.raises(RuntimeError, match="Torch-Pruning does not handle"):
+        graph.prune(removal)
