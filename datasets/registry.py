@@ -85,3 +85,13 @@ def dataset_options(name: str, config: Mapping[str, Any]) -> DatasetOptions:
 def build_dataset(name: str, config: Mapping[str, Any]) -> DatasetBundle:
     """Build dataset ``name`` from its config options (everything but ``name``)."""
     return DATASETS.entry(name).builder(dataset_options(name, config))
+
+
+TRAINING_KEYS = ("loss_weights",)  # in a dataset config section, but for training, not loading
+
+
+def dataset_from_config(section: Mapping[str, Any]) -> DatasetBundle:
+    """The dataset of a config's ``dataset:`` section, as a run's ``config.yaml`` logs it
+    (``name``, the loader's options, and the training-only ``loss_weights``)."""
+    options = {k: v for k, v in section.items() if k not in ("name", *TRAINING_KEYS)}
+    return build_dataset(section["name"], options)

@@ -1,8 +1,8 @@
 """The layering: benchmarks' sub-packages -> (methods, datasets) -> core, nothing upward.
 
 Inside ``benchmarks``: tools and the entry points may use everything; sweep runs cells and
-reports; reporting reads the store and rebuilds cells; cells use training and tracking;
-training and tracking sit on the library packages only.
+reports; reporting reads the store and rebuilds cells; cells use training, tracking and
+inference; training, tracking and inference sit on the library packages only.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ ALLOWED = {
     "methods": {"core"},
     "benchmarks.training": LIBRARY,
     "benchmarks.tracking": LIBRARY,
-    "benchmarks.cells": LIBRARY | {"benchmarks.training", "benchmarks.tracking"},
+    "benchmarks.inference": LIBRARY,
+    "benchmarks.cells": LIBRARY
+    | {"benchmarks.training", "benchmarks.tracking", "benchmarks.inference"},
     "benchmarks.reporting": LIBRARY | {"benchmarks.cells", "benchmarks.tracking"},
     "benchmarks.sweep": LIBRARY
     | {"benchmarks.cells", "benchmarks.training", "benchmarks.tracking", "benchmarks.reporting"},
@@ -63,7 +65,8 @@ def test_each_layer_imports_only_the_layers_below_it(layer):
 
 def test_benchmarks_top_level_holds_only_entry_points():
     top = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py"))
-    assert top == ["__init__", "compare_runs", "convergence", "leaderboard", "perf", "run"], top
+    entries = ["compare_runs", "convergence", "export", "leaderboard", "perf", "run"]
+    assert top == ["__init__", *entries], top
     for name in top[1:]:
         lines = (ROOT / "benchmarks" / f"{name}.py").read_text().splitlines()
         assert len(lines) <= 60, f"benchmarks/{name}.py is an entry point: keep it thin"

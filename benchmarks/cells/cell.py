@@ -9,7 +9,7 @@ from typing import Any
 
 from benchmarks.cells import fingerprint, identity
 from benchmarks.tracking.keys import CellKey
-from datasets.registry import DATASETS
+from datasets.registry import DATASETS, TRAINING_KEYS
 from methods.networks import MODELS
 from methods.registry import get_method
 
@@ -122,7 +122,7 @@ class Cell:
     @property
     def dataset_options(self) -> dict[str, Any]:
         """What the dataset builder takes (loss weights belong to training, not to loading)."""
-        return options(self.dataset, ("name", "loss_weights"))
+        return options(self.dataset, ("name", *TRAINING_KEYS))
 
     @property
     def loss_weights(self) -> dict[str, float]:

@@ -137,6 +137,16 @@ class CellSetup:
             network = build_network(self.cell, self.method, self.bundle)
             return {k: v.to(self.resources.device) for k, v in network.state_dict().items()}
 
+    def dense_network(self) -> torch.nn.Module:
+        """A fresh network of the setting's dense model (hard sharing), on the device: what
+        the inference figures compare against. Leaves the RNGs untouched."""
+        with torch.random.fork_rng(devices=[]):
+            backbone = get_backbone(self.cell.model["name"], self.cell.model_options)
+            network = backbone.hard_sharing(self.bundle.tasks).to(self.resources.device)
+        if self.protocol.channels_last:
+            network = network.to(memory_format=torch.channels_last)
+        return network
+
     def dense_snapshot(self, step: int) -> dict[str, torch.Tensor]:
         if self.source is None:
             raise RuntimeError("dense snapshots exist only for methods that start from dense")
@@ -204,7 +214,8 @@ def run_cell(resources: CellResources, cell: Cell) -> str:
             {f"{TIME}train_s": train_s, f"{TIME}cell_s": time.perf_counter() - started},
             phases.steps_done,
         )
-        records.log_artifacts(run, cell, setup.model, masks)
+        records.log_inference(run, setup.model, setup.dense_network(), bundle, phases.steps_done)
+        records.log_artifacts(run, cell, setup.model, masks, bundle)
         return run.run_id
 
 

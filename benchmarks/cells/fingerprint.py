@@ -4,7 +4,8 @@ by other code is noticed (stale) instead of silently reused.
 What computes a cell: its method's module, its dataset's and model's builder modules, the source
 method's module for a cell that starts from another cell's model, and the cell runner, with every
 module of the computing packages that these import, transitively (``core``, ``datasets``,
-``methods``, ``benchmarks.training`` and ``benchmarks.cells``; tracking, sweeping and reporting
+``methods``, ``benchmarks.training``, ``benchmarks.cells`` and ``benchmarks.inference``, which
+measures what the model costs at inference; tracking, sweeping and reporting
 decide where results go, not what they are). Each file counts by its syntax tree without
 docstrings, so reformatting, comments and docs leave the fingerprint alone. The same files give
 the same fingerprint in a git checkout, an sdist or an edited copy.
@@ -18,7 +19,14 @@ import hashlib
 import importlib.util
 from pathlib import Path
 
-COMPUTING = ("core", "datasets", "methods", "benchmarks.training", "benchmarks.cells")
+COMPUTING = (
+    "core",
+    "datasets",
+    "methods",
+    "benchmarks.training",
+    "benchmarks.cells",
+    "benchmarks.inference",  # how the model's inference cost is measured
+)
 # Modules of benchmarks.cells that decide which cells exist and how they are named, not what a
 # cell computes.
 BOOKKEEPING = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 
 import torch
 import yaml
@@ -14,6 +15,8 @@ from benchmarks.cells.cell import Cell, flatten
 from benchmarks.cells.phases import TrainingPhases
 from benchmarks.cells.resume import cpu_state
 from benchmarks.cells.task_masks import log_task_mask_analysis
+from benchmarks.inference.cost import MASKED_KERNEL, inference_cost, kernel_of
+from benchmarks.inference.measure import sparse_state_dict
 from benchmarks.tracking import schema
 from benchmarks.tracking.run_log import TrackedRun
 from benchmarks.tracking.versions import code_version, environment_tags
@@ -104,9 +107,33 @@ def log_results(
     )
 
 
-def log_artifacts(run: TrackedRun, cell: Cell, model: torch.nn.Module, masks: MaskSet) -> None:
+def log_inference(
+    run: TrackedRun,
+    model: torch.nn.Module,
+    dense: torch.nn.Module,
+    bundle: DatasetBundle,
+    step: int,
+) -> None:
+    """What the final model costs at inference, against the setting's dense network (and how
+    long measuring it took: ``time/inference_s``)."""
+    started = time.perf_counter()
+    device = next(model.parameters()).device
+    metrics, tags = inference_cost(model, dense, bundle.image_shape, device)
+    metrics[f"{schema.TIME}inference_s"] = time.perf_counter() - started
+    run.metrics(metrics, step)
+    run.tags(tags)
+
+
+def log_artifacts(
+    run: TrackedRun, cell: Cell, model: torch.nn.Module, masks: MaskSet, bundle: DatasetBundle
+) -> None:
+    """Config, masks, the state dict (what later cells start from), the MLflow PyTorch model,
+    and, for a model with pruned weights, its sparse state dict."""
     run.artifact_text(yaml.safe_dump(cell.as_dict(), sort_keys=False), schema.CONFIG)
     run.artifact_torch(masks.state_dict(), schema.MASKS)
     run.artifact_torch({"model": cpu_state(model), "masks": masks.state_dict()}, schema.MODEL_STATE)
+    run.pytorch_model(model, bundle.image_shape)
+    if kernel_of(model) == MASKED_KERNEL:
+        run.artifact_torch(sparse_state_dict(model), schema.SPARSE_STATE)
     if masks.task_masks:
         log_task_mask_analysis(run, masks)

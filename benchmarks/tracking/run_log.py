@@ -84,6 +84,12 @@ class TrackedRun:
             torch.save(state, local)
             self.artifact(local, folder)
 
+    def pytorch_model(self, model: Any, image_shape: tuple[int, ...]) -> None:
+        """The run's MLflow PyTorch model (``benchmarks.tracking.models``)."""
+        from benchmarks.tracking.models import log_pytorch_model
+
+        log_pytorch_model(self.client, self.run_id, model, image_shape)
+
     def artifact_text(self, text: str, filename: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / filename

@@ -54,6 +54,8 @@ MASKS = ("masks", "masks.pt")
 SNAPSHOTS = "snapshots"
 RESUME_CHECKPOINT = ("resume", "checkpoint.pt")
 TASK_MASKS = ("analysis", "task_masks.pt")
+LOGGED_MODEL = "model"  # the MLflow PyTorch model: mlflow.pytorch.load_model("runs:/<id>/model")
+SPARSE_STATE = ("sparse", "state_dict.pt")  # a pruned model's weights as nonzeros plus a bitmap
 
 
 def artifact(path: tuple[str, str]) -> str:

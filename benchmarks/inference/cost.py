@@ -1,0 +1,85 @@
+"""A run's inference cost: its final model against the same setting's dense (hard-sharing)
+network, measured side by side in the run's own process (``benchmarks.inference.measure``).
+
+Metrics (``inference/`` prefix; parameters and MACs are the ``model/`` metrics):
+- ``state_dict_mb``, ``state_dict_gzip_mb``, ``sparse_state_dict_mb``: the model's state dict
+  as saved, gzipped (level 6), and with pruned weights stored as nonzeros plus a bitmap;
+- ``latency_b1_ms``, ``latency_b8_ms``: median milliseconds per forward pass at batch 1 and 8;
+  ``latency_ratio_b1``, ``latency_ratio_b8``: against the dense network timed interleaved with
+  it (median of per-round ratios; a dense run shows the measurement's noise, about 1);
+- ``peak_memory_b8_mb`` and ``peak_memory_ratio_b8``: peak memory of one batch-8 forward pass;
+- ``macs_ratio``, ``params_ratio``: MACs executed and parameters stored, against dense.
+Tags: ``inference/kernel`` (what exploits the compression: ``dense kernels (channels removed)``,
+``none (masks on dense kernels)`` or ``none (dense model)``), ``inference/device``,
+``inference/threads``.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import torch
+from torch import nn
+
+from benchmarks.inference.measure import (
+    LatencyPlan,
+    interleaved_latency,
+    median_ratio,
+    peak_forward_bytes,
+    storage_sizes,
+)
+from methods.masks import DENSE_COUNTS_ATTRIBUTE, prunable_parameters
+from methods.networks.complexity import count_macs, count_parameters
+
+PREFIX = "inference/"
+BATCH_SIZES = (1, 8)
+MEMORY_BATCH = 8
+MB = 1e6
+INPUT_SEED = 0
+
+
+STRUCTURED_KERNEL = "dense kernels (channels removed)"
+MASKED_KERNEL = "none (masks on dense kernels)"
+DENSE_KERNEL = "none (dense model)"
+
+
+def kernel_of(model: nn.Module) -> str:
+    """Which kernel turns the model's compression into speed."""
+    if getattr(model, DENSE_COUNTS_ATTRIBUTE, None) is not None:
+        return STRUCTURED_KERNEL
+    if any(bool((p == 0).any()) for p in prunable_parameters(model).values()):
+        return MASKED_KERNEL
+    return DENSE_KERNEL
+
+
+def inference_cost(
+    model: nn.Module,
+    dense: nn.Module,
+    image_shape: tuple[int, ...],
+    device: torch.device,
+    plan: LatencyPlan = LatencyPlan(),
+) -> tuple[dict[str, float], dict[str, str]]:
+    """(metrics, tags) of ``model`` against the dense network ``dense`` of its setting."""
+    was_training = model.training
+    metrics = {PREFIX + k.replace("_bytes", "_mb"): v / MB for k, v in storage_sizes(model).items()}
+    generator = torch.Generator().manual_seed(INPUT_SEED)
+    for batch in BATCH_SIZES:
+        x = torch.randn((batch, *image_shape), generator=generator).to(device)
+        times = interleaved_latency({"model": model, "dense": dense}, x, plan)
+        metrics[f"{PREFIX}latency_b{batch}_ms"] = statistics.median(times["model"]) * 1e3
+        metrics[f"{PREFIX}latency_ratio_b{batch}"] = median_ratio(times["model"], times["dense"])
+        if batch == MEMORY_BATCH:
+            peak, dense_peak = peak_forward_bytes(model, x), peak_forward_bytes(dense, x)
+            metrics[f"{PREFIX}peak_memory_b{batch}_mb"] = peak / MB
+            metrics[f"{PREFIX}peak_memory_ratio_b{batch}"] = peak / dense_peak
+    metrics[f"{PREFIX}macs_ratio"] = count_macs(model, image_shape)[0] / count_macs(
+        dense, image_shape
+    )[0]
+    metrics[f"{PREFIX}params_ratio"] = count_parameters(model)[0] / count_parameters(dense)[0]
+    model.train(was_training)
+    tags = {
+        f"{PREFIX}kernel": kernel_of(model),
+        f"{PREFIX}device": str(device),
+        f"{PREFIX}threads": str(torch.get_num_threads()),
+    }
+    return metrics, tags

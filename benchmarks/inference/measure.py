@@ -1,0 +1,191 @@
+"""What a model costs at inference, measured: bytes on disk (plain, gzipped, sparse), latency
+against a reference model timed interleaved in one process, and peak memory of a forward pass.
+
+Latency: every round times each model in a fresh random order (``rounds`` rounds, each timing
+repeats the forward pass until it lasts ``min_time_s``), and a model's ratio is the median over
+rounds of its time divided by the reference's time in the same round, so drift in the machine's
+speed (another process, the clock) cancels instead of landing on one model. On CUDA each timing
+is synchronised. Peak memory on the CPU: the largest sum of live tensor storages during the
+forward (weights, input and every intermediate, counted at the operator level: kernels' private
+scratch space is not seen); on CUDA ``torch.cuda.max_memory_allocated``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import math
+import random
+import statistics
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+from methods.masks import prunable_parameters
+
+GZIP_LEVEL = 6
+
+
+def serialized_bytes(state: Mapping[str, object]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(dict(state), buffer)
+    return buffer.getvalue()
+
+
+def state_dict_of(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def sparse_state_dict(model: nn.Module) -> dict[str, object]:
+    """The state dict with every prunable weight that has zeros stored as its nonzero values plus
+    a bitmap of where they sit (``dense_from_sparse`` rebuilds the plain one)."""
+    state: dict[str, object] = {}
+    prunable = set(prunable_parameters(model))
+    for name, value in state_dict_of(model).items():
+        nonzero = value != 0
+        if name in prunable and not bool(nonzero.all()):
+            bitmap = np.packbits(nonzero.flatten().numpy())
+            state[name] = {
+                "shape": tuple(value.shape),
+                "values": value[nonzero].clone(),
+                "bitmap": torch.from_numpy(bitmap),
+            }
+        else:
+            state[name] = value
+    return state
+
+
+def dense_from_sparse(state: Mapping[str, object]) -> dict[str, torch.Tensor]:
+    """The plain state dict of a ``sparse_state_dict``."""
+    dense: dict[str, torch.Tensor] = {}
+    for name, value in state.items():
+        if isinstance(value, dict):
+            numel = int(np.prod(value["shape"]))
+            flags = np.unpackbits(value["bitmap"].numpy(), count=numel).astype(bool)
+            where = torch.from_numpy(flags)
+            flat = torch.zeros(numel, dtype=value["values"].dtype)
+            flat[where] = value["values"]
+            dense[name] = flat.reshape(value["shape"])
+        else:
+            dense[name] = value
+    return dense
+
+
+def storage_sizes(model: nn.Module) -> dict[str, float]:
+    """Bytes of the state dict as saved, gzipped, and in the sparse format."""
+    plain = serialized_bytes(state_dict_of(model))
+    return {
+        "state_dict_bytes": float(len(plain)),
+        "state_dict_gzip_bytes": float(len(gzip.compress(plain, compresslevel=GZIP_LEVEL))),
+        "sparse_state_dict_bytes": float(len(serialized_bytes(sparse_state_dict(model)))),
+    }
+
+
+class _LiveStorage(TorchDispatchMode):
+    """Tracks the bytes of tensor storages alive while operators run, and their peak. The
+    ``resident`` tensors (weights, input) count from the start and are never released."""
+
+    def __init__(self, resident: list[torch.Tensor]):
+        super().__init__()
+        self._refs: dict[int, list[int]] = {}  # storage address -> [tensors alive, bytes]
+        self.live = self.peak = 0
+        for tensor in resident:
+            self._hold(tensor)
+
+    def _hold(self, tensor: torch.Tensor) -> int:
+        storage = tensor.untyped_storage()
+        key = storage.data_ptr()
+        if key in self._refs:
+            self._refs[key][0] += 1
+        else:
+            self._refs[key] = [1, storage.nbytes()]
+            self.live += storage.nbytes()
+            self.peak = max(self.peak, self.live)
+        return key
+
+    def _release(self, key: int) -> None:
+        entry = self._refs[key]
+        entry[0] -= 1
+        if entry[0] == 0:
+            self.live -= entry[1]
+            del self._refs[key]
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in tree_leaves(out):
+            if isinstance(tensor, torch.Tensor):
+                weakref.finalize(tensor, self._release, self._hold(tensor))
+        return out
+
+
+@torch.inference_mode()
+def peak_forward_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """Peak bytes in use during ``model(x)``: weights, buffers, the input and live
+    intermediates."""
+    model.eval()
+    if x.is_cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(x.device)
+        model(x)
+        torch.cuda.synchronize()
+        return int(torch.cuda.max_memory_allocated(x.device))
+    tracker = _LiveStorage([*model.state_dict().values(), x])
+    with tracker:
+        model(x)
+    return tracker.peak
+
+
+@dataclass(frozen=True)
+class LatencyPlan:
+    """How latency is timed: rounds in random order, each timing at least ``min_time_s``."""
+
+    rounds: int = 5
+    min_time_s: float = 0.01
+    seed: int = 0  # the order of the models in each round
+
+
+def _synchronize(x: torch.Tensor) -> None:
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)
+
+
+def _time_once(model: nn.Module, x: torch.Tensor, repeats: int) -> float:
+    _synchronize(x)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        model(x)
+    _synchronize(x)
+    return (time.perf_counter() - start) / repeats
+
+
+@torch.inference_mode()
+def interleaved_latency(
+    models: Mapping[str, nn.Module], x: torch.Tensor, plan: LatencyPlan = LatencyPlan()
+) -> dict[str, list[float]]:
+    """Seconds per forward pass of each model on ``x``, one entry per round."""
+    for model in models.values():
+        model.eval()
+    repeats = {}
+    for name, model in models.items():
+        _time_once(model, x, 1)  # warm-up
+        once = max(_time_once(model, x, 1), 1e-9)
+        repeats[name] = max(1, math.ceil(plan.min_time_s / once))
+    order, times = list(models), {name: [] for name in models}
+    rng = random.Random(plan.seed)
+    for _ in range(plan.rounds):
+        rng.shuffle(order)
+        for name in order:
+            times[name].append(_time_once(models[name], x, repeats[name]))
+    return times
+
+
+def median_ratio(times: list[float], reference: list[float]) -> float:
+    """Median over rounds of the per-round ratio."""
+    return statistics.median(t / r for t, r in zip(times, reference, strict=True))

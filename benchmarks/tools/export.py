@@ -1,0 +1,128 @@
+"""``python -m benchmarks.export RUN_ID --format onnx|torch_export|state_dict --out PATH``: a run's
+compressed model in a format another program can load, checked against the PyTorch outputs.
+
+The model comes from the run's MLflow PyTorch model (``runs:/RUN_ID/model``), so a channel-pruned
+network is written at its smaller size. ``onnx`` (needs the ``export`` extra: onnx, onnxscript;
+checked with onnxruntime when it is installed) and ``torch_export`` (``torch.export``, a
+``.pt2`` file) keep the batch size dynamic and fix the resolution to the run's images; the
+outputs are named after the tasks. ``state_dict`` writes ``torch.save(model.state_dict())`` (a
+channel-pruned network has other shapes than ``build_model`` makes: load it with
+``mlflow.pytorch.load_model`` or one of the graph formats). The largest absolute difference
+between the exported and the PyTorch outputs on a random batch is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+import mlflow
+import torch
+
+from benchmarks.tracking.arguments import add_store_arguments
+from benchmarks.tracking.schema import LOGGED_MODEL
+
+FORMATS = ("onnx", "torch_export", "state_dict")
+CHECK_BATCH = 2  # a batch of 1 would fix the batch dimension of the traced graph
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.export",
+        description="Write a run's model as ONNX, a torch.export program or a state dict.",
+    )
+    parser.add_argument("run_id", help="the MLflow run id (the leaderboard CSV's run_ids column)")
+    parser.add_argument("--format", choices=FORMATS, required=True, help="what to write")
+    parser.add_argument("--out", type=Path, required=True, help="file to write")
+    add_store_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def load_run_model(run_id: str, tracking_uri: str) -> tuple[torch.nn.Module, tuple[int, ...]]:
+    """The run's network in eval mode and the image shape (C, H, W) of its input example."""
+    mlflow.set_tracking_uri(tracking_uri)
+    uri = f"runs:/{run_id}/{LOGGED_MODEL}"
+    try:
+        info = mlflow.models.get_model_info(uri)
+    except (mlflow.exceptions.MlflowException, OSError) as error:
+        raise SystemExit(
+            f"no MLflow model for run {run_id} in {tracking_uri} ({error}); runs logged before "
+            "models were logged have none: rerun the cell, or check --tracking-uri"
+        ) from None
+    shape = tuple(info.signature.inputs.inputs[0].shape[1:])
+    return mlflow.pytorch.load_model(uri, map_location="cpu").eval(), shape
+
+
+def max_difference(reference: dict[str, torch.Tensor], outputs: list) -> float:
+    return max(
+        float((torch.as_tensor(out) - ref).abs().max())
+        for ref, out in zip(reference.values(), outputs, strict=True)
+    )
+
+
+def export_onnx(model: torch.nn.Module, x: torch.Tensor, out: Path) -> Callable | None:
+    """Write ONNX; the onnxruntime check, or None when onnxruntime is not installed."""
+    batch = torch.export.Dim("batch")
+    torch.onnx.export(
+        model,
+        (x,),
+        str(out),
+        input_names=["image"],
+        output_names=list(model(x)),
+        dynamic_shapes={"x": {0: batch}},
+        dynamo=True,
+        external_data=False,  # one file (models under 2 GB)
+    )
+    if importlib.util.find_spec("onnxruntime") is None:
+        return None
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    return lambda images: session.run(None, {"image": images.numpy()})
+
+
+def export_program(model: torch.nn.Module, x: torch.Tensor, out: Path) -> Callable:
+    program = torch.export.export(model, (x,), dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    torch.export.save(program, str(out))
+    loaded = torch.export.load(str(out)).module()
+    return lambda images: list(loaded(images).values())
+
+
+def export_state_dict(model: torch.nn.Module, x: torch.Tensor, out: Path) -> Callable:
+    torch.save(model.state_dict(), out)
+    state = torch.load(out, weights_only=True)
+    model.load_state_dict(state)
+    return lambda images: list(model(images).values())
+
+
+EXPORTERS = {"onnx": export_onnx, "torch_export": export_program, "state_dict": export_state_dict}
+
+
+@torch.no_grad()
+def export(run_id: str, fmt: str, out: Path, tracking_uri: str) -> float | None:
+    """Write the run's model to ``out``; the largest output difference (None: not checked)."""
+    model, shape = load_run_model(run_id, tracking_uri)
+    x = torch.randn((CHECK_BATCH, *shape), generator=torch.Generator().manual_seed(0))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run_exported = EXPORTERS[fmt](model, x, out)
+    if run_exported is None:
+        return None
+    check = torch.randn((CHECK_BATCH + 1, *shape), generator=torch.Generator().manual_seed(1))
+    return max_difference(model(check), run_exported(check))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.format == "torch_export" and args.out.suffix != ".pt2":
+        raise SystemExit(f"--out {args.out}: torch.export programs are .pt2 files; name it .pt2")
+    if args.format == "onnx" and importlib.util.find_spec("onnxscript") is None:
+        raise SystemExit("--format onnx needs onnx and onnxscript: pip install -e '.[export]'")
+    difference = export(args.run_id, args.format, args.out, args.tracking_uri)
+    print(f"wrote {args.out} ({args.format}, {args.out.stat().st_size / 1e6:.2f} MB)")
+    if difference is None:
+        print("not checked: onnxruntime is not installed (pip install onnxruntime)")
+    else:
+        print(f"max abs difference from the PyTorch outputs: {difference:.3g}")
+    return 0
