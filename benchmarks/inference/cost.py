@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from benchmarks.inference.measure import (
+    DEFAULT_PLAN,
     LatencyPlan,
     interleaved_latency,
     median_ratio,
@@ -57,7 +58,7 @@ def inference_cost(
     dense: nn.Module,
     image_shape: tuple[int, ...],
     device: torch.device,
-    plan: LatencyPlan = LatencyPlan(),
+    plan: LatencyPlan = DEFAULT_PLAN,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """(metrics, tags) of ``model`` against the dense network ``dense`` of its setting."""
     was_training = model.training
@@ -72,9 +73,9 @@ def inference_cost(
             peak, dense_peak = peak_forward_bytes(model, x), peak_forward_bytes(dense, x)
             metrics[f"{PREFIX}peak_memory_b{batch}_mb"] = peak / MB
             metrics[f"{PREFIX}peak_memory_ratio_b{batch}"] = peak / dense_peak
-    metrics[f"{PREFIX}macs_ratio"] = count_macs(model, image_shape)[0] / count_macs(
-        dense, image_shape
-    )[0]
+    metrics[f"{PREFIX}macs_ratio"] = (
+        count_macs(model, image_shape)[0] / count_macs(dense, image_shape)[0]
+    )
     metrics[f"{PREFIX}params_ratio"] = count_parameters(model)[0] / count_parameters(dense)[0]
     model.train(was_training)
     tags = {

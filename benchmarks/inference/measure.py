@@ -151,6 +151,9 @@ class LatencyPlan:
     seed: int = 0  # the order of the models in each round
 
 
+DEFAULT_PLAN = LatencyPlan()
+
+
 def _synchronize(x: torch.Tensor) -> None:
     if x.is_cuda:
         torch.cuda.synchronize(x.device)
@@ -167,9 +170,10 @@ def _time_once(model: nn.Module, x: torch.Tensor, repeats: int) -> float:
 
 @torch.inference_mode()
 def interleaved_latency(
-    models: Mapping[str, nn.Module], x: torch.Tensor, plan: LatencyPlan = LatencyPlan()
+    models: Mapping[str, nn.Module], x: torch.Tensor, plan: LatencyPlan | None = None
 ) -> dict[str, list[float]]:
     """Seconds per forward pass of each model on ``x``, one entry per round."""
+    plan = plan or DEFAULT_PLAN
     for model in models.values():
         model.eval()
     repeats = {}

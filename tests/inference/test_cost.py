@@ -25,9 +25,13 @@ def test_channel_pruned_network_is_smaller_and_faster_than_dense(tiny_tasks, con
     metrics, tags = inference_cost(model, dense, SHAPE, torch.device("cpu"))
     assert metrics["inference/params_ratio"] < 0.6
     assert metrics["inference/latency_ratio_b8"] < 0.9
-    assert metrics["inference/state_dict_mb"] < 0.6 * inference_cost(
-        dense, small_cnn(tiny_tasks), SHAPE, torch.device("cpu")
-    )[0]["inference/state_dict_mb"]
+    assert (
+        metrics["inference/state_dict_mb"]
+        < 0.6
+        * inference_cost(dense, small_cnn(tiny_tasks), SHAPE, torch.device("cpu"))[0][
+            "inference/state_dict_mb"
+        ]
+    )
     assert tags["inference/kernel"] == "dense kernels (channels removed)"
 
 

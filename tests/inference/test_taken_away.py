@@ -89,7 +89,9 @@ def test_export_matches_the_pytorch_outputs(store, fmt, tmp_path):
         pytest.importorskip("onnxscript")
     tmp, runs = store
     out = tmp_path / ("model.pt2" if fmt == "torch_export" else f"model.{fmt}")
-    difference = export(runs["channel_magnitude"].info.run_id, fmt, out, f"sqlite:///{tmp}/mlflow.db")
+    difference = export(
+        runs["channel_magnitude"].info.run_id, fmt, out, f"sqlite:///{tmp}/mlflow.db"
+    )
     assert out.stat().st_size > 0
     if fmt == "onnx" and difference is None:
         pytest.skip("onnxruntime is not installed: the ONNX file was written but not checked")
