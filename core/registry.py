@@ -84,11 +84,3 @@ class Registry(Generic[B]):
             raise
         except (TypeError, ValueError) as error:  # a check in the options' __post_init__
             raise OptionError(f"{where}: {error}") from error
-
-    def defaults(self, name: str) -> dict[str, Any]:
-        """The options that have a default, with it (what a cell's identity leaves out)."""
-        return {
-            f.name: f.default
-            for f in dataclasses.fields(self.entry(name).options)
-            if f.default is not dataclasses.MISSING
-        }

@@ -119,9 +119,9 @@ def log_inference(
     started = time.perf_counter()
     device = next(model.parameters()).device
     metrics, tags = inference_cost(model, dense, bundle.image_shape, device)
-    metrics[f"{schema.TIME}inference_s"] = time.perf_counter() - started
-    run.metrics(metrics, step)
-    run.tags(tags)
+    run.metrics({schema.INFERENCE + k: v for k, v in metrics.items()}, step)
+    run.metrics({f"{schema.TIME}inference_s": time.perf_counter() - started}, step)
+    run.tags({schema.INFERENCE + k: v for k, v in tags.items()})
 
 
 def log_artifacts(
@@ -133,7 +133,7 @@ def log_artifacts(
     run.artifact_torch(masks.state_dict(), schema.MASKS)
     run.artifact_torch({"model": cpu_state(model), "masks": masks.state_dict()}, schema.MODEL_STATE)
     run.pytorch_model(model, bundle.image_shape)
-    if kernel_of(model) == MASKED_KERNEL:
+    if kernel_of(model) == MASKED_KERNEL:  # MLflow's copy is dense
         run.artifact_torch(sparse_state_dict(model), schema.SPARSE_STATE)
     if masks.task_masks:
         log_task_mask_analysis(run, masks)

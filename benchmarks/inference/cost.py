@@ -1,7 +1,7 @@
 """A run's inference cost: its final model against the same setting's dense (hard-sharing)
 network, measured side by side in the run's own process (``benchmarks.inference.measure``).
 
-Metrics (``inference/`` prefix; parameters and MACs are the ``model/`` metrics):
+Metrics (a run logs them under ``inference/``; parameters and MACs are its ``model/`` metrics):
 - ``state_dict_mb``, ``state_dict_gzip_mb``, ``sparse_state_dict_mb``: the model's state dict
   as saved, gzipped (level 6), and with pruned weights stored as nonzeros plus a bitmap;
 - ``latency_b1_ms``, ``latency_b8_ms``: median milliseconds per forward pass at batch 1 and 8;
@@ -9,9 +9,8 @@ Metrics (``inference/`` prefix; parameters and MACs are the ``model/`` metrics):
   it (median of per-round ratios; a dense run shows the measurement's noise, about 1);
 - ``peak_memory_b8_mb`` and ``peak_memory_ratio_b8``: peak memory of one batch-8 forward pass;
 - ``macs_ratio``, ``params_ratio``: MACs executed and parameters stored, against dense.
-Tags: ``inference/kernel`` (what exploits the compression: ``dense kernels (channels removed)``,
-``none (masks on dense kernels)`` or ``none (dense model)``), ``inference/device``,
-``inference/threads``.
+Tags: ``kernel`` (what exploits the compression: ``dense kernels (channels removed)``,
+``none (masks on dense kernels)`` or ``none (dense model)``), ``device``, ``threads``.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ from benchmarks.inference.measure import (
 from methods.masks import DENSE_COUNTS_ATTRIBUTE, prunable_parameters
 from methods.networks.complexity import count_macs, count_parameters
 
-PREFIX = "inference/"
 BATCH_SIZES = (1, 8)
 MEMORY_BATCH = 8
 MB = 1e6
@@ -62,25 +60,23 @@ def inference_cost(
 ) -> tuple[dict[str, float], dict[str, str]]:
     """(metrics, tags) of ``model`` against the dense network ``dense`` of its setting."""
     was_training = model.training
-    metrics = {PREFIX + k.replace("_bytes", "_mb"): v / MB for k, v in storage_sizes(model).items()}
+    metrics = {k.replace("_bytes", "_mb"): v / MB for k, v in storage_sizes(model).items()}
     generator = torch.Generator().manual_seed(INPUT_SEED)
     for batch in BATCH_SIZES:
         x = torch.randn((batch, *image_shape), generator=generator).to(device)
         times = interleaved_latency({"model": model, "dense": dense}, x, plan)
-        metrics[f"{PREFIX}latency_b{batch}_ms"] = statistics.median(times["model"]) * 1e3
-        metrics[f"{PREFIX}latency_ratio_b{batch}"] = median_ratio(times["model"], times["dense"])
+        metrics[f"latency_b{batch}_ms"] = statistics.median(times["model"]) * 1e3
+        metrics[f"latency_ratio_b{batch}"] = median_ratio(times["model"], times["dense"])
         if batch == MEMORY_BATCH:
             peak, dense_peak = peak_forward_bytes(model, x), peak_forward_bytes(dense, x)
-            metrics[f"{PREFIX}peak_memory_b{batch}_mb"] = peak / MB
-            metrics[f"{PREFIX}peak_memory_ratio_b{batch}"] = peak / dense_peak
-    metrics[f"{PREFIX}macs_ratio"] = (
-        count_macs(model, image_shape)[0] / count_macs(dense, image_shape)[0]
-    )
-    metrics[f"{PREFIX}params_ratio"] = count_parameters(model)[0] / count_parameters(dense)[0]
+            metrics[f"peak_memory_b{batch}_mb"] = peak / MB
+            metrics[f"peak_memory_ratio_b{batch}"] = peak / dense_peak
+    metrics["macs_ratio"] = count_macs(model, image_shape)[0] / count_macs(dense, image_shape)[0]
+    metrics["params_ratio"] = count_parameters(model)[0] / count_parameters(dense)[0]
     model.train(was_training)
     tags = {
-        f"{PREFIX}kernel": kernel_of(model),
-        f"{PREFIX}device": str(device),
-        f"{PREFIX}threads": str(torch.get_num_threads()),
+        "kernel": kernel_of(model),
+        "device": str(device),
+        "threads": str(torch.get_num_threads()),
     }
     return metrics, tags

@@ -3,7 +3,8 @@
 ``python -m benchmarks.leaderboard`` writes, per setting (dataset, tasks, model, protocol):
 ``results/<setting>.md`` (one table per target sparsity, laid out like the paper's tables),
 ``results/<setting>.csv`` (every aggregated row and metric) and ``results/<setting>_delta_m.png``
-(delta-m against sparsity per method), plus ``results/leaderboard.md`` with all tables.
+(delta-m against sparsity per method), ``results/<setting>_frontier.png`` (delta-m against
+measured latency), plus ``results/leaderboard.md`` with all tables.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from benchmarks.cells.stored import describe, rekey_store
 from benchmarks.reporting.delta_m import VARIANTS
-from benchmarks.reporting.plots import plot_delta_m
+from benchmarks.reporting.plots import frontier_rows, plot_delta_m, plot_frontier
 from benchmarks.reporting.settings import (
     BASELINES,
     Comparison,
@@ -64,6 +65,8 @@ def write_leaderboard(
             files.write_text(out / f"{name}.md", f"# Leaderboard\n\n{text}")
             table.to_csv(files.path(out / f"{name}.csv"), index=False, float_format="%.6g")
             plot_delta_m(setting, table, files.path(out / f"{name}_delta_m.png"), comparison)
+            if frontier_rows(table).size:  # runs from before latency was measured have none
+                plot_frontier(setting, table, files.path(out / f"{name}_frontier.png"), comparison)
             sections.append(text)
         if not failures.empty:  # settings where nothing finished
             orphans = failures[~failures[SETTING_ID].isin(set(frame[SETTING_ID]))]

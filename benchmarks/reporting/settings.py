@@ -12,7 +12,7 @@ import pandas as pd
 from benchmarks.reporting.delta_m import delta_m, delta_m_metrics
 from benchmarks.reporting.sanity_table import is_ablated
 from benchmarks.reporting.statistics import t_interval
-from benchmarks.tracking.schema import SETTING_ID
+from benchmarks.tracking.schema import INFERENCE, KERNEL_TAG, SETTING_ID
 from core.tasks import metric_specs
 from methods.lifecycle import GROUP_OF_KIND, Architecture, DenseTraining
 from methods.registry import get_method, list_methods
@@ -21,6 +21,7 @@ GROUP_ORDER = list(GROUP_OF_KIND.values())  # dense, static, dynamic, pretrained
 UNPRUNED_GROUPS = tuple(GROUP_OF_KIND[base.kind] for base in (DenseTraining, Architecture))
 COMPLEXITY = ("model/params", "model/params_nonzero", "model/macs", "model/macs_nonzero")
 BUDGET = ("budget/train_steps", "budget/train_flops")
+RUN_IDS = "run_ids"  # column: the row's MLflow runs, so every number leads to its model
 STALE = "stale"  # column: runs of the row made by other code than today's
 OPTIONS = "options_id"  # column: hash of every option a run was made with (seed, sparsity aside)
 
@@ -160,8 +161,9 @@ def aggregate(setting: Setting) -> pd.DataFrame:
             "delta_m",
             *COMPLEXITY,
             *BUDGET,
+            *sorted(c for c in setting.runs if str(c).startswith(INFERENCE)),
         ]
-        if c in setting.runs
+        if c in setting.runs and pd.api.types.is_numeric_dtype(setting.runs[c])
     ]
     grouped = setting.runs.groupby(["group", "method", "sparsity"], sort=False)
     mean = grouped[value_columns].mean().add_suffix(":mean")
@@ -170,7 +172,14 @@ def aggregate(setting: Setting) -> pd.DataFrame:
     seeds = grouped["seed"].nunique().rename("seeds")
     stale = (grouped[STALE].sum() if STALE in setting.runs else seeds * 0).rename(STALE)
     health = grouped.apply(health_note, include_groups=False).rename("health")
-    table = pd.concat([seeds, mean, std, ci, health, stale], axis=1).reset_index()
+    run_ids = grouped["run_id"].agg(lambda ids: " ".join(sorted(ids))).rename(RUN_IDS)
+    kernel = (
+        grouped[KERNEL_TAG].agg(lambda v: ", ".join(sorted({str(k) for k in v if k})))
+        if KERNEL_TAG in setting.runs
+        else seeds.map(lambda _: "")
+    ).rename(KERNEL_TAG)
+    parts = [seeds, mean, std, ci, health, stale, kernel, run_ids]
+    table = pd.concat(parts, axis=1).reset_index()
     table["group_order"] = table["group"].map(
         lambda g: GROUP_ORDER.index(g) if g in GROUP_ORDER else len(GROUP_ORDER)
     )

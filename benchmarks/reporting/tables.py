@@ -47,6 +47,19 @@ def _budget(row: pd.Series) -> list[str]:
     ]
 
 
+def _inference(row: pd.Series) -> list[str]:
+    """Latency against dense at batch 1 / 8, and the state dict's MB (sparse format when
+    smaller): what the row's compression buys when the model runs."""
+    b1, b8 = (row.get(f"inference/latency_ratio_b{b}:mean", math.nan) for b in (1, 8))
+    plain = row.get("inference/state_dict_mb:mean", math.nan)
+    sparse = row.get("inference/sparse_state_dict_mb:mean", math.nan)
+    latency = "-" if math.isnan(b1) else f"{b1:.2f} / {b8:.2f}"
+    if math.isnan(plain):
+        return [latency, "-"]
+    size = f"{plain:.2f}" if not sparse < 0.99 * plain else f"{plain:.2f} ({sparse:.2f})"
+    return [latency, size]
+
+
 def _arrow(higher_is_better: bool) -> str:
     return "↑" if higher_is_better else "↓"
 
@@ -65,7 +78,7 @@ def render_table(
     specs = metric_specs(tasks)
     columns = [k for k in delta_m_metrics(tasks, variant) if f"{k}:mean" in rows]
     header = ["group", "method", "sparsity %", "seeds", "params k (nonzero)", "MACs M (nonzero)"]
-    header += ["train steps", "train FLOPs"]
+    header += ["latency × dense b1 / b8", "MB (sparse)", "train steps", "train FLOPs"]
     header += [f"{k.replace('/', ' ')} {_arrow(specs[k].higher_is_better)}" for k in columns]
     header.append("Δm % ↑")
     compressed = ~rows["group"].isin(UNPRUNED_GROUPS)
@@ -85,6 +98,7 @@ def render_table(
             int(row["seeds"]),
             _size(row, "model/params", 1e3),
             _size(row, "model/macs", 1e6),
+            *_inference(row),
             *_budget(row),
         ]
         for key in [*columns, "delta_m"]:
@@ -108,8 +122,15 @@ def caption(tasks: dict[str, str], comparison: Comparison) -> str:
         "compared with the baseline run of its own seed (paired), then averaged over seeds, so a "
         "row's Δm cannot be recomputed from the table's mean baseline row (they differ by up to a "
         f"point or two). Metrics in Δm: {names}. Sparsity: measured zeros among prunable "
-        "weights. Params and MACs (multiply-accumulates of conv/linear layers for one input at "
-        "the benchmark resolution), in brackets counting nonzero weights only. Train steps and "
+        "weights (weights of removed channels count as zeros). Params and MACs "
+        "(multiply-accumulates of conv/linear layers for one input at "
+        "the benchmark resolution), in brackets counting nonzero weights only. Latency × dense: "
+        "median time of a forward pass at batch 1 / 8 divided by the setting's dense network's, "
+        "timed interleaved in the run's process (one CPU thread in the default sweep; dense rows "
+        "show the noise, about 1): channel-pruned rows run smaller dense kernels, masked rows "
+        "the dense kernels. MB: the state dict as saved, in brackets with pruned weights stored "
+        "as nonzeros plus a bitmap (when smaller); every inference figure is in the CSV, with "
+        "the row's run ids. Train steps and "
         "FLOPs: every optimiser step that produced the model (the source model's included for "
         "methods that start from one, every IMP/LTH round included) and their FLOPs (3 x "
         "forward, counting the weights each step's mask kept). Mean ± half-width of the 95% "

@@ -16,6 +16,8 @@ from benchmarks.tracking.schema import (
     FAILURE_REASON,
     HEALTH,
     HEALTH_TAGS,
+    INFERENCE,
+    KERNEL_TAG,
     LEGACY_CONFIG_HASH,
     METHOD,
     MODEL_COST,
@@ -27,7 +29,7 @@ from benchmarks.tracking.schema import (
 from benchmarks.tracking.store import all_runs
 
 TAG_COLUMNS = (*DESCRIPTION_TAGS, CODE_FINGERPRINT)
-KEPT_METRICS = (SPARSITY_ACHIEVED, MODEL_COST, HEALTH, BUDGET)
+KEPT_METRICS = (SPARSITY_ACHIEVED, MODEL_COST, HEALTH, BUDGET, INFERENCE)
 
 
 def _experiment_id(client: MlflowClient, uri: str, experiment: str) -> str:
@@ -57,7 +59,7 @@ def _row(run: Run) -> dict:
     metrics = run.data.metrics
     row.update({k.removeprefix(TEST): v for k, v in metrics.items() if k.startswith(TEST)})
     row.update({k: v for k, v in metrics.items() if k.startswith(KEPT_METRICS)})
-    row.update({k: run.data.tags.get(k, "") for k in HEALTH_TAGS})
+    row.update({k: run.data.tags.get(k, "") for k in (*HEALTH_TAGS, KERNEL_TAG)})
     row["run_id"] = run.info.run_id
     row["start_time"] = run.info.start_time
     return row

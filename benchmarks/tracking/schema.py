@@ -46,6 +46,8 @@ SPARSITY_AT_START = "sparsity_at_start/"
 SPARSITY_LAYER = "sparsity_layer/"
 MODEL_COST, HEALTH, BUDGET, TIME, SELECTED = "model/", "health/", "budget/", "time/", "selection/"
 TRAIN_STEPS, TRAIN_FLOPS = "budget/train_steps", "budget/train_flops"
+INFERENCE = "inference/"  # the final model's inference cost (benchmarks.inference.cost), + tags
+KERNEL_TAG = f"{INFERENCE}kernel"
 
 # Artifacts: (folder, file name).
 CONFIG = "config.yaml"

@@ -30,18 +30,21 @@ class TrainingCost:
         self.batch_size = batch_size
         self.steps = 0
         self.flops = 0.0
-        self._cached: tuple[int, int, float] | None = None  # (id(masks), version, flops/step)
+        # (the masks object itself, its version, flops/step): holding the object, not its id,
+        # so masks made after it was freed (IMP's next round) never match it by a reused id
+        self._cached: tuple[MaskSet, int, float] | None = None
 
     def step_flops(self, masks: MaskSet) -> float:
         """FLOPs of one training step under ``masks`` (layers without a mask count in full)."""
-        key = (id(masks), masks.version)
-        if self._cached is None or self._cached[:2] != key:
+        cached = self._cached
+        if cached is None or cached[0] is not masks or cached[1] != masks.version:
             macs = sum(
                 uses * (int(masks.masks[name].sum()) if name in masks.masks else count)
                 for name, (uses, count) in self.layers.items()
             )
-            self._cached = (*key, float(macs * FLOPS_PER_MAC * PASSES_PER_STEP * self.batch_size))
-        return self._cached[2]
+            flops = float(macs * FLOPS_PER_MAC * PASSES_PER_STEP * self.batch_size)
+            self._cached = cached = (masks, masks.version, flops)
+        return cached[2]
 
     def add_step(self, masks: MaskSet) -> None:
         self.steps += 1

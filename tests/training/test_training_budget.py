@@ -41,6 +41,21 @@ def test_step_flops_count_kept_weights_times_positions_and_follow_mask_changes()
     assert budget.flops == (2 * 176 + 256) * 2 * 3 * 4
 
 
+def test_new_masks_at_a_freed_masks_address_are_counted_afresh():
+    """IMP makes new masks each round; one may land where the last round's were freed."""
+    budget = TrainingCost(tiny_net(), (1, 4, 4), batch_size=1)
+    owners = {"0.weight": "shared"}
+    first = MaskSet({"0.weight": keep_first(5, (2, 1, 3, 3))}, owners)
+    assert budget.step_flops(first) == (5 * 16 + 96) * 6
+    address = id(first)
+    del first
+    for _ in range(1000):  # CPython usually reuses the address at once
+        second = MaskSet({"0.weight": keep_first(10, (2, 1, 3, 3))}, owners)
+        if id(second) == address:
+            break
+    assert budget.step_flops(second) == (10 * 16 + 96) * 6
+
+
 @pytest.mark.slow
 def test_runs_log_their_whole_training_budget_source_model_included(tmp_path):
     cache = f"dataset.cache_dir={tmp_path}/cache"
