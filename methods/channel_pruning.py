@@ -15,6 +15,7 @@ import torch
 from methods.channel_graph import ChannelGraph
 from methods.channel_selection import Removal, ranked_removal
 from methods.context import PruneContext
+from methods.hparams import ScoringOptions
 from methods.lifecycle import MethodKind, PrunePretrained
 from methods.masks import MaskSet
 
@@ -36,15 +37,8 @@ class ChannelHparams:
 
 
 @dataclass(frozen=True)
-class ChannelScoringHparams(ChannelHparams):
-    scoring_batches: int = field(
-        default=4, metadata={"help": "training batches whose gradients are summed for the scores"}
-    )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.scoring_batches < 1:
-            raise ValueError(f"scoring_batches must be >= 1, got {self.scoring_batches}")
+class ChannelScoringHparams(ScoringOptions, ChannelHparams):
+    """Channel rounding, and the batches scores are computed on."""
 
 
 class PruneChannels(PrunePretrained):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -48,3 +49,21 @@ class PruneContext:
     snapshot_steps: tuple[int, ...] = ()  # steps at which ``snapshot`` has the dense state
     # A new draw of the network's initial weights (the ``reinit`` sanity check).
     fresh_init: Callable[[], dict[str, torch.Tensor]] = _no_fresh_init
+
+
+def rebatched(ctx: PruneContext, batch_size: int | None) -> PruneContext:
+    """``ctx`` whose ``batches(n)`` gives n batches of ``batch_size`` images, cut in order from
+    the same training batches (None: ``ctx`` unchanged)."""
+    if batch_size is None:
+        return ctx
+    original = ctx.batches
+
+    def batches(n: int) -> Iterator[Batch]:
+        needed = n * batch_size
+        per_batch = len(next(original(1))["image"])
+        pieces = list(original(math.ceil(needed / per_batch)))
+        merged = {k: torch.cat([piece[k] for piece in pieces]) for k in pieces[0]}
+        cut = range(0, needed, batch_size)
+        return iter([{k: v[i : i + batch_size] for k, v in merged.items()} for i in cut])
+
+    return replace(ctx, batches=batches)

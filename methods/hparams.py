@@ -24,15 +24,35 @@ class PruningHparams:
 
 
 @dataclass(frozen=True)
-class ScoringHparams(PruningHparams):
+class ScoringOptions:
+    """How many training batches a method's scores sum gradients over, and of what size."""
+
     scoring_batches: int = field(
         default=4, metadata={"help": "training batches whose gradients are summed for the scores"}
     )
+    scoring_batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "images per scoring batch; null: protocol.batch_size (the DiSparse authors "
+            "score Taskonomy on batches of 4)"
+        },
+    )
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        later = getattr(super(), "__post_init__", None)
+        if later is not None:
+            later()
         if self.scoring_batches < 1:
             raise ValueError(f"scoring_batches must be >= 1, got {self.scoring_batches}")
+        if self.scoring_batch_size is not None and self.scoring_batch_size < 1:
+            raise ValueError(
+                f"scoring_batch_size must be >= 1 or null, got {self.scoring_batch_size}"
+            )
+
+
+@dataclass(frozen=True)
+class ScoringHparams(ScoringOptions, PruningHparams):
+    """The layer budget, and the batches scores are computed on."""
 
 
 @dataclass(frozen=True)

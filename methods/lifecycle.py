@@ -28,7 +28,7 @@ import torch
 
 from core.tasks import TaskSpec
 from methods.budgets import top_k_masks
-from methods.context import PruneContext
+from methods.context import PruneContext, rebatched
 from methods.masks import MaskSet
 from methods.networks import Backbone, MultiTaskNet
 from methods.sanity import ablated_masks
@@ -112,7 +112,12 @@ class Method:
 
     def initial_masks(self, ctx: PruneContext) -> MaskSet:
         """The masks training starts with (what the runner calls)."""
-        return self.make_masks(ctx)
+        return self.make_masks(self.scoring_context(ctx))
+
+    def scoring_context(self, ctx: PruneContext) -> PruneContext:
+        """``ctx`` with the scoring batch size of the method's ``scoring_batch_size`` option
+        (``methods.hparams.ScoringOptions``), if it has one."""
+        return rebatched(ctx, getattr(self.hparams, "scoring_batch_size", None))
 
     def training_steps(self, ctx: PruneContext) -> int:
         return ctx.steps
@@ -156,7 +161,8 @@ class PruneAtInit(Method):
 
     def initial_masks(self, ctx: PruneContext) -> MaskSet:
         """``make_masks`` under the method's ``sanity`` option (``SanityHparams``), if any."""
-        return ablated_masks(self, ctx, getattr(self.hparams, "sanity", "none"))
+        check = getattr(self.hparams, "sanity", "none")
+        return ablated_masks(self, self.scoring_context(ctx), check)
 
 
 class PrunePretrained(Method):

@@ -13,6 +13,7 @@ import torch
 from torch.func import functional_call, grad, replace_all_batch_norm_modules_
 
 from methods.budgets import masks_from_scores
+from methods.context import PruneContext, rebatched
 from methods.disentangled import per_task_scores
 from methods.masks import prunable_parameters
 from methods.registry import build_method
@@ -87,7 +88,7 @@ def test_snip_saliency_is_abs_gradient_times_weight(double_setup):
 
 def test_disparse_task_saliency_uses_only_that_tasks_loss_and_scope(double_setup):
     model, ctx = double_setup
-    method = build_method("disparse_static", {"scoring_batches": 2})
+    method = build_method("disparse_static", {"scoring_batches": 2, "per_batch_abs": False})
     per_task = per_task_scores(ctx, method.task_scores)
     assert set(per_task["seg"]) == {
         n for n in prunable_parameters(model) if not n.startswith("heads.normal.")
@@ -160,6 +161,8 @@ def test_disparse_static_authors_options_per_batch_abs_and_xavier_copy(double_se
                 expected[n] += (p.grad * p.detach()).abs()
     for n in params:
         torch.testing.assert_close(scores[n], expected[n])
+    defaults = build_method("disparse_static", {}).hparams  # the authors' method by default
+    assert (defaults.score_copy, defaults.per_batch_abs) == ("xavier", True)
 
 
 def test_disparse_static_xavier_copy_is_seeded_and_leaves_the_network_untouched(
@@ -170,9 +173,27 @@ def test_disparse_static_xavier_copy_is_seeded_and_leaves_the_network_untouched(
     xavier = build_method("disparse_static", {"scoring_batches": 2, "score_copy": "xavier"})
     first = xavier.make_masks(context_factory(tiny_model, 0.8, seed=5))
     again = xavier.make_masks(context_factory(tiny_model, 0.8, seed=5))
-    plain = build_method("disparse_static", {"scoring_batches": 2})
+    plain = build_method("disparse_static", {"scoring_batches": 2, "score_copy": "model"})
     on_model = plain.make_masks(context_factory(tiny_model, 0.8, seed=5))
     assert all(torch.equal(first.masks[n], again.masks[n]) for n in params)  # seeded draw
     assert any(not torch.equal(first.masks[n], on_model.masks[n]) for n in params)
     assert all(torch.equal(p.detach(), before[n]) for n, p in params.items())
     assert abs(first.sparsity() - 0.8) < 0.001
+
+
+def test_rebatched_context_cuts_the_same_training_images_into_batches_of_the_given_size():
+    images = torch.arange(12.0).view(12, 1, 1, 1)
+    stream = [{"image": images[i : i + 3], "seg": images[i : i + 3] * 10} for i in range(0, 12, 3)]
+    ctx = PruneContext(
+        model=torch.nn.Identity(),
+        tasks=(),
+        loss_weights={},
+        sparsity=0.5,
+        batches=lambda n: iter(stream[:n]),
+        generator=torch.Generator(),
+    )
+    assert rebatched(ctx, None) is ctx
+    cut = list(rebatched(ctx, 4).batches(2))
+    assert [b["image"].flatten().tolist() for b in cut] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert cut[1]["seg"].flatten().tolist() == [40, 50, 60, 70]
+    assert [len(b["image"]) for b in rebatched(ctx, 2).batches(5)] == [2] * 5
