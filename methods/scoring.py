@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import torch
 
+from core.progress import Progress
 from core.tasks import weighted_task_losses
 from methods.context import PruneContext
 from methods.masks import prunable_parameters
@@ -67,6 +68,7 @@ def accumulated_gradients(
     params = prunable_parameters(ctx.model)
     grads = {name: torch.zeros_like(p) for name, p in params.items()}
     ctx.model.train()
+    progress = Progress(f"  scoring{f' ({task})' if task else ''}", num_batches)
     with preserved_buffers(ctx.model):
         for batch in ctx.batches(num_batches):
             loss = multitask_loss(ctx, batch, task, temperature)
@@ -74,6 +76,7 @@ def accumulated_gradients(
             for name, g in zip(params, values, strict=True):
                 if g is not None:
                     grads[name] += g.abs() if absolute else g
+            progress.step()
     return grads
 
 

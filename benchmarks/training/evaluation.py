@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from core.progress import Progress
 from core.tasks import TaskSpec, weighted_task_losses
 
 
@@ -33,10 +35,12 @@ def evaluate(
 ) -> dict[str, float]:
     """Metrics of every task over the full split, keyed ``<task>/<metric>``."""
     accumulators = {t.name: t.new_accumulator() for t in tasks}
+    progress = Progress("  evaluating", math.ceil(len(split) / batch_size))
     for batch in _eval_batches(model, split, device, batch_size):
         outputs = model(batch["image"])
         for task in tasks:
             accumulators[task.name].update(outputs[task.name], batch[task.name])
+        progress.step()
     return {
         f"{task}/{metric}": value
         for task, acc in accumulators.items()

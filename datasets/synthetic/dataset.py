@@ -102,6 +102,27 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
         return None
 
 
+def _cache_mismatch(
+    cached: dict[str, np.ndarray], seeds: range, settings: RenderSettings
+) -> str | None:
+    """What is wrong with a readable cached split: the arrays must have the keys, dtypes and
+    shapes a fresh render has, and its first scene must equal a fresh render of that scene."""
+    first = render_sample(seeds.start, settings)
+    if set(cached) != set(first):
+        return f"arrays {sorted(cached)}, expected {sorted(first)}"
+    for key, value in first.items():
+        expected_shape = (len(seeds), *np.shape(value))
+        array = cached[key]
+        if array.dtype != np.asarray(value).dtype or array.shape != expected_shape:
+            return (
+                f"{key} is {array.dtype} {array.shape}, expected "
+                f"{np.asarray(value).dtype} {expected_shape}"
+            )
+        if not np.array_equal(array[0], value, equal_nan=True):
+            return f"{key} of the first scene differs from a fresh render"
+    return None
+
+
 def load_split(options: SyntheticOptions, split: str) -> dict[str, np.ndarray]:
     """Render a split, or read it from the cache when the same scenes were rendered before."""
     settings = RenderSettings(
@@ -112,10 +133,16 @@ def load_split(options: SyntheticOptions, split: str) -> dict[str, np.ndarray]:
         noise_std=options.noise_std,
     )
     path = _cache_path(options, split, settings)
+    seeds = _split_seeds(options)[split]
     if path.exists():
         cached = _read_cache(path)
-        if cached is not None:
+        wrong = None if cached is None else _cache_mismatch(cached, seeds, settings)
+        if cached is not None and wrong is None:
             return cached
+        if wrong is not None:
+            log.warning(
+                "cached split %s does not match its scenes (%s); rendering it again", path, wrong
+            )
     log.info(
         "rendering %d %s scenes at %dx%d -> %s",
         len(_split_seeds(options)[split]),

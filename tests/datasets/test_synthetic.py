@@ -103,6 +103,38 @@ def test_a_damaged_cache_file_is_rendered_again(tmp_path, caplog, damage):
     assert cached.read_bytes() == data  # rewritten whole
 
 
+@pytest.mark.parametrize(
+    "damage", ["no arrays", "missing seg", "seg shape", "seg dtype", "other scene"]
+)
+def test_a_readable_cache_file_with_wrong_arrays_is_rendered_again(tmp_path, caplog, damage):
+    options = {"num_train": 3, "num_val": 1, "num_test": 1, "height": 16, "width": 16}
+    options["cache_dir"] = str(tmp_path)
+    first = build_dataset("synthetic", options)
+    cached = next(tmp_path.glob("train-*.npz"))
+    data = cached.read_bytes()
+    with np.load(cached) as arrays:
+        arrays = {k: arrays[k] for k in arrays.files}
+    if damage == "no arrays":
+        arrays = {}
+    elif damage == "missing seg":
+        del arrays["seg"]
+    elif damage == "seg shape":
+        arrays["seg"] = arrays["seg"][:, :8]
+    elif damage == "seg dtype":
+        arrays["seg"] = arrays["seg"].astype(np.float32)
+    else:
+        arrays = {k: v[::-1].copy() for k, v in arrays.items()}  # scenes in another order
+    np.savez_compressed(cached, **arrays)
+    second = build_dataset("synthetic", options)
+    assert f"cached split {cached} does not match its scenes" in caplog.text
+    assert all(
+        torch.equal(first.splits["train"][i][k], second.splits["train"][i][k])
+        for i in range(3)
+        for k in first.splits["train"][i]
+    )
+    assert cached.read_bytes() == data  # rendered and written again
+
+
 def test_bad_options_name_the_option(tmp_path):
     with pytest.raises(OptionError, match="dataset.tasks: unknown task"):
         build_dataset("synthetic", {"tasks": ["seg", "albedo"], "cache_dir": str(tmp_path)})
