@@ -12,7 +12,7 @@ EVERY_S = 10.0
 
 
 def clock(seconds: float) -> str:
-    minutes, rest = divmod(int(round(seconds)), 60)
+    minutes, rest = divmod(round(seconds), 60)
     return f"{minutes}m{rest:02d}s"
 
 

@@ -34,6 +34,10 @@ class CrossStitchUnit(nn.Module):
             weights = weights[:, None].repeat(1, channels)
         self.alpha = nn.Parameter(weights)
 
+    def macs(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> int:
+        """One multiply-accumulate per source task for every output element."""
+        return inputs[0].shape[0] * output.numel()
+
     def forward(self, stacked: torch.Tensor) -> torch.Tensor:  # [T, B, C, H, W] -> [B, C, H, W]
         if self.alpha.dim() == 1:
             return torch.einsum("t,tbchw->bchw", self.alpha, stacked)

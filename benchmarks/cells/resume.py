@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from benchmarks.tracking.keys import CellKey
-from benchmarks.tracking.schema import RESUME_CHECKPOINT, artifact
 from benchmarks.tracking.store import Tracker
 from methods.masks import MaskSet
 
@@ -73,10 +72,11 @@ class ResumePoint:
 def find_resume_point(tracker: Tracker, key: CellKey, device: torch.device) -> ResumePoint | None:
     """The newest KILLED run of the cell, made by today's code, that saved a checkpoint, loaded;
     None if there is none."""
-    for run in tracker.killed_with_checkpoint(key)[:1]:
-        state = tracker.download_torch(run.info.run_id, artifact(RESUME_CHECKPOINT), device)
-        return ResumePoint(run.info.run_id, state)
-    return None
+    found = tracker.killed_with_checkpoint(key, device)
+    if found is None:
+        return None
+    run, state = found
+    return ResumePoint(run.info.run_id, state)
 
 
 def capture(

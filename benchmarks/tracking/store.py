@@ -151,16 +151,17 @@ class Tracker(CellClaims):
     def run_metrics(self, run_id: str) -> dict[str, float]:
         return dict(self.client.get_run(run_id).data.metrics)
 
-    def killed_with_checkpoint(self, key: CellKey) -> list[Run]:
+    def killed_with_checkpoint(self, key: CellKey, device="cpu") -> tuple[Run, dict] | None:
         """The newest KILLED run of the cell, made by today's code, whose resumable checkpoint
-        can be read (a list of one, or empty). A run killed while writing it leaves a truncated
-        file: that run is passed over with a warning, so the cell resumes from an older run's
-        checkpoint or starts afresh instead of failing on every rerun."""
+        can be read, with the checkpoint loaded onto ``device``; None if there is none. A run
+        killed while writing it leaves a truncated file: that run is passed over with a warning,
+        so the cell resumes from an older run's checkpoint or starts afresh instead of failing
+        on every rerun."""
         for run in self.runs_of(key, "KILLED"):
             if RESUME_POINT not in run.data.tags or key.is_stale(run):
                 continue
             try:
-                self.download_torch(run.info.run_id, artifact(RESUME_CHECKPOINT), "cpu")
+                state = self.download_torch(run.info.run_id, artifact(RESUME_CHECKPOINT), device)
             except Exception as error:  # torch and MLflow raise many types for a bad file
                 log.warning(
                     "run %s: its checkpoint cannot be read (%s: %s); not resuming from it",
@@ -169,8 +170,8 @@ class Tracker(CellClaims):
                     str(error)[:200],
                 )
                 continue
-            return [run]
-        return []
+            return run, state
+        return None
 
     @contextmanager
     def run(

@@ -46,10 +46,35 @@ def weight_uses(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int
 
 
 @torch.no_grad()
+def mixing_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """MACs of modules that multiply outside conv and linear layers for one input of
+    ``input_shape``: each declares them with ``macs(inputs, output)`` (a cross-stitch unit's
+    weighted sum over tasks). Their weights are never pruned."""
+    total = 0
+
+    def hook(module: nn.Module, inputs, output) -> None:
+        nonlocal total
+        total += module.macs(inputs, output) // output.shape[0]
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if hasattr(m, "macs")]
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        model(torch.zeros((1, *input_shape), device=device))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+@torch.no_grad()
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
-    """(MACs, MACs of nonzero weights) of conv and linear layers for one input of
-    ``input_shape`` (C, H, W). Element-wise work (BN, activations, stitching) is not counted."""
-    macs, nonzero = 0, 0
+    """(MACs, MACs of nonzero weights) of conv and linear layers and of the modules that declare
+    their own (``mixing_macs``) for one input of ``input_shape`` (C, H, W). Element-wise work
+    (BN, activations, attention masks) is not counted."""
+    macs = nonzero = mixing_macs(model, input_shape)
     for name, count in weight_uses(model, input_shape).items():
         weight = model.get_parameter(name)
         macs += weight.numel() * count

@@ -174,3 +174,27 @@ def test_architectures_build_on_the_resnet34_stages(name):
     assert out["seg"].shape == (1, 7, 24, 24) and out["normal"].shape == (1, 3, 24, 24)
     owners = model.parameter_owners()
     assert set(owners) == {n for n, _ in model.named_parameters()}
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("dense", {}),
+        ("mtan", {}),
+        ("nddr_cnn", {}),
+        ("single_task", {}),
+        ("cross_stitch", {}),
+        ("cross_stitch", {"weights": "channel"}),
+    ],
+)
+def test_counted_macs_equal_torch_flop_counter_on_dense_networks(name, options):
+    """An independent count: torch's FlopCounterMode (2 FLOPs per multiply-accumulate) sees
+    every conv, linear and matrix product, the cross-stitch sums included."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    backbone = get_backbone("small_cnn", {"width": 4})
+    model = build_method(name, options).build_network(backbone, TASKS).eval()
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, 16, 16))
+    assert complexity(model, (3, 16, 16))["macs"] == counter.get_total_flops() // 2
