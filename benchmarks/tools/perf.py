@@ -5,7 +5,10 @@
 2. Per-cell wall time of the default sweep: one cell of each kind (dense, prune-at-init,
    prune-pretrained) is run into a throwaway MLflow store, and the default sweep's total is
    estimated from those measured times.
-3. ``--workers N``: the same list of cells (every method at 90%, seed 0, shortened training) run
+3. ``--inference``: what compression buys when the model runs (``benchmarks.tools.inference_perf``):
+   dense, an unstructured 90% mask and 50% / 70% of the weights removed as channels, timed
+   interleaved, on deeplab_resnet34 at 256x256 and small_cnn.
+4. ``--workers N``: the same list of cells (every method at 90%, seed 0, shortened training) run
    one after another in this process and then on N worker processes, each into its own
    throwaway store; prints both wall times and their ratio.
 """
@@ -102,6 +105,7 @@ def cell_times(device: torch.device, overrides: list[str]) -> dict[str, float]:
         "dense": ("dense", 0.0),
         "prune_at_init": ("snip", 0.9),
         "prune_pretrained": ("magnitude", 0.9),
+        "structured": ("channel_magnitude", 0.9),
     }
     times = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,6 +188,30 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="folder of NYUv2 samples in the AdaShare layout (default: %(default)s)",
     )
     parser.add_argument(
+        "--inference",
+        action="store_true",
+        help="also print what compression buys at inference: dense, unstructured 90%%, 50%% and "
+        "70%% of the weights as channels, on deeplab_resnet34 and small_cnn (several minutes)",
+    )
+    parser.add_argument(
+        "--deeplab-side",
+        type=int,
+        default=256,
+        help="input side of deeplab_resnet34 for --inference (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved timing rounds for --inference (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for --inference, as the default sweep's cells (default: %(default)s)",
+    )
+    parser.add_argument(
         "--override",
         action="append",
         default=[],
@@ -229,16 +257,49 @@ def print_cell_times(device: torch.device, overrides: list[str]) -> None:
         MethodKind.PRUNE_AT_INIT: times["prune_at_init"],
         MethodKind.DYNAMIC: times["prune_at_init"],
         MethodKind.PRUNE_PRETRAINED: times["prune_pretrained"],
+        MethodKind.STRUCTURED: times["structured"],
         MethodKind.ARCHITECTURE: times["dense"],
     }
     total = sum(kind_time[k] * n for k, n in kinds.items())
     print(f"  default sweep: {len(sweep)} cells, estimated {total / 60:.1f} min on this machine")
 
 
+def print_inference(args: argparse.Namespace) -> None:
+    """What each kind of compression buys at inference (``benchmarks.tools.inference_perf``)."""
+    from tabulate import tabulate
+
+    from benchmarks.inference.measure import LatencyPlan
+    from benchmarks.tools.inference_perf import measure, networks
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    cell = expand_sweep(default_config(*args.override, "method=dense", "seed=0"))[0]
+    side = build_dataset(cell.dataset["name"], cell.dataset_options).image_shape[1:]
+    header = [
+        "network",
+        "prunable weights",
+        "executed GMACs (x dense)",
+        "state dict / gzip MB",
+        "latency b1 / b8 (x dense)",
+        "train step (x dense)",
+        "train peak memory",
+    ]
+    plan = LatencyPlan(rounds=args.rounds, min_time_s=0.01)
+    for network in networks(args.deeplab_side, tuple(side)):
+        print(
+            f"\n{network.label}, {args.threads} thread(s), {args.rounds} interleaved rounds "
+            f"(train step at batch {network.train_batch}):"
+        )
+        print(tabulate(measure(network, plan, args.rounds), headers=header, tablefmt="github"))
+    torch.set_num_threads(threads)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_arguments(argv)
     device = resolve_device(args.device)
     print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    if args.inference:
+        print_inference(args)
     dense_step_s = print_step_ratio(device, args)
     if args.loaders:
         batch = default_config(*args.override).protocol.batch_size
