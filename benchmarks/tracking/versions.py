@@ -48,8 +48,36 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# The packages whose versions can change a result (the suite's direct dependencies).
+RECORDED_PACKAGES = (
+    "torch",
+    "torchvision",
+    "numpy",
+    "scipy",
+    "pandas",
+    "mlflow",
+    "hydra-core",
+    "torch-pruning",
+    "pillow",
+)
+
+
+def package_versions() -> str:
+    """``name==version`` of ``RECORDED_PACKAGES``, comma-separated (``none`` when absent)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def one(name: str) -> str:
+        try:
+            return f"{name}=={version(name)}"
+        except PackageNotFoundError:
+            return f"{name}==none"
+
+    return ",".join(one(name) for name in RECORDED_PACKAGES)
+
+
 def environment_tags(device: str) -> dict[str, str]:
-    """Python, torch, CUDA and cuDNN versions, CPU and GPU model, torch's thread count."""
+    """Python, torch, CUDA and cuDNN versions, CPU and GPU model, torch's thread count, and the
+    versions of the packages that can change a result (``env/packages``)."""
     import torch
 
     gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else "none"
@@ -62,5 +90,6 @@ def environment_tags(device: str) -> dict[str, str]:
         "gpu": gpu,
         "threads": str(torch.get_num_threads()),
         "platform": platform.platform(),
+        "packages": package_versions(),
     }
     return {ENVIRONMENT_PREFIX + key: value for key, value in tags.items()}

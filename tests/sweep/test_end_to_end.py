@@ -49,6 +49,7 @@ def test_smoke_sweep_logs_every_cell_with_params_metrics_tags_and_artifacts(smok
             "env/cuda",
             "env/cpu",
             "env/gpu",
+            "env/packages",
         ):
             assert tags[key]
         assert run.data.params["protocol.name"] == "smoke"
