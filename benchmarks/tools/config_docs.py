@@ -1,10 +1,12 @@
-"""``python -m benchmarks.tools.config_docs``: the README's option tables, generated from the code.
+"""``python -m benchmarks.tools.config_docs``: the README's option tables and the text of
+``python -m benchmarks.run --help``, generated from the code.
 
 Each default has one source: a method's options and defaults are its ``Hparams`` dataclass (its
 yaml file repeats them for Hydra, and a test keeps the two equal); a protocol's values are its
 yaml file (``Protocol`` has no defaults); the help texts are the dataclass fields' ``help``. This
-module renders both as markdown between marker comments in README.md; ``--check`` fails when
-the README is out of date (the test suite runs it).
+module renders both as markdown between marker comments in README.md, and writes the help file
+(``benchmarks.tools.help_text``); ``--check`` fails when either is out of date (the test suite
+runs it).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import yaml
 
 from benchmarks import CONF_DIR, PROJECT_ROOT
+from benchmarks.tools.help_text import HELP_FILE, help_file
 from benchmarks.training.protocol import Protocol
 from methods.registry import get_method, list_methods
 
@@ -81,21 +84,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.tools.config_docs", description=__doc__
     )
-    parser.add_argument("--check", action="store_true", help="fail if README.md is out of date")
+    parser.add_argument(
+        "--check", action="store_true", help="fail if README.md or the help file is out of date"
+    )
     args = parser.parse_args(argv)
-    current = README.read_text()
-    fresh = render_readme(current)
+    targets = {README: render_readme(README.read_text()), HELP_FILE: help_file()}
     if args.check:
-        if fresh != current:
-            print(
-                "README.md option tables are out of date: run "
-                "python -m benchmarks.tools.config_docs"
-            )
-            return 1
-        print("README.md option tables are up to date")
-        return 0
-    README.write_text(fresh)
-    print(f"rewrote the option tables in {README}")
+        stale = [path for path, fresh in targets.items() if path.read_text() != fresh]
+        for path in stale:
+            print(f"{path} is out of date: run python -m benchmarks.tools.config_docs")
+        if not stale:
+            print("README.md option tables and the --help text are up to date")
+        return 1 if stale else 0
+    for path, fresh in targets.items():
+        path.write_text(fresh)
+    print(f"rewrote the option tables in {README} and the --help text in {HELP_FILE}")
     return 0
 
 

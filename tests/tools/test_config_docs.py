@@ -50,3 +50,30 @@ def test_a_stale_readme_table_is_detected():
     stale = text.replace("| `imp` | `round_steps` | `60` |", "| `imp` | `round_steps` | `75` |")
     assert stale != text
     assert render_readme(stale) == text
+
+
+def test_run_help_gives_every_option_its_meaning_by_group():
+    import subprocess
+    import sys
+
+    from benchmarks import PROJECT_ROOT
+    from benchmarks.training.protocol import Protocol
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--help"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    flat = " ".join(shown.split())
+    for field in dataclasses.fields(Protocol):
+        if field.name != "name":
+            assert f"protocol.{field.name}" in shown
+            assert " ".join(field.metadata["help"].split()) in flat, field.name
+    for name in list_methods():
+        assert f"method={name}" in shown
+        for field in dataclasses.fields(get_method(name).Hparams):
+            assert " ".join(field.metadata["help"].split()) in flat, f"{name}.{field.name}"
+    assert "threads_per_cell=1" in shown and "sweep.groups=null" in shown
+    assert "tracking.stale_after_s=600" in shown and "model.width=16" in shown
