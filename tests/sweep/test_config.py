@@ -146,3 +146,15 @@ def test_a_results_dir_that_is_a_file_fails_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match=f"results_dir='{taken}' is a file, not a folder"):
         prepare_sweep(cfg)
     assert not (tmp_path / "never.db").exists()
+
+
+def test_a_misspelt_override_names_the_close_valid_options():
+    from benchmarks.sweep.overrides import unknown_key_message
+
+    message = unknown_key_message(["method=snip", "method.scoring_batch=3"])
+    assert "unknown option method.scoring_batch" in message
+    assert "did you mean method.scoring_batches or method.scoring_batch_size?" in message
+    assert "did you mean protocol.steps?" in unknown_key_message(["protocol.stpes=3"])
+    assert "did you mean protocol?" in unknown_key_message(["protocl.steps=3"])
+    assert unknown_key_message(["method=snip", "method.scoring_batches=3", "seed=0"]) is None
+    assert unknown_key_message(["-m", "method=snip,grasp", "sparsity=0.5,0.9"]) is None
