@@ -125,6 +125,31 @@ def depth_from_array(array: np.ndarray) -> torch.Tensor:
     return map_from_array(array)
 
 
+def check_files(where: str, splits: dict[str, list[SampleFiles]]) -> None:
+    """Every file the splits need exists: otherwise one error naming every missing folder, and
+    for folders that exist the number of missing files with the first few (found when the
+    dataset is built, not as a failed run during training)."""
+    missing: dict[Path, list[Path]] = {}
+    for samples in splits.values():
+        for sample in samples:
+            for path in sample.paths.values():
+                if not path.is_file():
+                    missing.setdefault(path.parent, []).append(path)
+    if not missing:
+        return
+    lines = []
+    for folder, paths in sorted(missing.items()):
+        if not folder.is_dir():
+            lines.append(f"folder {folder} is missing")
+        else:
+            names = ", ".join(sorted({p.name for p in paths})[:3])
+            lines.append(f"{len(set(paths))} file(s) missing in {folder} (e.g. {names})")
+    raise DatasetError(
+        f"{where}: " + "; ".join(lines) + ". Point dataset.root at a complete copy, or restore "
+        "the files (each loader's layouts: its module docstring, and the README)"
+    )
+
+
 def build_file_bundle(
     name: str,
     tasks: tuple,
@@ -144,6 +169,7 @@ def build_file_bundle(
         if not samples:
             raise DatasetError(f"{where}: the {split} split has no samples")
     splits = {split: samples[:limit] for split, samples in splits.items()}
+    check_files(where, splits)
     train_transform = None
     if crop is not None:
         if len(crop) != 2 or min(crop) < 1:

@@ -305,3 +305,17 @@ def test_float_depth_in_millimetres_is_named(tmp_path):
     bundle = build_dataset("nyuv2", {"root": str(tmp_path)})
     with pytest.raises(DatasetError, match=r"depth/0001.npy.*deepest value is 2500.*millimetres"):
         bundle.splits["train"][0]
+
+
+def test_files_missing_when_the_dataset_is_built_are_named_folder_by_folder(tmp_path):
+    import shutil
+
+    write_nyu_adashare(tmp_path)  # its index lists every file
+    build_dataset("nyuv2", {"root": str(tmp_path)})  # complete: builds
+    shutil.rmtree(tmp_path / "depth")
+    (tmp_path / "seg" / "0002.png").unlink()
+    with pytest.raises(DatasetError) as error:
+        build_dataset("nyuv2", {"root": str(tmp_path)})
+    message = str(error.value)
+    assert f"folder {tmp_path / 'depth'} is missing" in message
+    assert f"1 file(s) missing in {tmp_path / 'seg'} (e.g. 0002.png)" in message
