@@ -218,13 +218,28 @@ def render_setting(
         parts += [f"† {r['method']}: {r['health']}" for _, r in flagged.iterrows()]
         parts += [""] if len(flagged) else []
     parts += [caption(setting.tasks, comparison), ""]
+    parts += missing_baseline_lines(setting, comparison)
     parts += stale_lines(table)
     parts += fallback_lines(setting.runs, comparison)
     parts += _rank_summary(setting.runs, levels)
     parts += render_sanity_table(setting.runs, setting.ablated)
-    dataset = str(setting.runs["dataset"].iloc[0])
-    parts += [reference_section(dataset, table)]
+    dataset, protocol = (str(setting.runs[k].iloc[0]) for k in ("dataset", "protocol"))
+    if protocol == f"paper_{dataset}":  # published numbers compare only with their protocol
+        parts += [reference_section(dataset, table)]
     return "\n".join(parts)
+
+
+def missing_baseline_lines(setting: Setting, comparison: Comparison) -> list[str]:
+    """Why Δm is "-": the setting has no run of the baseline method, and how to make one."""
+    if (setting.runs["method"] == comparison.baseline).any():
+        return []
+    return [
+        f"Δm is \"-\": no {comparison.baseline} run for this setting. Run it with the same "
+        f"dataset, model and protocol options as these runs (their `config.yaml`), e.g. "
+        f"`python -m benchmarks.run method={comparison.baseline} <the same overrides>`; "
+        "the Δm column fills in at the next leaderboard.",
+        "",
+    ]
 
 
 def failure_lines(failures: pd.DataFrame) -> list[str]:

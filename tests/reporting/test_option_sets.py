@@ -51,3 +51,13 @@ def test_runs_made_under_another_default_get_their_own_row(tmp_path):
     assert all("snip {options " in row for row in rows)
     seeds = sorted(int(row.split("|")[4]) for row in rows)
     assert seeds == [1, 2]  # one row of 1 seed (the old default), one of 2
+
+
+def test_a_setting_without_dense_says_why_delta_m_is_missing_and_shows_no_paper_rows(tmp_path):
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "mtl-sparse-bench")
+    for cell in smoke_cells("method=snip", "sparsity=0.5", "seed=0"):
+        finished_run(tracker, cell, cell_params(cell, "cpu"), 20.0)
+    board = write_leaderboard(tracker.uri, tracker.experiment, tmp_path / "results")
+    assert 'Δm is "-": no dense run for this setting' in board
+    assert "`python -m benchmarks.run method=dense" in board
+    assert "Paper reference" not in board  # a smoke protocol: published numbers do not apply
