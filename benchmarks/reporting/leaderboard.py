@@ -16,7 +16,12 @@ from pathlib import Path
 
 from benchmarks.cells.stored import describe, rekey_store
 from benchmarks.reporting.delta_m import VARIANTS
-from benchmarks.reporting.plots import frontier_rows, plot_delta_m, plot_frontier
+from benchmarks.reporting.plots import (
+    delta_m_rows,
+    frontier_rows,
+    plot_delta_m,
+    plot_frontier,
+)
 from benchmarks.reporting.settings import (
     BASELINES,
     Comparison,
@@ -64,7 +69,8 @@ def write_leaderboard(
             name = f"{setting.slug}{suffix}"
             files.write_text(out / f"{name}.md", f"# Leaderboard\n\n{text}")
             table.to_csv(files.path(out / f"{name}.csv"), index=False, float_format="%.6g")
-            plot_delta_m(setting, table, files.path(out / f"{name}_delta_m.png"), comparison)
+            if delta_m_rows(table).size:  # a dense-only setting has nothing to plot
+                plot_delta_m(setting, table, files.path(out / f"{name}_delta_m.png"), comparison)
             if frontier_rows(table).size:  # runs from before latency was measured have none
                 plot_frontier(setting, table, files.path(out / f"{name}_frontier.png"), comparison)
             sections.append(text)

@@ -3,51 +3,110 @@ measured latency."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.reporting.settings import UNPRUNED_GROUPS, Comparison, Setting
+from benchmarks.reporting.settings import GROUP_ORDER, UNPRUNED_GROUPS, Comparison, Setting
 
 FRONTIER_X = "inference/latency_ratio_b1"
 STRUCTURED_GROUP = "structured"
 
 
+def delta_m_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Compressed rows with a delta-m: what the delta-m plot draws (none: no plot)."""
+    return table[~table["group"].isin(UNPRUNED_GROUPS)].dropna(subset=["delta_m:mean"])
+
+
+def _y_range(rows: pd.DataFrame, references: pd.DataFrame) -> tuple[float, float]:
+    """An axis range that every mean fits in and that no single wide interval stretches:
+    the means, their intervals up to the 90th percentile of interval widths, the references."""
+    means = pd.concat([rows["delta_m:mean"], references["delta_m:mean"], pd.Series([0.0])])
+    widths = rows["delta_m:ci95"].fillna(0.0)
+    cap = float(widths.quantile(0.9)) if len(widths) else 0.0
+    low, high = float(means.min()) - cap, float(means.max()) + cap
+    pad = 0.05 * (high - low or 1.0)
+    return low - pad, high + pad
+
+
 def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path, comparison: Comparison) -> None:
-    """Delta-m against target sparsity, one line per compression method."""
+    """Delta-m against target sparsity: one panel per method group (static, dynamic,
+    pretrained, structured), one line per method with 95% intervals over seeds; dense (0) and
+    dense_same_steps as reference bands, the architectures as dotted lines. Intervals cut by the
+    axis are named in the figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8.5, 4.5))
-    ax.axhline(0.0, color="black", linewidth=1, label=comparison.baseline_label)
-    compressed = table[~table["group"].isin(UNPRUNED_GROUPS)]
-    colors = plt.get_cmap("tab20").colors
-    styles = {"static": "-", "dynamic": "--", "pretrained": ":"}
-    for index, ((group, method), rows) in enumerate(compressed.groupby(["group", "method"])):
-        rows = rows.sort_values("sparsity")
-        ax.errorbar(
-            100 * rows["sparsity"],
-            rows["delta_m:mean"],
-            yerr=rows["delta_m:ci95"],
-            marker="o",
-            capsize=3,
-            color=colors[index % len(colors)],
-            linestyle=styles.get(group, "-"),
-            label=f"{method} ({group})",
-        )
-    ax.set_xlabel("target sparsity (%)")
-    ax.set_ylabel(
-        f"Δm ({comparison.variant}) vs {comparison.baseline} (%)  ↑ better\n"
-        "(bars: 95% interval over seeds)"
+    rows = delta_m_rows(table)
+    groups = [g for g in GROUP_ORDER if g in set(rows["group"])]
+    references = table[table["group"].isin(UNPRUNED_GROUPS)].dropna(subset=["delta_m:mean"])
+    low, high = _y_range(rows, references)
+    columns = min(2, len(groups))
+    lines = math.ceil(len(groups) / columns)
+    fig, axes = plt.subplots(
+        lines, columns, figsize=(6.0 * columns, 4.2 * lines), sharey=True, squeeze=False
     )
-    ax.set_title(setting.slug, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    for ax in axes.flat[len(groups) :]:
+        ax.set_visible(False)
+    clipped = []
+    colors = plt.get_cmap("tab10").colors
+    for ax, group in zip(axes.flat, groups, strict=False):
+        _draw_references(ax, references, comparison)
+        for index, (method, points) in enumerate(rows[rows["group"] == group].groupby("method")):
+            points = points.sort_values("sparsity")
+            mean, ci = points["delta_m:mean"], points["delta_m:ci95"].fillna(0.0)
+            ax.errorbar(
+                100 * points["sparsity"],
+                mean,
+                yerr=ci,
+                marker="o",
+                capsize=3,
+                color=colors[index % len(colors)],
+                label=method,
+            )
+            for (_, point), m, c in zip(points.iterrows(), mean, ci, strict=True):
+                if m - c < low or m + c > high:
+                    clipped.append(f"{method} {100 * point['sparsity']:.0f}% (±{c:.1f})")
+        ax.set_ylim(low, high)
+        ax.set_title(f"{group} methods", fontsize=10)
+        ax.set_xlabel("target sparsity (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(
+            f"Δm ({comparison.variant}) vs {comparison.baseline} (%)  ↑ better\n"
+            "(bars: 95% interval over seeds)"
+        )
+    title = f"Δm against sparsity: {setting.title.split(' [')[0]}"
+    note = f"intervals cut by the axis: {', '.join(clipped)}" if clipped else ""
+    fig.suptitle(title + (f"\n{note}" if note else ""), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _draw_references(ax, references: pd.DataFrame, comparison: Comparison) -> None:
+    """Dense and dense_same_steps as bands (mean ± 95% interval), architectures as lines."""
+    ax.axhline(0.0, color="black", linewidth=1)
+    for _, row in references.iterrows():
+        mean, ci = row["delta_m:mean"], row.get("delta_m:ci95", 0.0)
+        ci = 0.0 if pd.isna(ci) else ci
+        if row["group"] == "dense" and row["method"] != comparison.baseline:
+            ax.axhspan(mean - ci, mean + ci, color="grey", alpha=0.25, label=row["method"])
+        elif row["group"] == "architecture" and row["method"] != "hard_sharing":
+            ax.axhline(mean, color="grey", linestyle=":", linewidth=1)
+            ax.annotate(
+                row["method"],
+                (0.99, mean),
+                xycoords=("axes fraction", "data"),
+                fontsize=6,
+                ha="right",
+                va="bottom",
+                color="dimgrey",
+            )
 
 
 def frontier_rows(table: pd.DataFrame) -> pd.DataFrame:

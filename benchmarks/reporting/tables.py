@@ -234,7 +234,7 @@ def missing_baseline_lines(setting: Setting, comparison: Comparison) -> list[str
     if (setting.runs["method"] == comparison.baseline).any():
         return []
     return [
-        f"Δm is \"-\": no {comparison.baseline} run for this setting. Run it with the same "
+        f'Δm is "-": no {comparison.baseline} run for this setting. Run it with the same '
         f"dataset, model and protocol options as these runs (their `config.yaml`), e.g. "
         f"`python -m benchmarks.run method={comparison.baseline} <the same overrides>`; "
         "the Δm column fills in at the next leaderboard.",

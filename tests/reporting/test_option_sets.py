@@ -61,3 +61,5 @@ def test_a_setting_without_dense_says_why_delta_m_is_missing_and_shows_no_paper_
     assert 'Δm is "-": no dense run for this setting' in board
     assert "`python -m benchmarks.run method=dense" in board
     assert "Paper reference" not in board  # a smoke protocol: published numbers do not apply
+    written = {path.name for path in (tmp_path / "results").iterdir()}
+    assert not any(name.endswith(("_delta_m.png", "_frontier.png")) for name in written)
