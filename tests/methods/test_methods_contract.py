@@ -5,6 +5,7 @@ zeros that survive training. The lifecycle is run as the runner runs it:
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,14 @@ def test_every_method_config_file_names_a_registered_method():
 @pytest.mark.parametrize("name", METHODS)
 def test_method_declares_kind_paper_and_typed_options(name):
     cls = get_method(name)
-    assert isinstance(cls.kind, MethodKind)
-    assert cls.paper
+    assert isinstance(cls.kind, MethodKind), f"{name}: subclass a kind base of methods.lifecycle"
+    assert cls.paper, f"{name}: set the class attribute `paper` to its reference"
+    if cls.kind == MethodKind.PRUNE_AT_INIT:
+        fields = {f.name for f in dataclasses.fields(cls.Hparams)}
+        assert "sanity" in fields, (
+            f"{name}: mix methods.sanity.SanityHparams into its Hparams (first among the bases) "
+            "so experiment=sanity runs its ablations"
+        )
     with pytest.raises(ValueError, match=f"method={name}: unknown option"):
         build_method(name, {"no_such_option": 1})
 

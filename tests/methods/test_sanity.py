@@ -12,8 +12,9 @@ from hydra import compose, initialize_config_module
 from benchmarks.reporting.sanity_table import render_sanity_table
 from benchmarks.sweep.expand import expand_sweep
 from methods.budgets import masks_from_scores
+from methods.lifecycle import MethodKind
 from methods.masks import MaskSet
-from methods.registry import build_method
+from methods.registry import build_method, get_method, list_methods
 from methods.sanity import shuffled_within_layers
 from methods.scoring import random_scores
 from tests.helpers import make_context
@@ -57,7 +58,7 @@ def test_reinit_keeps_the_masks_and_redraws_the_weights(tiny_model, tiny_bundle)
 def test_sanity_experiment_adds_three_ablations_per_prune_at_init_method():
     with initialize_config_module("benchmarks.conf", version_base="1.3"):
         cells = expand_sweep(compose("config", overrides=["experiment=sanity", "seed=0"]))
-    static = ["disparse_static", "grasp", "random", "snip", "synflow"]
+    static = [m for m in list_methods() if get_method(m).kind == MethodKind.PRUNE_AT_INIT]
     checks = {(c.method_name, c.method.get("sanity")) for c in cells}
     assert checks == {("dense", None)} | {
         (m, s) for m in static for s in ("none", "shuffle", "reinit", "invert")

@@ -84,7 +84,10 @@ def test_tracking_uri_honours_the_environment(monkeypatch):
 
 def test_every_group_file_is_documented():
     for path in Path(CONF_DIR).rglob("*.yaml"):
-        assert path.read_text().lstrip().startswith("#") or path.parent.name == "help", path
+        assert path.read_text().lstrip().startswith("#"), (
+            f"{path} must start with a comment saying what it is, e.g. "
+            "`# methods/my_method.py: <its rule in one line>`"
+        )
 
 
 def test_method_options_apply_to_every_cell_of_that_method():
