@@ -14,6 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmarks import PROJECT_ROOT as ROOT
+from tests.helpers import run_benchmark
 
 pytestmark = pytest.mark.slow
 
@@ -264,3 +265,36 @@ def test_a_truncated_checkpoint_is_passed_over_and_the_cell_completes(tmp_path):
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "its checkpoint cannot be read" in rerun.stdout + rerun.stderr
     assert runs_by_status(tmp_path) == Counter({("0", "KILLED"): 1, ("0", "FINISHED"): 1})
+
+
+def test_a_leaderboard_killed_mid_write_leaves_the_previous_files_whole(tmp_path):
+    """kill -9 at several moments of a leaderboard rewrite: every file is the old one or the new
+    one, complete (written under a hidden name and renamed), never empty or missing."""
+    import random
+
+    assert run_benchmark(tmp_path, "method=magnitude", "sparsity=0.5").returncode == 0
+    results = tmp_path / "results"
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.leaderboard",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path}/mlflow.db",
+        "--results-dir",
+        str(results),
+    ]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=300)
+    before = {p.name: p.read_bytes() for p in results.iterdir()}
+    delays = random.Random(0)
+    for _ in range(4):
+        board = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(delays.uniform(0.5, 4.0))
+        board.send_signal(signal.SIGKILL)
+        board.wait(timeout=60)
+        visible = {p.name: p for p in results.iterdir() if not p.name.startswith(".")}
+        assert set(visible) == set(before)
+        assert all(p.stat().st_size > 0 for p in visible.values())
+        for name in (n for n in visible if n.endswith((".md", ".csv"))):
+            assert visible[name].read_bytes() == before[name]  # same store: same text
