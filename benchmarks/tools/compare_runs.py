@@ -25,8 +25,9 @@ def _same(a: float, b: float) -> bool:
 
 
 def _result_columns(frame: pd.DataFrame) -> list[str]:
-    """Test metrics (``<task>/<metric>``) and achieved sparsities (``sparsity/...``)."""
-    other = ("model/", "health/", "selection/")
+    """Test metrics (``<task>/<metric>``), achieved sparsities (``sparsity/...``) and training
+    budgets; not timings and inference measurements, which differ from run to run."""
+    other = ("model/", "health/", "selection/", "time/", "inference/")
     return [c for c in frame.columns if "/" in c and not c.startswith(other)]
 
 

@@ -24,12 +24,13 @@ from benchmarks.tracking.schema import (
     SETTING_ID,
     SPARSITY_ACHIEVED,
     TEST,
+    TIME,
     VARIANT,
 )
 from benchmarks.tracking.store import all_runs
 
 TAG_COLUMNS = (*DESCRIPTION_TAGS, CODE_FINGERPRINT)
-KEPT_METRICS = (SPARSITY_ACHIEVED, MODEL_COST, HEALTH, BUDGET, INFERENCE)
+KEPT_METRICS = (SPARSITY_ACHIEVED, MODEL_COST, HEALTH, BUDGET, INFERENCE, TIME)
 
 
 def _experiment_id(client: MlflowClient, uri: str, experiment: str) -> str:
