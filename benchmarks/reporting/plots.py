@@ -110,10 +110,12 @@ def _draw_references(ax, references: pd.DataFrame, comparison: Comparison) -> No
 
 
 def frontier_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows with both a measured latency and a delta-m."""
+    """Rows with both a measured latency and a delta-m; none unless some compressed row has
+    them (a dense-only setting has no frontier)."""
     if f"{FRONTIER_X}:mean" not in table:
         return table.iloc[0:0]
-    return table.dropna(subset=[f"{FRONTIER_X}:mean", "delta_m:mean"])
+    rows = table.dropna(subset=[f"{FRONTIER_X}:mean", "delta_m:mean"])
+    return rows if (~rows["group"].isin(UNPRUNED_GROUPS)).any() else rows.iloc[0:0]
 
 
 def plot_frontier(

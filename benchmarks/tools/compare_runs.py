@@ -1,6 +1,6 @@
 """``python -m benchmarks.compare_runs STORE_A STORE_B``: are two stores' results the same?
 
-Matches finished runs by (method, target sparsity, seed) and compares every test metric and
+Matches finished runs by (method, protocol, sanity ablation, target sparsity, seed) and compares every test metric and
 achieved sparsity exactly (NaN equals NaN). Used to show that a refactor left a sweep's numbers
 unchanged, or that two machines agree; config hashes may differ (options added with defaults).
 """
@@ -15,7 +15,7 @@ import pandas as pd
 from benchmarks.tracking.arguments import DEFAULT_EXPERIMENT
 from benchmarks.tracking.collect import collect_runs
 
-KEYS = ["method", "sparsity", "seed"]
+KEYS = ["method", "protocol", "sanity", "sparsity", "seed"]  # sanity ablations and protocols apart
 
 
 def _same(a: float, b: float) -> bool:
