@@ -136,3 +136,25 @@ def test_a_network_whose_couplings_torch_pruning_misses_fails_loudly():
     removal = ranked_removal(graph, {g.name: torch.rand(g.size) for g in graph.groups}, 0.7, 1)
     with pytest.raises(RuntimeError, match="Torch-Pruning does not handle"):
         graph.prune(removal)
+
+
+@pytest.mark.parametrize(
+    "name", ["channel_magnitude", "channel_taylor", "disparse_channel", "channel_random"]
+)
+def test_structured_methods_prune_and_fine_tune_deeplab(name, tiny_tasks, tiny_bundle):
+    """On the paper's network, in a tiny CPU cell: channels removed to the target, then a few
+    fine-tuning steps of the smaller network."""
+    from tests.helpers import make_context
+
+    torch.manual_seed(0)
+    model = get_backbone("deeplab_resnet34", {"head": "aspp"}).hard_sharing(tiny_tasks)
+    ctx = make_context(model, tiny_bundle, 0.7)
+    masks = build_method(
+        name, {"scoring_batches": 1} if "taylor" in name or "disparse" in name else {}
+    ).initial_masks(ctx)
+    assert abs(masks.sparsity() - 0.7) < 0.01
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ctx.train(masks, 2)
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    out = model.eval()(torch.zeros(1, 3, 16, 16))
+    assert all(torch.isfinite(v).all() for v in out.values())
