@@ -2,7 +2,8 @@
 
 Matches finished runs by (method, protocol, sanity ablation, target sparsity, seed) and compares
 every test metric and achieved sparsity exactly (NaN equals NaN). Used to show that a refactor
-left a sweep's numbers unchanged, or that two machines agree; config hashes may differ (options added with defaults).
+left a sweep's numbers unchanged, or that two machines agree; config hashes may differ (options
+added with defaults).
 """
 
 from __future__ import annotations
