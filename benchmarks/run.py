@@ -50,16 +50,8 @@ def main(cfg: DictConfig) -> None:
         sys.exit(1)
 
 
-def check_command_line() -> None:
-    """Exit with the suite's message when an override names an option that does not exist."""
-    from benchmarks.sweep.overrides import unknown_key_message
-
-    message = unknown_key_message(sys.argv[1:])
-    if message is not None:
-        print(f"configuration error: {message}", file=sys.stderr)
-        sys.exit(2)
-
-
 if __name__ == "__main__":
-    check_command_line()
+    from benchmarks.sweep.overrides import check_command_line
+
+    check_command_line(sys.argv[1:])
     main()

@@ -19,7 +19,8 @@ class StagedFiles:
 
     def path(self, final: Path) -> Path:
         """Where to write ``final`` for now (same folder and suffix, hidden name)."""
-        temporary = final.with_name(f".{final.stem}.partial{final.suffix}")
+        # one name per process: two sweeps ending at once write the same files side by side
+        temporary = final.with_name(f".{final.stem}.{os.getpid()}.partial{final.suffix}")
         self.pending.append((temporary, final))
         return temporary
 

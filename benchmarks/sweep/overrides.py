@@ -6,6 +6,7 @@ typo silently do nothing."""
 from __future__ import annotations
 
 import difflib
+import sys
 
 from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
@@ -71,3 +72,11 @@ def _message(parent: str, leaf: str, known: list[str]) -> str:
         f"unknown option {where}{leaf}{hint}; {valid}: {', '.join(known)}. "
         "`python -m benchmarks.run --help` lists every option with its meaning"
     )
+
+
+def check_command_line(arguments: list[str]) -> None:
+    """Exit with the suite's message when an override names an option that does not exist."""
+    message = unknown_key_message(arguments)
+    if message is not None:
+        print(f"configuration error: {message}", file=sys.stderr)
+        sys.exit(2)
