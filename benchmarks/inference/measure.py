@@ -19,7 +19,7 @@ import random
 import statistics
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,16 +125,6 @@ class _LiveStorage(TorchDispatchMode):
         return out
 
 
-def peak_bytes(run: Callable[[], object], model: nn.Module, *inputs: torch.Tensor) -> int:
-    """Peak bytes of live tensor storages on the CPU while ``run()`` executes: the model's
-    weights and buffers and ``inputs`` from the start, then every tensor an operator makes
-    (activations, and gradients in a backward pass) while it is alive."""
-    tracker = _LiveStorage([*model.state_dict().values(), *inputs])
-    with tracker:
-        run()
-    return tracker.peak
-
-
 @torch.inference_mode()
 def peak_forward_bytes(model: nn.Module, x: torch.Tensor) -> int:
     """Peak bytes in use during ``model(x)``: weights, buffers, the input and live
@@ -146,7 +136,10 @@ def peak_forward_bytes(model: nn.Module, x: torch.Tensor) -> int:
         model(x)
         torch.cuda.synchronize()
         return int(torch.cuda.max_memory_allocated(x.device))
-    return peak_bytes(lambda: model(x), model, x)
+    tracker = _LiveStorage([*model.state_dict().values(), x])
+    with tracker:
+        model(x)
+    return tracker.peak
 
 
 @dataclass(frozen=True)

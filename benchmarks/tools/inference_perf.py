@@ -23,9 +23,9 @@ from torch import nn
 
 from benchmarks.inference.measure import (
     LatencyPlan,
+    _LiveStorage,
     interleaved_latency,
     median_ratio,
-    peak_bytes,
     storage_sizes,
 )
 from core.tasks import make_task, weighted_task_losses
@@ -117,6 +117,16 @@ def training_step(model: nn.Module, network: Network) -> Callable[[], None]:
         optimizer.step()
 
     return step
+
+
+def peak_bytes(run: Callable[[], None], model: nn.Module) -> int:
+    """Peak bytes of live tensors while ``run()`` executes, the model's state counted from the
+    start (the tracker of ``benchmarks.inference.measure``, here over a training step: its
+    activations and gradients)."""
+    tracker = _LiveStorage(list(model.state_dict().values()))
+    with tracker:
+        run()
+    return tracker.peak
 
 
 def interleaved_steps(steps: dict[str, Callable[[], None]], rounds: int) -> dict[str, list[float]]:
