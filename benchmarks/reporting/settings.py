@@ -21,7 +21,8 @@ GROUP_ORDER = list(GROUP_OF_KIND.values())  # dense, static, dynamic, pretrained
 UNPRUNED_GROUPS = tuple(GROUP_OF_KIND[base.kind] for base in (DenseTraining, Architecture))
 COMPLEXITY = ("model/params", "model/params_nonzero", "model/macs", "model/macs_nonzero")
 BUDGET = ("budget/train_steps", "budget/train_flops")
-TIMES = ("time/train_s", "time/prune_s", "time/cell_s")  # measured seconds of the run itself
+# measured seconds of the run itself, and of measuring its inference cost
+TIMES = ("time/train_s", "time/prune_s", "time/cell_s", "time/inference_s")
 RUN_IDS = "run_ids"  # column: the row's MLflow runs, so every number leads to its model
 STALE = "stale"  # column: runs of the row made by other code than today's
 OPTIONS = "options_id"  # column: hash of every option a run was made with (seed, sparsity aside)

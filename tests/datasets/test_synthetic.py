@@ -89,13 +89,18 @@ def test_build_splits_cache_and_reload(tmp_path):
     assert not torch.equal(first.splits["train"][0]["image"], first.splits["val"][0]["image"])
 
 
-@pytest.mark.parametrize("damage", ["truncate", "empty"])
-def test_a_damaged_cache_file_is_rendered_again(tmp_path, caplog, damage):
-    options = {"num_train": 2, "num_val": 1, "num_test": 1, "height": 16, "width": 16}
+def cached_train_split(tmp_path, num_train: int):
+    """(options, the built dataset, its cached train file, that file's bytes)."""
+    options = {"num_train": num_train, "num_val": 1, "num_test": 1, "height": 16, "width": 16}
     options["cache_dir"] = str(tmp_path)
     first = build_dataset("synthetic", options)
     cached = next(tmp_path.glob("train-*.npz"))
-    data = cached.read_bytes()
+    return options, first, cached, cached.read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "empty"])
+def test_a_damaged_cache_file_is_rendered_again(tmp_path, caplog, damage):
+    options, first, cached, data = cached_train_split(tmp_path, 2)
     cached.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"")
     second = build_dataset("synthetic", options)
     assert f"cached split {cached} is unreadable" in caplog.text
@@ -107,11 +112,7 @@ def test_a_damaged_cache_file_is_rendered_again(tmp_path, caplog, damage):
     "damage", ["no arrays", "missing seg", "seg shape", "seg dtype", "other scene"]
 )
 def test_a_readable_cache_file_with_wrong_arrays_is_rendered_again(tmp_path, caplog, damage):
-    options = {"num_train": 3, "num_val": 1, "num_test": 1, "height": 16, "width": 16}
-    options["cache_dir"] = str(tmp_path)
-    first = build_dataset("synthetic", options)
-    cached = next(tmp_path.glob("train-*.npz"))
-    data = cached.read_bytes()
+    options, first, cached, data = cached_train_split(tmp_path, 3)
     with np.load(cached) as arrays:
         arrays = {k: arrays[k] for k in arrays.files}
     if damage == "no arrays":
