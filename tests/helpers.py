@@ -158,6 +158,25 @@ def run_benchmark(tmp: Path, *overrides: str, multirun: bool = False):
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
+def sweep_command(
+    tmp: Path, *overrides: str, method: str = "random", workers: int = 1
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks.run",
+        "experiment=smoke",
+        "sparsity=0.5",
+        f"workers={workers}",
+        f"tracking.uri=sqlite:///{tmp}/mlflow.db",
+        f"results_dir={tmp}/results",
+        f"hydra.run.dir={tmp}/out",
+        f"dataset.cache_dir={tmp}/cache",
+        f"method={method}",
+        *overrides,
+    ]
+
+
 def finished_runs(tmp: Path):
     client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
     experiment = client.get_experiment_by_name("mtl-sparse-bench")

@@ -43,9 +43,23 @@ def store_config(cfg: DictConfig, started_ms: int | None = None) -> StoreConfig:
         uri=cfg.tracking.uri,
         experiment=cfg.tracking.experiment,
         artifact_location=cfg.tracking.artifact_location,
-        stale_after_s=float(cfg.tracking.stale_after_s),
+        stale_after_s=stale_after_s(cfg.tracking.stale_after_s),
         reuse=Reuse(str(cfg.get("rerun", "none")), since),
     )
+
+
+def stale_after_s(value: object) -> float:
+    """``tracking.stale_after_s`` as seconds; a run's heartbeat beats a quarter as often."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not seconds > 0:
+        raise ValueError(
+            f"tracking.stale_after_s={value!r}: give the seconds without a heartbeat after which "
+            "another sweep takes a RUNNING run for an orphan, a number above 0 (default 600)"
+        )
+    return seconds
 
 
 def check_results_dir(path: str) -> None:

@@ -15,7 +15,15 @@ from mlflow.tracking import MlflowClient
 from benchmarks.tracking.schema import HEARTBEAT
 
 MAX_BATCH = 100  # MLflow's per-request limit for params / metrics in log_batch
-HEARTBEAT_EVERY_S = 30.0  # a running cell renews its heartbeat (and flushes) at least this often
+FLUSH_EVERY_S = 30.0  # buffered metrics go to the store at least this often
+HEARTBEAT_EVERY_S = 30.0  # a running cell renews its heartbeat at least this often
+BEATS_PER_STALE_PERIOD = 4  # beats missed before another host takes a run for an orphan
+
+
+def heartbeat_period(stale_after_s: float) -> float:
+    """Seconds between beats: often enough that a live run is never older than
+    ``stale_after_s`` (``tracking.stale_after_s``) even when a beat or two fails."""
+    return min(HEARTBEAT_EVERY_S, stale_after_s / BEATS_PER_STALE_PERIOD)
 
 
 def now() -> str:
@@ -28,17 +36,18 @@ class TrackedRun:
     heartbeat that a thread renews whatever the cell is doing (waiting for another sweep's
     source model, training it, scoring): other hosts take a run without one for an orphan."""
 
-    def __init__(self, client: MlflowClient, run_id: str):
+    def __init__(self, client: MlflowClient, run_id: str, beat_every_s: float = HEARTBEAT_EVERY_S):
         self.client = client
         self.run_id = run_id
+        self.beat_every_s = beat_every_s
         self.pending: list[Metric] = []
-        self.beat = time.monotonic()
+        self.flushed = time.monotonic()
         self._stopped = threading.Event()
         self._heart = threading.Thread(target=self._keep_beating, daemon=True)
         self._heart.start()
 
     def _keep_beating(self) -> None:
-        while not self._stopped.wait(HEARTBEAT_EVERY_S):
+        while not self._stopped.wait(self.beat_every_s):
             try:
                 self.client.set_tag(self.run_id, HEARTBEAT, now())
             except Exception:  # a store hiccup: the next beat, or the next flush, tries again
@@ -57,7 +66,7 @@ class TrackedRun:
     def metrics(self, values: Mapping[str, float], step: int) -> None:
         stamp = int(time.time() * 1000)
         self.pending.extend(Metric(k, float(v), stamp, step) for k, v in values.items())
-        if len(self.pending) >= 500 or time.monotonic() - self.beat > HEARTBEAT_EVERY_S:
+        if len(self.pending) >= 500 or time.monotonic() - self.flushed > FLUSH_EVERY_S:
             self.flush()
 
     def flush(self) -> None:
@@ -66,7 +75,7 @@ class TrackedRun:
             self.client.log_batch(self.run_id, metrics=self.pending[start : start + MAX_BATCH])
         self.pending = []
         self.client.set_tag(self.run_id, HEARTBEAT, now())
-        self.beat = time.monotonic()
+        self.flushed = time.monotonic()
 
     def tags(self, tags: Mapping[str, str]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])

@@ -25,7 +25,7 @@ from benchmarks.tracking.access import (
 )
 from benchmarks.tracking.claims import CellClaims
 from benchmarks.tracking.keys import CellKey, Reuse
-from benchmarks.tracking.run_log import TrackedRun, now
+from benchmarks.tracking.run_log import TrackedRun, heartbeat_period, now
 from benchmarks.tracking.schema import (
     CELL_ID,
     FAILURE_REASON,
@@ -191,7 +191,7 @@ class Tracker(CellClaims):
             run = self.client.create_run(
                 self.experiment_id, run_name=name, tags={**all_tags, HEARTBEAT: now()}
             )
-        tracked = TrackedRun(self.client, run.info.run_id)
+        tracked = TrackedRun(self.client, run.info.run_id, heartbeat_period(self.stale_after_s))
         try:
             tracked.params(params)
             yield tracked

@@ -128,6 +128,8 @@ def test_method_options_for_an_unknown_method_is_a_clear_error():
         ("+sparsty=0.5", r"unknown option\(s\) sparsty \(did you mean sparsity\?\)"),
         ("++sweep.seed=[3]", r"unknown option\(s\) sweep.seed \(did you mean sweep.seeds\?\)"),
         ("+tracking.url=x", r"tracking.url \(did you mean tracking.uri\?\)"),
+        ("tracking.stale_after_s=0", r"tracking.stale_after_s=0: .*a number above 0"),
+        ("tracking.stale_after_s=soon", r"tracking.stale_after_s='soon': .*a number above 0"),
     ],
 )
 def test_every_cells_options_are_checked_before_anything_runs(tmp_path, override, message):

@@ -14,28 +14,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmarks import PROJECT_ROOT as ROOT
-from tests.helpers import run_benchmark
+from tests.helpers import run_benchmark, sweep_command
 
 pytestmark = pytest.mark.slow
-
-
-def sweep_command(
-    tmp: Path, *overrides: str, method: str = "random", workers: int = 1
-) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "benchmarks.run",
-        "experiment=smoke",
-        "sparsity=0.5",
-        f"workers={workers}",
-        f"tracking.uri=sqlite:///{tmp}/mlflow.db",
-        f"results_dir={tmp}/results",
-        f"hydra.run.dir={tmp}/out",
-        f"dataset.cache_dir={tmp}/cache",
-        f"method={method}",
-        *overrides,
-    ]
 
 
 def runs_by_status(tmp: Path) -> Counter:

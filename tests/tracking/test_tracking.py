@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks.tracking.claims import CellTakenError
 from benchmarks.tracking.keys import CellKey
+from benchmarks.tracking.run_log import heartbeat_period
 from benchmarks.tracking.store import Tracker
 
 
@@ -85,15 +86,17 @@ def test_a_claim_on_a_free_cell_keeps_its_run(tmp_path):
     assert tracker.find_finished(CELL) is not None
 
 
-def test_a_runs_heartbeat_goes_on_while_the_cell_logs_nothing(tmp_path, monkeypatch):
+def test_a_runs_heartbeat_goes_on_while_the_cell_logs_nothing(tmp_path):
     """A pretrained cell waiting for (or training) its source logged nothing for minutes, and
     another host took it for an orphan."""
-    from benchmarks.tracking import run_log
-
-    monkeypatch.setattr(run_log, "HEARTBEAT_EVERY_S", 0.2)
-    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "x")
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "x", stale_after_s=0.8)  # beats: 0.2 s
     with tracker.run("cell", {}, {}, CELL) as run:
         first = float(tracker.client.get_run(run.run_id).data.tags["heartbeat"])
         time.sleep(2.5)  # the cell is busy elsewhere: no metrics, no flush
         later = float(tracker.client.get_run(run.run_id).data.tags["heartbeat"])
     assert later >= first + 2
+
+
+@pytest.mark.parametrize("stale_after_s, period", [(600, 30.0), (120, 30.0), (60, 15.0), (2, 0.5)])
+def test_the_heartbeat_beats_several_times_within_the_stale_period(stale_after_s, period):
+    assert heartbeat_period(stale_after_s) == period
