@@ -1,6 +1,7 @@
-"""A shared store as a lab runs it: a real PostgreSQL server behind a real ``mlflow server``, two
-parallel workers sweeping against it. Skipped, with the reason, where PostgreSQL's binaries or the
-driver (``pip install -e '.[server]'``) are absent."""
+"""A shared store as a lab runs it: a real ``mlflow server`` (PostgreSQL behind it) with two
+parallel workers sweeping against it, its database going down, the server itself going away for
+20 s. The PostgreSQL tests are skipped, with the reason, where its binaries or the driver
+(``pip install -e '.[server]'``) are absent."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -41,8 +44,20 @@ def as_postgres_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command]
 
 
+@dataclass
+class Postgres:
+    """A PostgreSQL server in a temp folder, as the tests start it."""
+
+    data: Path
+    uri: str
+
+    def stop(self) -> None:
+        stop = ["pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"]
+        subprocess.run(as_postgres_user(stop), capture_output=True)
+
+
 @pytest.fixture
-def postgres_uri() -> Iterator[str]:
+def postgres() -> Iterator[Postgres]:
     missing = [b for b in POSTGRES_BINARIES if shutil.which(b) is None]
     if missing:
         pytest.skip(f"PostgreSQL binaries not on PATH: {', '.join(missing)}")
@@ -61,17 +76,18 @@ def postgres_uri() -> Iterator[str]:
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
     start = ["pg_ctl", "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"]
     subprocess.run(as_postgres_user(start), check=True, capture_output=True)
+    server = Postgres(data, f"postgresql://postgres@127.0.0.1:{port}/postgres")
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        yield server
     finally:
-        stop = ["pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"]
-        subprocess.run(as_postgres_user(stop), capture_output=True)
+        server.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def mlflow_server(postgres_uri, tmp_path) -> Iterator[str]:
-    port = free_port()
+@contextmanager
+def mlflow_server(backend_uri: str, folder: Path, port: int) -> Iterator[str]:
+    """A real ``mlflow server`` on ``port`` until the block ends (its whole process group is
+    stopped: the server starts job-runner children)."""
     server = subprocess.Popen(
         [
             sys.executable,
@@ -79,9 +95,9 @@ def mlflow_server(postgres_uri, tmp_path) -> Iterator[str]:
             "mlflow",
             "server",
             "--backend-store-uri",
-            postgres_uri,
+            backend_uri,
             "--artifacts-destination",
-            (tmp_path / "artifacts").as_uri(),
+            (folder / "artifacts").as_uri(),
             "--host",
             "127.0.0.1",
             "--port",
@@ -90,7 +106,7 @@ def mlflow_server(postgres_uri, tmp_path) -> Iterator[str]:
             "1",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "server.log", "w"),  # noqa: SIM115 (closed with the process)
+        stderr=open(folder / "server.log", "a"),  # noqa: SIM115 (closed with the process)
         start_new_session=True,
     )
     uri = f"http://127.0.0.1:{port}"
@@ -100,39 +116,102 @@ def mlflow_server(postgres_uri, tmp_path) -> Iterator[str]:
             with urllib.request.urlopen(f"{uri}/health", timeout=2):
                 break
         except OSError:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            assert server.poll() is None, (folder / "server.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "mlflow server did not answer within 180 s"
             time.sleep(1.0)
     try:
         yield uri
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=60)
 
 
-def test_two_workers_against_a_postgres_backed_server_finish_every_cell_once(
-    mlflow_server, tmp_path
-):
-    command = [
+def sweep(uri: str, tmp: Path, *overrides: str) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "benchmarks.run",
         "experiment=smoke",
-        "method=magnitude",  # dense of each seed first, then magnitude at 50% and 90%
-        "sweep.seeds=[0,1]",
-        "workers=2",
-        f"tracking.uri={mlflow_server}",
-        f"results_dir={tmp_path}/results",
-        f"hydra.run.dir={tmp_path}/out",
-        f"dataset.cache_dir={tmp_path}/cache",
+        f"tracking.uri={uri}",
+        f"results_dir={tmp}/results",
+        f"hydra.run.dir={tmp}/out",
+        f"dataset.cache_dir={tmp}/cache",
+        *overrides,
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    client = MlflowClient(mlflow_server)
+
+
+def runs_of(uri: str) -> list:
+    client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("mtl-sparse-bench")
-    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    return [] if experiment is None else client.search_runs([experiment.experiment_id])
+
+
+def test_two_workers_against_a_postgres_backed_server_finish_every_cell_once(postgres, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with mlflow_server(postgres.uri, tmp_path, free_port()) as uri:
+        command = sweep(
+            uri,
+            tmp_path,
+            "method=magnitude",  # dense of each seed first, then magnitude at 50% and 90%
+            "sweep.seeds=[0,1]",
+            "workers=2",
+        )
+        result = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs = runs_of(uri)
     assert all(r.info.status == "FINISHED" for r in runs)
     per_cell = Counter(r.data.tags["cell_id"] for r in runs)
     assert set(per_cell.values()) == {1} and len(per_cell) == 6  # 2 seeds x (dense + 2 levels)
     assert "magnitude" in (tmp_path / "results" / "leaderboard.md").read_text()
+
+
+def test_a_server_whose_database_is_down_fails_the_sweep_in_seconds_with_the_reason(
+    postgres, tmp_path
+):
+    """The server still answers /health, but every query hung: the sweep waited over 420 s."""
+    with mlflow_server(postgres.uri, tmp_path, free_port()) as uri:
+        postgres.stop()
+        started = time.monotonic()
+        result = subprocess.run(
+            sweep(uri, tmp_path, "method=magnitude"),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        took = time.monotonic() - started
+    assert result.returncode != 0
+    assert "answers /health but not a query: is its database up?" in result.stdout + result.stderr
+    assert took < 60, f"took {took:.0f} s to fail"
+
+
+def test_a_sweep_rides_out_a_20_s_outage_of_its_tracking_server(tmp_path):
+    """MLflow retries each request with backoff (7 tries, about 4 minutes in all): a server that
+    is down for 20 s mid-cell costs the sweep those seconds, not its cells."""
+    backend, port = f"sqlite:///{tmp_path}/server.db", free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    output = tmp_path / "sweep.log"
+    with mlflow_server(backend, tmp_path, port) as uri, output.open("w") as log:
+        process = subprocess.Popen(
+            sweep(uri, tmp_path, "method=magnitude", "sparsity=0.5", "protocol.steps=600"),
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while not any(r.info.status == "RUNNING" for r in runs_of(uri)):
+            assert process.poll() is None, output.read_text()[-2000:]
+            assert time.monotonic() < deadline, "no cell started"
+            time.sleep(0.5)
+    time.sleep(20)  # the server is down: requests are refused
+    with mlflow_server(backend, tmp_path, port) as uri:
+        assert process.wait(timeout=600) == 0, output.read_text()[-3000:]
+        runs = runs_of(uri)
+    assert "Connection refused" in output.read_text()  # the outage did hit requests
+    assert sorted((r.data.tags["method"], r.info.status) for r in runs) == [
+        ("dense", "FINISHED"),
+        ("magnitude", "FINISHED"),
+    ]
