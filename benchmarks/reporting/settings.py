@@ -12,7 +12,7 @@ import pandas as pd
 from benchmarks.reporting.delta_m import delta_m, delta_m_metrics
 from benchmarks.reporting.sanity_table import is_ablated
 from benchmarks.reporting.statistics import t_interval
-from benchmarks.tracking.schema import INFERENCE, KERNEL_TAG, SETTING_ID
+from benchmarks.tracking.schema import INFERENCE, KERNEL_TAG, LOSS_SPIKE, SETTING_ID
 from core.tasks import metric_specs
 from methods.lifecycle import GROUP_OF_KIND, Architecture, DenseTraining
 from methods.registry import get_method, list_methods
@@ -24,6 +24,7 @@ BUDGET = ("budget/train_steps", "budget/train_flops")
 # measured seconds of the run itself, and of measuring its inference cost
 TIMES = ("time/train_s", "time/prune_s", "time/cell_s", "time/inference_s")
 RUN_IDS = "run_ids"  # column: the row's MLflow runs, so every number leads to its model
+LOSS_SPIKE_FACTOR = 10.0  # a train loss above this times its first value is flagged (not failed)
 STALE = "stale"  # column: runs of the row made by other code than today's
 OPTIONS = "options_id"  # column: hash of every option a run was made with (seed, sparsity aside)
 
@@ -190,8 +191,9 @@ def aggregate(setting: Setting) -> pd.DataFrame:
 
 
 def health_note(runs: pd.DataFrame) -> str:
-    """What broke in a row's runs at the end of training: layers pruned away and tasks cut off
-    from the input, each with the number of seeds it happened in; "" when healthy."""
+    """What broke in a row's runs: layers pruned away and tasks cut off from the input at the
+    end of training, and a train loss that rose above ``LOSS_SPIKE_FACTOR`` times its first
+    value on the way, each with the number of seeds it happened in; "" when healthy."""
     notes = []
     for tag, what in (
         ("health/collapsed", "layers pruned away"),
@@ -207,4 +209,11 @@ def health_note(runs: pd.DataFrame) -> str:
         if counts:
             listed = ", ".join(f"{n} ({c}/{len(runs)} seeds)" for n, c in sorted(counts.items()))
             notes.append(f"{what}: {listed}")
+    spikes = runs[LOSS_SPIKE].dropna() if LOSS_SPIKE in runs else pd.Series(dtype=float)
+    spiked = spikes[spikes > LOSS_SPIKE_FACTOR]
+    if len(spiked):
+        notes.append(
+            f"train loss spiked to {spiked.max():.0f}x its first value "
+            f"({len(spiked)}/{len(runs)} seeds)"
+        )
     return "; ".join(notes)

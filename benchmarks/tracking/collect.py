@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import pandas as pd
@@ -19,12 +20,14 @@ from benchmarks.tracking.schema import (
     INFERENCE,
     KERNEL_TAG,
     LEGACY_CONFIG_HASH,
+    LOSS_SPIKE,
     METHOD,
     MODEL_COST,
     SETTING_ID,
     SPARSITY_ACHIEVED,
     TEST,
     TIME,
+    TRAIN_LOSS,
     VARIANT,
 )
 from benchmarks.tracking.store import all_runs
@@ -55,6 +58,16 @@ def _tags(run: Run) -> dict:
     return tags
 
 
+def loss_spike(client: MlflowClient, run_id: str) -> float:
+    """The highest logged train loss over the first one: a run that spiked (a learning rate too
+    high, a pruning step that broke the model) and recovered ends FINISHED with fine metrics, and
+    the leaderboard says so. NaN when the run logged fewer than two losses."""
+    history = sorted(client.get_metric_history(run_id, TRAIN_LOSS), key=lambda m: m.step)
+    if len(history) < 2 or history[0].value <= 0:
+        return math.nan
+    return max(m.value for m in history) / history[0].value
+
+
 def _row(run: Run) -> dict:
     row = _tags(run)
     metrics = run.data.metrics
@@ -69,8 +82,8 @@ def _row(run: Run) -> dict:
 def collect_runs(
     uri: str, experiment: str, annotate: Callable[[Run], dict] | None = None
 ) -> pd.DataFrame:
-    """Finished runs with their tags, test metrics (``<task>/<metric>``) and achieved sparsity,
-    plus the columns ``annotate(run)`` computes.
+    """Finished runs with their tags, test metrics (``<task>/<metric>``), achieved sparsity and
+    loss spike, plus the columns ``annotate(run)`` computes.
 
     When a cell was run more than once (a store holding runs of older versions), only its
     newest finished run is kept.
@@ -78,7 +91,9 @@ def collect_runs(
     client = MlflowClient(tracking_uri=uri)
     experiment_id = _experiment_id(client, uri, experiment)
     rows = [
-        _row(run) | (annotate(run) if annotate is not None else {})
+        _row(run)
+        | {LOSS_SPIKE: loss_spike(client, run.info.run_id)}
+        | (annotate(run) if annotate is not None else {})
         for run in all_runs(client, experiment_id, "attributes.status = 'FINISHED'")
         if CELL_ID in run.data.tags or LEGACY_CONFIG_HASH in run.data.tags
     ]

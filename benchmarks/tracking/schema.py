@@ -41,6 +41,8 @@ ENVIRONMENT_PREFIX = "env/"  # env/python, env/torch, env/cuda, env/cpu, env/gpu
 
 # Metric prefixes.
 TEST, VAL, TRAIN = "test/", "val/", "train/"
+TRAIN_LOSS = "train/loss"  # the weighted multitask loss, logged every protocol.log_every steps
+LOSS_SPIKE = "health/loss_spike"  # highest train loss / first one (read from the history)
 SPARSITY_ACHIEVED = "sparsity/"
 SPARSITY_AT_START = "sparsity_at_start/"
 SPARSITY_LAYER = "sparsity_layer/"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from methods.health import (
@@ -104,3 +106,28 @@ def test_leaderboard_flags_rows_whose_networks_broke_and_names_what():
     }
     table = render_table(pd.DataFrame([row]), {"depth": "depth"})
     assert "grasp †" in table
+
+
+def test_a_train_loss_that_spiked_and_recovered_is_flagged_from_the_runs_history(tmp_path):
+    """At lr=3 the dense loss rose to 21x its first value and came back down: the run ended
+    FINISHED, below the divergence rule (1000x), and nothing said so."""
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    from benchmarks.reporting.settings import health_note
+    from benchmarks.tracking.collect import loss_spike
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.create_experiment("x")
+    histories = {"spiked": [2.0, 1.0, 42.0, 0.5], "smooth": [2.0, 1.5, 1.0], "short": [3.0]}
+    spikes = {}
+    for name, losses in histories.items():
+        run = client.create_run(experiment).info.run_id
+        for step, value in enumerate(losses):
+            client.log_metric(run, "train/loss", value, step=step * 10)
+        spikes[name] = loss_spike(client, run)
+    assert spikes["spiked"] == 21.0 and spikes["smooth"] == 1.0
+    assert math.isnan(spikes["short"])
+    runs = pd.DataFrame({"health/loss_spike": list(spikes.values())})
+    assert health_note(runs) == "train loss spiked to 21x its first value (1/3 seeds)"
+    assert health_note(runs.iloc[[1, 2]]) == ""
