@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 
-import hydra
-from omegaconf import DictConfig
+from benchmarks.sweep.requeue import JobRequeue, preempt_with_sigterm
+
+preempt_with_sigterm()  # before Hydra's submitit launcher imports submitit
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
 log = logging.getLogger("benchmarks.run")
 
@@ -18,6 +22,7 @@ def main(cfg: DictConfig) -> None:
     from benchmarks.sweep.setup import execute_sweep, is_multirun, prepare_sweep
     from benchmarks.training import preemption
 
+    requeue = JobRequeue()  # submitit's handler, inside a SLURM job
     preemption.install()
 
     try:
@@ -34,7 +39,12 @@ def main(cfg: DictConfig) -> None:
         cfg.tracking.uri,
         cfg.tracking.experiment,
     )
-    report = execute_sweep(cells, resources, workers, threads)
+    try:
+        report = execute_sweep(cells, resources, workers, threads)
+    except KeyboardInterrupt as stopped:
+        if "SIGTERM" in str(stopped):
+            requeue.after_sigterm()
+        raise
     log.info("sweep: %s", report.summary())
     if cfg.leaderboard.enabled and not is_multirun():
         print(
