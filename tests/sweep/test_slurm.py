@@ -35,7 +35,8 @@ def _slurm_problem() -> str | None:
     for probe in (["scontrol", "ping"], ["sacct", "-n", "-X", "-S", "now"]):
         result = subprocess.run(probe, capture_output=True, text=True, timeout=30)
         if result.returncode != 0 or "DOWN" in result.stdout:
-            return f"`{' '.join(probe)}` failed: {(result.stdout + result.stderr).strip()[:200]}"
+            said = (result.stdout + result.stderr).strip().splitlines() or ["(no output)"]
+            return f"`{' '.join(probe)}` says {said[0][:200]!r}"
     return None
 
 
