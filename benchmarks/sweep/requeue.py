@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 PREEMPT_SIGNAL = "SUBMITIT_PREEMPT_SIGNAL"
@@ -40,3 +41,19 @@ class JobRequeue:
             return
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         self.handler(signal.SIGTERM, None)
+
+
+@contextmanager
+def sigterm_stops_the_sweep() -> Iterator[None]:
+    """The suite's SIGTERM handling for the block (a checkpointing cell saves, then stops; its
+    run is KILLED), and inside a submitit job the job handed back to submitit afterwards."""
+    from benchmarks.training import preemption
+
+    requeue = JobRequeue()  # before ours replaces it
+    preemption.install()
+    try:
+        yield
+    except KeyboardInterrupt as stopped:
+        if "SIGTERM" in str(stopped):
+            requeue.after_sigterm()
+        raise
