@@ -165,7 +165,8 @@ def test_a_preempted_job_is_requeued_and_resumes_its_cell_exactly_both_ways(tmp_
         lambda: checkpointed_run(tmp_path, {first.info.run_id}), "resumed checkpoint", process
     )
     cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True).stdout
-    urgent = ["sbatch", "-p", "debug-urgent", "-c", cpus.split()[0], "--wrap", "sleep 2"]
+    urgent = ["sbatch", "-p", "debug-urgent", "-c", cpus.split()[0], "-o", str(tmp_path / "urgent")]
+    urgent += ["--wrap", "sleep 2"]
     subprocess.run(urgent, check=True, capture_output=True)
     log = finish(process, tmp_path)
     assert process.returncode == 0, log[-3000:]
