@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_module
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from benchmarks.cells.cell import options
@@ -141,40 +142,48 @@ def run_lifecycle(name, tiny_tasks, bundle, sparsity, seed=0, logged=None, devic
     return masks, model, method
 
 
-def run_benchmark(tmp: Path, *overrides: str, multirun: bool = False):
-    command = [
+def smoke_command(
+    tmp: Path, *overrides: str, uri: str | None = None, multirun: bool = False
+) -> list[str]:
+    """``python -m benchmarks.run`` of the smoke experiment with its store (``uri``, default a
+    SQLite file), results, Hydra folders and data cache in ``tmp``."""
+    return [
         sys.executable,
         "-m",
         "benchmarks.run",
         *(["-m"] if multirun else []),
         "experiment=smoke",
-        f"tracking.uri=sqlite:///{tmp}/mlflow.db",
+        f"tracking.uri={uri or sqlite_uri(tmp)}",
         f"results_dir={tmp}/results",
         f"hydra.run.dir={tmp}/out",
         f"hydra.sweep.dir={tmp}/multi",
         f"dataset.cache_dir={tmp}/cache",
         *overrides,
     ]
+
+
+def sqlite_uri(tmp: Path) -> str:
+    return f"sqlite:///{tmp}/mlflow.db"
+
+
+def run_benchmark(tmp: Path, *overrides: str, multirun: bool = False):
+    command = smoke_command(tmp, *overrides, multirun=multirun)
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 def sweep_command(
     tmp: Path, *overrides: str, method: str = "random", workers: int = 1
 ) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "benchmarks.run",
-        "experiment=smoke",
-        "sparsity=0.5",
-        f"workers={workers}",
-        f"tracking.uri=sqlite:///{tmp}/mlflow.db",
-        f"results_dir={tmp}/results",
-        f"hydra.run.dir={tmp}/out",
-        f"dataset.cache_dir={tmp}/cache",
-        f"method={method}",
-        *overrides,
-    ]
+    return smoke_command(tmp, "sparsity=0.5", f"workers={workers}", f"method={method}", *overrides)
+
+
+def store_runs(uri: str) -> list[Run]:
+    """Every run of the benchmark's experiment in the store at ``uri`` ([] before it exists)."""
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("mtl-sparse-bench")
+    if experiment is None:
+        return []
+    return client.search_runs([experiment.experiment_id], max_results=1000)
 
 
 def finished_runs(tmp: Path):

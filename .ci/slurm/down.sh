@@ -5,13 +5,8 @@
 # folder and the config files up.sh wrote.
 set -uo pipefail
 
-HOME_DIR=${MTL_SLURM_DIR:-/tmp/mtl-slurm}
-OWNER="# written by mtl-sparse-bench .ci/slurm/up.sh"
+source "$(dirname "$0")/common.sh"
 say() { echo "[slurm down] $*"; }
-running() {
-  local file="$HOME_DIR/pid/$1.pid"
-  [ -s "$file" ] && [ "$(cat "/proc/$(cat "$file")/comm" 2>/dev/null)" = "$1" ]
-}
 
 if running slurmctld; then
   jobs=$(squeue -h -o %A 2>/dev/null | sort -u | tr '\n' ' ')

@@ -12,11 +12,10 @@
 # Partitions: debug (default) and debug-urgent, whose jobs preempt debug jobs (requeued).
 set -euo pipefail
 
-HOME_DIR=${MTL_SLURM_DIR:-/tmp/mtl-slurm}
+source "$(dirname "$0")/common.sh"
 DB_PORT=${MTL_SLURM_DB_PORT:-3307}
 SLURM_CONF=/etc/slurm/slurm.conf
 DBD_CONF=/etc/slurm/slurmdbd.conf
-OWNER="# written by mtl-sparse-bench .ci/slurm/up.sh"
 STARTED=$(date +%s)
 
 say() { echo "[slurm up] $*"; }
@@ -41,10 +40,6 @@ if [ "$missing" -eq 1 ]; then
 fi
 
 # --- daemon bookkeeping ---------------------------------------------------------------------
-running() {  # running NAME: the recorded PID is alive and is a NAME process
-  local file="$HOME_DIR/pid/$1.pid"
-  [ -s "$file" ] && [ "$(cat "/proc/$(cat "$file")/comm" 2>/dev/null)" = "$1" ]
-}
 halt() {  # halt NAME: stop our NAME (a changed config needs a restart)
   running "$1" || return 0
   local pid; pid=$(cat "$HOME_DIR/pid/$1.pid")

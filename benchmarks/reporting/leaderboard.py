@@ -50,7 +50,7 @@ def write_leaderboard(
     comparison = comparison or Comparison()
     suffix = comparison.suffix
     rekey_store(uri, experiment)
-    frame = separate_option_sets(collect_runs(uri, experiment, describe))
+    frame = separate_option_sets(collect_runs(uri, experiment, describe, loss_spikes=True))
     finished = set(frame[CELL_ID]) if not frame.empty else set()
     failures = collect_failures(uri, experiment, finished)
     if frame.empty:

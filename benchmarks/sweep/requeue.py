@@ -25,35 +25,27 @@ def preempt_with_sigterm() -> None:
     os.environ.setdefault(PREEMPT_SIGNAL, "TERM")
 
 
-class JobRequeue:
-    """The SIGTERM handler installed before ours; ``after_sigterm()`` hands the job back to it
-    when it is submitit's (a no-op outside submitit jobs)."""
-
-    def __init__(self) -> None:
-        handler = signal.getsignal(signal.SIGTERM)
-        module = getattr(handler, "__module__", "") or ""
-        self.handler: Handler | None = handler if module.startswith("submitit.") else None
-
-    def after_sigterm(self) -> None:
-        """Let submitit checkpoint (Hydra's launcher resubmits the same job) and requeue. A
-        second SIGTERM while it does so (submitit's own interrupt sends two) is ignored."""
-        if self.handler is None:
-            return
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        self.handler(signal.SIGTERM, None)
+def _submitits_handler() -> Handler | None:
+    """The SIGTERM handler installed now if it is submitit's (inside one of its jobs)."""
+    handler = signal.getsignal(signal.SIGTERM)
+    module = getattr(handler, "__module__", "") or ""
+    return handler if module.startswith("submitit.") else None  # type: ignore[return-value]
 
 
 @contextmanager
 def sigterm_stops_the_sweep() -> Iterator[None]:
     """The suite's SIGTERM handling for the block (a checkpointing cell saves, then stops; its
-    run is KILLED), and inside a submitit job the job handed back to submitit afterwards."""
+    run is KILLED), and inside a submitit job the job handed back to submitit afterwards: it
+    checkpoints (Hydra's launcher resubmits the same job) and requeues. A second SIGTERM while it
+    does so (submitit's own interrupt sends two) is ignored."""
     from benchmarks.training import preemption
 
-    requeue = JobRequeue()  # before ours replaces it
+    submitit = _submitits_handler()  # before ours replaces it
     preemption.install()
     try:
         yield
     except KeyboardInterrupt as stopped:
-        if "SIGTERM" in str(stopped):
-            requeue.after_sigterm()
+        if submitit is not None and "SIGTERM" in str(stopped):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            submitit(signal.SIGTERM, None)
         raise

@@ -80,10 +80,14 @@ def _row(run: Run) -> dict:
 
 
 def collect_runs(
-    uri: str, experiment: str, annotate: Callable[[Run], dict] | None = None
+    uri: str,
+    experiment: str,
+    annotate: Callable[[Run], dict] | None = None,
+    loss_spikes: bool = False,
 ) -> pd.DataFrame:
-    """Finished runs with their tags, test metrics (``<task>/<metric>``), achieved sparsity and
-    loss spike, plus the columns ``annotate(run)`` computes.
+    """Finished runs with their tags, test metrics (``<task>/<metric>``) and achieved sparsity,
+    plus the columns ``annotate(run)`` computes, and with ``loss_spikes`` each run's
+    ``loss_spike`` (a request per run, so only when asked).
 
     When a cell was run more than once (a store holding runs of older versions), only its
     newest finished run is kept.
@@ -92,8 +96,8 @@ def collect_runs(
     experiment_id = _experiment_id(client, uri, experiment)
     rows = [
         _row(run)
-        | {LOSS_SPIKE: loss_spike(client, run.info.run_id)}
         | (annotate(run) if annotate is not None else {})
+        | ({LOSS_SPIKE: loss_spike(client, run.info.run_id)} if loss_spikes else {})
         for run in all_runs(client, experiment_id, "attributes.status = 'FINISHED'")
         if CELL_ID in run.data.tags or LEGACY_CONFIG_HASH in run.data.tags
     ]

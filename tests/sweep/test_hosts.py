@@ -9,10 +9,9 @@ import subprocess
 from collections import Counter
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from benchmarks import PROJECT_ROOT as ROOT
-from tests.helpers import sweep_command
+from tests.helpers import sqlite_uri, store_runs, sweep_command
 
 pytestmark = pytest.mark.slow
 
@@ -52,9 +51,7 @@ def test_a_pretrained_cell_busy_with_its_source_is_not_taken_for_an_orphan_by_an
     ]
     outputs = [sweep.communicate(timeout=600)[0] for sweep in sweeps]
     assert [s.returncode for s in sweeps] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    experiment = client.get_experiment_by_name("mtl-sparse-bench")
-    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    runs = store_runs(sqlite_uri(tmp_path))
     assert {r.data.tags["owner_host"] for r in runs} <= {"node-a", "node-b"}
     assert Counter(r.info.status for r in runs) == Counter({"FINISHED": 2}), [
         (r.data.tags["method"], r.info.status, r.data.tags.get("failure_reason")) for r in runs

@@ -4,14 +4,13 @@ local executor (the code path of submitit_slurm without a cluster). Each cell FI
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from benchmarks import PROJECT_ROOT as ROOT
+from tests.helpers import run_benchmark
 
 pytestmark = pytest.mark.slow
 
@@ -26,15 +25,7 @@ def finished_per_cell(uri: str) -> Counter:
 
 def multirun(tmp: Path, *overrides: str) -> subprocess.CompletedProcess:
     """``python -m benchmarks.run -m`` of the smoke experiment, seed 0, into ``tmp``."""
-    command = [sys.executable, "-m", "benchmarks.run", "-m", "experiment=smoke", "seed=0"]
-    command += [
-        *overrides,
-        f"tracking.uri=sqlite:///{tmp}/mlflow.db",
-        f"results_dir={tmp}/results",
-        f"hydra.sweep.dir={tmp}/multirun",
-        f"dataset.cache_dir={tmp}/cache",
-    ]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return run_benchmark(tmp, "seed=0", *overrides, multirun=True)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import shutil
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,10 +22,10 @@ from mlflow.tracking import MlflowClient
 
 from benchmarks import PROJECT_ROOT as ROOT
 from benchmarks.tracking.schema import MASKS, RESUME_POINT, RESUMED_FROM, artifact
+from tests.helpers import smoke_command, sqlite_uri, store_runs
 
 pytestmark = pytest.mark.slow
 START_HINT = "start a single-node cluster with `sudo bash .ci/slurm/up.sh` (Debian, see README)"
-EXPERIMENT = "mtl-sparse-bench"
 
 
 def _slurm_problem() -> str | None:
@@ -49,27 +48,12 @@ def slurm_cluster() -> None:
 
 def multirun(tmp: Path, name: str, *overrides: str) -> list[str]:
     """``python -m benchmarks.run -m`` of smoke cells as SLURM jobs named ``name``."""
-    return [
-        sys.executable,
-        "-m",
-        "benchmarks.run",
-        "-m",
-        "hydra/launcher=slurm",
-        "hydra.launcher.partition=debug",
-        f"hydra.launcher.name={name}",
-        "experiment=smoke",
-        *overrides,
-        f"tracking.uri=sqlite:///{tmp}/mlflow.db",
-        f"results_dir={tmp}/results",
-        f"hydra.sweep.dir={tmp}/multirun",
-        f"dataset.cache_dir={tmp}/cache",
-    ]
+    launcher = ("hydra/launcher=slurm", "hydra.launcher.partition=debug")
+    return smoke_command(tmp, *launcher, f"hydra.launcher.name={name}", *overrides, multirun=True)
 
 
 def runs(tmp: Path) -> list[Run]:
-    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    return [] if experiment is None else client.search_runs([experiment.experiment_id])
+    return store_runs(sqlite_uri(tmp))
 
 
 def statuses(tmp: Path) -> Counter:
@@ -118,7 +102,7 @@ def test_jobs_of_a_sweep_train_every_cell_once_with_a_dense_source_shared_across
     assert statuses(tmp_path) == Counter(
         {("dense", "FINISHED"): 1, ("disparse_pretrained", "FINISHED"): 1}
     )
-    assert len(list((tmp_path / "multirun" / ".submitit").glob("*_[01]"))) == 2  # two array jobs
+    assert len(list((tmp_path / "multi" / ".submitit").glob("*_[01]"))) == 2  # two array jobs
     assert "disparse_pretrained" in (tmp_path / "results" / "leaderboard.md").read_text()
 
 
@@ -143,7 +127,7 @@ def checkpointed_run(tmp: Path, after: set[str]) -> Run | None:
 def masks_of(run: Run, tmp: Path) -> dict[str, torch.Tensor]:
     folder = tmp / "masks" / run.info.run_id
     folder.mkdir(parents=True)
-    local = MlflowClient(f"sqlite:///{tmp}/mlflow.db").download_artifacts(
+    local = MlflowClient(sqlite_uri(tmp)).download_artifacts(
         run.info.run_id, artifact(MASKS), str(folder)
     )
     return torch.load(local, weights_only=True)["masks"]
@@ -174,7 +158,7 @@ def test_a_preempted_job_is_requeued_and_resumes_its_cell_exactly_both_ways(tmp_
     chain = resumed_chain(tmp_path)
     assert [r.info.status for r in chain] == ["KILLED", "KILLED", "FINISHED"], log[-3000:]
     assert chain[1].info.run_id == second.info.run_id
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    client = MlflowClient(sqlite_uri(tmp_path))
     for killed, resumed in itertools.pairwise(chain):
         assert "SIGTERM: stopped after step" in killed.data.tags["failure_reason"]
         saved = int(killed.data.tags[RESUME_POINT].split()[-1])  # "phase 0 step N"
@@ -183,21 +167,7 @@ def test_a_preempted_job_is_requeued_and_resumes_its_cell_exactly_both_ways(tmp_
 
     alone = tmp_path / "alone"
     uninterrupted = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.run",
-            "experiment=smoke",
-            *cell,
-            f"tracking.uri=sqlite:///{alone}/mlflow.db",
-            f"results_dir={alone}/results",
-            f"hydra.run.dir={alone}/out",
-            f"dataset.cache_dir={tmp_path}/cache",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        smoke_command(alone, *cell), cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
     (reference,) = runs(alone)

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from benchmarks import PROJECT_ROOT as ROOT
+from tests.helpers import smoke_command, store_runs
 
 pytestmark = pytest.mark.slow
 POSTGRES_BINARIES = ("initdb", "pg_ctl", "postgres")
@@ -126,41 +126,21 @@ def mlflow_server(backend_uri: str, folder: Path, port: int) -> Iterator[str]:
         server.wait(timeout=60)
 
 
-def sweep(uri: str, tmp: Path, *overrides: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "benchmarks.run",
-        "experiment=smoke",
-        f"tracking.uri={uri}",
-        f"results_dir={tmp}/results",
-        f"hydra.run.dir={tmp}/out",
-        f"dataset.cache_dir={tmp}/cache",
-        *overrides,
-    ]
-
-
-def runs_of(uri: str) -> list:
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("mtl-sparse-bench")
-    return [] if experiment is None else client.search_runs([experiment.experiment_id])
-
-
 def test_two_workers_against_a_postgres_backed_server_finish_every_cell_once(postgres, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with mlflow_server(postgres.uri, tmp_path, free_port()) as uri:
-        command = sweep(
-            uri,
+        command = smoke_command(
             tmp_path,
             "method=magnitude",  # dense of each seed first, then magnitude at 50% and 90%
             "sweep.seeds=[0,1]",
             "workers=2",
+            uri=uri,
         )
         result = subprocess.run(
             command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
         )
         assert result.returncode == 0, result.stderr[-3000:]
-        runs = runs_of(uri)
+        runs = store_runs(uri)
     assert all(r.info.status == "FINISHED" for r in runs)
     per_cell = Counter(r.data.tags["cell_id"] for r in runs)
     assert set(per_cell.values()) == {1} and len(per_cell) == 6  # 2 seeds x (dense + 2 levels)
@@ -175,7 +155,7 @@ def test_a_server_whose_database_is_down_fails_the_sweep_in_seconds_with_the_rea
         postgres.stop()
         started = time.monotonic()
         result = subprocess.run(
-            sweep(uri, tmp_path, "method=magnitude"),
+            smoke_command(tmp_path, "method=magnitude", uri=uri),
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -195,21 +175,23 @@ def test_a_sweep_rides_out_a_20_s_outage_of_its_tracking_server(tmp_path):
     output = tmp_path / "sweep.log"
     with mlflow_server(backend, tmp_path, port) as uri, output.open("w") as log:
         process = subprocess.Popen(
-            sweep(uri, tmp_path, "method=magnitude", "sparsity=0.5", "protocol.steps=600"),
+            smoke_command(
+                tmp_path, "method=magnitude", "sparsity=0.5", "protocol.steps=600", uri=uri
+            ),
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 120
-        while not any(r.info.status == "RUNNING" for r in runs_of(uri)):
+        while not any(r.info.status == "RUNNING" for r in store_runs(uri)):
             assert process.poll() is None, output.read_text()[-2000:]
             assert time.monotonic() < deadline, "no cell started"
             time.sleep(0.5)
     time.sleep(20)  # the server is down: requests are refused
     with mlflow_server(backend, tmp_path, port) as uri:
         assert process.wait(timeout=600) == 0, output.read_text()[-3000:]
-        runs = runs_of(uri)
+        runs = store_runs(uri)
     assert "Connection refused" in output.read_text()  # the outage did hit requests
     assert sorted((r.data.tags["method"], r.info.status) for r in runs) == [
         ("dense", "FINISHED"),
