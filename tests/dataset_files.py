@@ -9,9 +9,6 @@ import numpy as np
 from PIL import Image
 
 H, W = 6, 8
-RNG = np.random.default_rng(0)
-
-RNG = np.random.default_rng(0)
 
 
 def png(path: Path, array: np.ndarray) -> Path:
@@ -27,16 +24,17 @@ def npy(path: Path, array: np.ndarray) -> Path:
 
 
 def write_nyu_adashare(root: Path, ids=("0001", "0002", "0003"), with_json=True) -> None:
+    rng = np.random.default_rng(1)  # its own: contents never depend on test order
     for i in ids:
-        png(root / "img" / f"{i}.png", RNG.integers(0, 256, (H, W, 3), dtype=np.uint8))
-        seg = RNG.integers(0, 40, (H, W), dtype=np.uint8)
+        png(root / "img" / f"{i}.png", rng.integers(0, 256, (H, W, 3), dtype=np.uint8))
+        seg = rng.integers(0, 40, (H, W), dtype=np.uint8)
         seg[0, 0] = 255
         png(root / "seg" / f"{i}.png", seg)
         normal = np.full((H, W, 3), 127, np.uint8)
         normal[..., 2] = 255 - 1  # (0, 0, ~1)
         normal[1, 1] = (255, 10, 10)  # any channel 255: invalid
         png(root / "normal_mask" / f"{i}.png", normal)
-        depth = RNG.uniform(0.5, 9.0, (H, W)).astype(np.float32)
+        depth = rng.uniform(0.5, 9.0, (H, W)).astype(np.float32)
         depth[2, 3] = 0.0
         npy(root / "depth" / f"{i}.npy", depth)
     if with_json:
@@ -48,47 +46,49 @@ def write_nyu_adashare(root: Path, ids=("0001", "0002", "0003"), with_json=True)
 
 
 def write_cityscapes_mtan(root: Path, label_folder="label_7") -> None:
+    rng = np.random.default_rng(2)  # its own: contents never depend on test order
     for split in ("train", "val"):
         for i in range(2):
-            npy(root / split / "image" / f"{i}.npy", RNG.random((H, W, 3)).astype(np.float32))
+            npy(root / split / "image" / f"{i}.npy", rng.random((H, W, 3)).astype(np.float32))
             npy(
                 root / split / label_folder / f"{i}.npy",
-                RNG.integers(-1, 7, (H, W)).astype(np.float32),
+                rng.integers(-1, 7, (H, W)).astype(np.float32),
             )
             npy(
                 root / split / "label_19" / f"{i}.npy",
-                RNG.integers(-1, 19, (H, W)).astype(np.float32),
+                rng.integers(-1, 19, (H, W)).astype(np.float32),
             )
-            depth = RNG.random((H, W, 1)).astype(np.float32)
+            depth = rng.random((H, W, 1)).astype(np.float32)
             depth[0, 0] = 0
             npy(root / split / "depth" / f"{i}.npy", depth)
 
 
 def write_taskonomy(root: Path, buildings=("alpha", "beta", "gamma")) -> None:
+    rng = np.random.default_rng(3)  # its own: contents never depend on test order
     for b in buildings:
         for p in range(2):
             stem = f"point_{p}_view_0_domain_"
             png(
-                root / b / "rgb" / f"{stem}rgb.png", RNG.integers(0, 256, (H, W, 3), dtype=np.uint8)
+                root / b / "rgb" / f"{stem}rgb.png", rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
             )
             png(
                 root / b / "segmentsemantic" / f"{stem}segmentsemantic.png",
-                RNG.integers(0, 18, (H, W), dtype=np.uint8),
+                rng.integers(0, 18, (H, W), dtype=np.uint8),
             )
             png(
                 root / b / "normal" / f"{stem}normal.png",
-                RNG.integers(0, 256, (H, W, 3), dtype=np.uint8),
+                rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
             )
-            depth = RNG.integers(0, 60000, (H, W)).astype(np.uint16)
+            depth = rng.integers(0, 60000, (H, W)).astype(np.uint16)
             depth[0, 0] = 65000  # invalid
             png(root / b / "depth_zbuffer" / f"{stem}depth_zbuffer.png", depth)
             png(
                 root / b / "keypoints2d" / f"{stem}keypoints2d.png",
-                RNG.integers(0, 65535, (H, W)).astype(np.uint16),
+                rng.integers(0, 65535, (H, W)).astype(np.uint16),
             )
             png(
                 root / b / "edge_texture" / f"{stem}edge_texture.png",
-                RNG.integers(0, 65535, (H, W)).astype(np.uint16),
+                rng.integers(0, 65535, (H, W)).astype(np.uint16),
             )
     csv = "id,train,val,test\ralpha,1,0,0\rbeta,0,1,0\rgamma,0,0,1\r"  # old Mac line endings
     (root / "train_val_test_tiny.csv").write_text(csv)

@@ -13,7 +13,6 @@ import torch
 from datasets.files import DatasetError
 from datasets.registry import build_dataset
 from tests.dataset_files import (
-    RNG,
     npy,
     png,
     write_cityscapes_mtan,
@@ -48,13 +47,14 @@ def test_nyuv2_adashare_splits_built_from_folders_without_json(tmp_path):
 
 
 def test_nyuv2_mtan_layout(tmp_path):
+    rng = np.random.default_rng(11)
     for split, count in (("train", 3), ("val", 2)):
         for i in range(count):
-            npy(tmp_path / split / "image" / f"{i}.npy", RNG.random((H, W, 3)).astype(np.float32))
-            label = RNG.integers(0, 13, (H, W)).astype(np.float32)
+            npy(tmp_path / split / "image" / f"{i}.npy", rng.random((H, W, 3)).astype(np.float32))
+            label = rng.integers(0, 13, (H, W)).astype(np.float32)
             label[0, :2] = -1
             npy(tmp_path / split / "label" / f"{i}.npy", label)
-            npy(tmp_path / split / "depth" / f"{i}.npy", RNG.random((H, W, 1)).astype(np.float32))
+            npy(tmp_path / split / "depth" / f"{i}.npy", rng.random((H, W, 1)).astype(np.float32))
             normal = np.zeros((H, W, 3), np.float32)
             normal[..., 1] = 1.0
             npy(tmp_path / split / "normal" / f"{i}.npy", normal)
@@ -97,6 +97,7 @@ def test_cityscapes_mtan_layout_both_class_counts(tmp_path, label_folder):
 
 
 def test_cityscapes_adashare_json_layout(tmp_path):
+    rng = np.random.default_rng(12)
     rows = []
     for i in range(3):
         rows.append(
@@ -104,18 +105,18 @@ def test_cityscapes_adashare_json_layout(tmp_path):
                 str(
                     npy(
                         tmp_path / "images" / f"{i}.npy",
-                        RNG.integers(0, 256, (H, W, 3), dtype=np.uint8),
+                        rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
                     ).relative_to(tmp_path)
                 ),
                 str(
                     npy(
                         tmp_path / "labels" / f"{i}.npy",
-                        RNG.integers(0, 19, (H, W)).astype(np.int32),
+                        rng.integers(0, 19, (H, W)).astype(np.int32),
                     ).relative_to(tmp_path)
                 ),
                 str(
                     npy(
-                        tmp_path / "depths" / f"{i}.npy", RNG.random((H, W)).astype(np.float32)
+                        tmp_path / "depths" / f"{i}.npy", rng.random((H, W)).astype(np.float32)
                     ).relative_to(tmp_path)
                 ),
             ]
@@ -226,12 +227,13 @@ def test_bad_files_that_used_to_load_silently_or_crash_are_named_errors(tmp_path
 
 @pytest.mark.parametrize("num_classes", [19, 7])
 def test_cityscapes_json_rows_as_adashare_and_the_authors_write_them(tmp_path, num_classes):
+    rng = np.random.default_rng(13)
     rows = []
     for i in range(3):
         names = ["image", "depth", "label2", "label7", "label19"]
         arrays = [
-            RNG.random((H, W, 3)).astype(np.float32),
-            RNG.random((H, W)).astype(np.float32),
+            rng.random((H, W, 3)).astype(np.float32),
+            rng.random((H, W)).astype(np.float32),
             np.full((H, W), 1, np.int32),
             np.full((H, W), 6, np.int32),
             np.full((H, W), 18, np.int32),
