@@ -1,14 +1,14 @@
 """A shared store as a lab runs it: a real ``mlflow server`` (PostgreSQL behind it) with two
-parallel workers sweeping against it, its database going down, the server itself going away for
-20 s. The PostgreSQL tests are skipped, with the reason, where its binaries or the driver
+parallel workers sweeping against it, its database going down, the server itself going away
+mid-cell. The PostgreSQL tests are skipped, with the reason, where its binaries or the driver
 (``pip install -e '.[server]'``) are absent."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,12 +27,6 @@ from tests.helpers import smoke_command, store_runs
 
 pytestmark = pytest.mark.slow
 POSTGRES_BINARIES = ("initdb", "pg_ctl", "postgres")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def as_postgres_user(command: list[str]) -> list[str]:
@@ -67,16 +61,17 @@ def postgres() -> Iterator[Postgres]:
     folder = Path(tempfile.mkdtemp(prefix="pgtest-"))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
-    data, port = folder / "data", free_port()
+    data = folder / "data"
     subprocess.run(
         as_postgres_user(["initdb", "-D", str(data), "-U", "postgres", "--auth=trust"]),
         check=True,
         capture_output=True,
     )
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+    # a Unix socket in the temp folder only: no TCP port to pick, none another process can take
+    options = f"-k {folder} -c listen_addresses=''"
     start = ["pg_ctl", "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"]
     subprocess.run(as_postgres_user(start), check=True, capture_output=True)
-    server = Postgres(data, f"postgresql://postgres@127.0.0.1:{port}/postgres")
+    server = Postgres(data, f"postgresql://postgres@/postgres?host={folder}")
     try:
         yield server
     finally:
@@ -85,9 +80,11 @@ def postgres() -> Iterator[Postgres]:
 
 
 @contextmanager
-def mlflow_server(backend_uri: str, folder: Path, port: int) -> Iterator[str]:
-    """A real ``mlflow server`` on ``port`` until the block ends (its whole process group is
-    stopped: the server starts job-runner children)."""
+def mlflow_server(backend_uri: str, folder: Path, port: int = 0) -> Iterator[str]:
+    """A real ``mlflow server`` until the block ends (its whole process group is stopped: the
+    server starts job-runner children). Port 0: the server binds a free port and its log says
+    which; a given port is for restarting a server where its clients expect it."""
+    log = folder / f"server-{time.monotonic_ns()}.log"
     server = subprocess.Popen(
         [
             sys.executable,
@@ -106,29 +103,35 @@ def mlflow_server(backend_uri: str, folder: Path, port: int) -> Iterator[str]:
             "1",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=open(folder / "server.log", "a"),  # noqa: SIM115 (closed with the process)
+        stderr=open(log, "w"),  # noqa: SIM115 (closed with the process)
         start_new_session=True,
     )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                break
-        except OSError:
-            assert server.poll() is None, (folder / "server.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "mlflow server did not answer within 180 s"
-            time.sleep(1.0)
     try:
-        yield uri
+        yield wait_for_server(server, log)
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=60)
 
 
+def wait_for_server(server: subprocess.Popen, log: Path) -> str:
+    """The server's URI once it answers /health (its port read from its log)."""
+    deadline = time.monotonic() + 180  # a bound on a hang, not a measured duration
+    while True:
+        bound = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", log.read_text())
+        if bound is not None:
+            try:
+                with urllib.request.urlopen(f"{bound.group(1)}/health", timeout=2):
+                    return bound.group(1)
+            except OSError:
+                pass
+        assert server.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "mlflow server did not answer within 180 s"
+        time.sleep(0.2)
+
+
 def test_two_workers_against_a_postgres_backed_server_finish_every_cell_once(postgres, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with mlflow_server(postgres.uri, tmp_path, free_port()) as uri:
+    with mlflow_server(postgres.uri, tmp_path) as uri:
         command = smoke_command(
             tmp_path,
             "method=magnitude",  # dense of each seed first, then magnitude at 50% and 90%
@@ -150,30 +153,29 @@ def test_two_workers_against_a_postgres_backed_server_finish_every_cell_once(pos
 def test_a_server_whose_database_is_down_fails_the_sweep_in_seconds_with_the_reason(
     postgres, tmp_path
 ):
-    """The server still answers /health, but every query hung: the sweep waited over 420 s."""
-    with mlflow_server(postgres.uri, tmp_path, free_port()) as uri:
+    """The server still answers /health, but every query hung: the sweep waited over 420 s.
+    Failing fast is checked as a hang: the subprocess is given 180 s, not asserted on a time."""
+    with mlflow_server(postgres.uri, tmp_path) as uri:
         postgres.stop()
-        started = time.monotonic()
         result = subprocess.run(
             smoke_command(tmp_path, "method=magnitude", uri=uri),
             cwd=ROOT,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=180,
         )
-        took = time.monotonic() - started
     assert result.returncode != 0
     assert "answers /health but not a query: is its database up?" in result.stdout + result.stderr
-    assert took < 60, f"took {took:.0f} s to fail"
 
 
 def test_a_sweep_rides_out_a_20_s_outage_of_its_tracking_server(tmp_path):
     """MLflow retries each request with backoff (7 tries, about 4 minutes in all): a server that
-    is down for 20 s mid-cell costs the sweep those seconds, not its cells."""
-    backend, port = f"sqlite:///{tmp_path}/server.db", free_port()
+    is down mid-cell, long enough to refuse the sweep's requests twice, costs the sweep that
+    time, not its cells."""
+    backend = f"sqlite:///{tmp_path}/server.db"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     output = tmp_path / "sweep.log"
-    with mlflow_server(backend, tmp_path, port) as uri, output.open("w") as log:
+    with mlflow_server(backend, tmp_path) as uri, output.open("w") as log:
         process = subprocess.Popen(
             smoke_command(
                 tmp_path, "method=magnitude", "sparsity=0.5", "protocol.steps=600", uri=uri
@@ -183,17 +185,23 @@ def test_a_sweep_rides_out_a_20_s_outage_of_its_tracking_server(tmp_path):
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 120
-        while not any(r.info.status == "RUNNING" for r in store_runs(uri)):
-            assert process.poll() is None, output.read_text()[-2000:]
-            assert time.monotonic() < deadline, "no cell started"
-            time.sleep(0.5)
-    time.sleep(20)  # the server is down: requests are refused
-    with mlflow_server(backend, tmp_path, port) as uri:
+        running = lambda: any(r.info.status == "RUNNING" for r in store_runs(uri))  # noqa: E731
+        wait_until(running, process, output)
+    # the server is down until the sweep's requests have been refused for a while
+    wait_until(lambda: output.read_text().count("Connection refused") >= 2, process, output)
+    port = int(uri.rsplit(":", 1)[1])
+    with mlflow_server(backend, tmp_path, port):
         assert process.wait(timeout=600) == 0, output.read_text()[-3000:]
         runs = store_runs(uri)
-    assert "Connection refused" in output.read_text()  # the outage did hit requests
     assert sorted((r.data.tags["method"], r.info.status) for r in runs) == [
         ("dense", "FINISHED"),
         ("magnitude", "FINISHED"),
     ]
+
+
+def wait_until(condition, process: subprocess.Popen, output: Path) -> None:
+    deadline = time.monotonic() + 180  # a bound on a hang, not a measured duration
+    while not condition():
+        assert process.poll() is None, output.read_text()[-2000:]
+        assert time.monotonic() < deadline, output.read_text()[-2000:]
+        time.sleep(0.2)
