@@ -30,7 +30,7 @@ from benchmarks.reporting.settings import (
     split_settings,
     with_shared_cells,
 )
-from benchmarks.reporting.staged import staged_files
+from benchmarks.reporting.staged import remove_leftovers, staged_files
 from benchmarks.reporting.tables import failure_lines, render_setting
 from benchmarks.tracking.arguments import add_store_arguments
 from benchmarks.tracking.collect import collect_failures, collect_runs
@@ -58,6 +58,7 @@ def write_leaderboard(
         return "\n".join([empty, *failure_lines(failures)])
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out)  # staged files of leaderboards killed midway
     sections = []
     with staged_files() as files:  # all files replaced at once, or none
         for setting in split_settings(with_shared_cells(frame), comparison):

@@ -14,7 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmarks import PROJECT_ROOT as ROOT
-from tests.helpers import run_benchmark, sweep_command
+from tests.helpers import run_benchmark, sqlite_uri, store_runs, sweep_command
 
 pytestmark = pytest.mark.slow
 
@@ -248,34 +248,78 @@ def test_a_truncated_checkpoint_is_passed_over_and_the_cell_completes(tmp_path):
     assert runs_by_status(tmp_path) == Counter({("0", "KILLED"): 1, ("0", "FINISHED"): 1})
 
 
-def test_a_leaderboard_killed_mid_write_leaves_the_previous_files_whole(tmp_path):
-    """kill -9 at several moments of a leaderboard rewrite: every file is the old one or the new
-    one, complete (written under a hidden name and renamed), never empty or missing."""
-    import random
+PNG_END = b"IEND\xaeB`\x82"  # the last chunk of a complete PNG file
 
-    assert run_benchmark(tmp_path, "method=magnitude", "sparsity=0.5").returncode == 0
-    results = tmp_path / "results"
-    command = [
-        sys.executable,
-        "-m",
-        "benchmarks.leaderboard",
-        "--tracking-uri",
-        f"sqlite:///{tmp_path}/mlflow.db",
-        "--results-dir",
-        str(results),
-    ]
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=300)
-    before = {p.name: p.read_bytes() for p in results.iterdir()}
-    delays = random.Random(0)
-    for _ in range(4):
-        board = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        time.sleep(delays.uniform(0.5, 4.0))
+
+def visible_files(results: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in results.iterdir() if not p.name.startswith(".")}
+
+
+def board_options(uri: str, results: Path) -> list[str]:
+    return ["--tracking-uri", uri, "--results-dir", str(results)]
+
+
+def leaderboard_paused_at(moment: str, k: int, results: Path, uri: str) -> tuple[bool, str]:
+    """Run the leaderboard until it stops itself at its ``k``-th ``moment`` ("open": an output
+    file just opened for writing; "rename": just renamed into place) and kill -9 it there.
+    Returns (whether it was stopped there, its stderr); it runs to the end if there is no such
+    moment."""
+    helper = Path(__file__).with_name("paused_leaderboard.py")
+    board = subprocess.Popen(
+        [sys.executable, str(helper), moment, str(k), str(results), *board_options(uri, results)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, status = os.waitpid(board.pid, os.WUNTRACED)  # returns when it stops or ends
+    stopped = os.WIFSTOPPED(status)
+    if stopped:
         board.send_signal(signal.SIGKILL)
-        board.wait(timeout=60)
-        visible = {p.name: p for p in results.iterdir() if not p.name.startswith(".")}
-        assert set(visible) == set(before)
-        assert all(p.stat().st_size > 0 for p in visible.values())
-        for name in (n for n in visible if n.endswith((".md", ".csv"))):
-            assert visible[name].read_bytes() == before[name]  # same store: same text
+        os.waitpid(board.pid, 0)
+    board.returncode = 0 if stopped else os.waitstatus_to_exitcode(status)
+    return stopped, board.stderr.read().decode()
+
+
+def test_a_leaderboard_killed_mid_write_leaves_the_previous_files_whole(tmp_path):
+    """kill -9 at moments the test picks and sees happen: just after the leaderboard opened its
+    first and its last output file for writing (created or truncated, nothing written), and just
+    after its first and its last rename. Every visible file is whole and is either the old
+    generation's or the new one's; the staged leftovers are removed by the next leaderboard."""
+    uri = sqlite_uri(tmp_path)
+    two_seeds = run_benchmark(tmp_path, "method=magnitude", "sparsity=0.5", "sweep.seeds=[0,1]")
+    assert two_seeds.returncode == 0, two_seeds.stderr[-2000:]
+    results = tmp_path / "results"
+    old = visible_files(results)
+    client = MlflowClient(uri)  # the store changes: the new generation differs from the old
+    (dropped,) = [r for r in store_runs(uri) if r.data.tags["method"] == "magnitude"][:1]
+    client.delete_run(dropped.info.run_id)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    stopped, stderr = leaderboard_paused_at("open", 10**6, fresh, uri)  # to the end: counts
+    counts = stderr.strip().splitlines()[-1]
+    assert not stopped and counts.startswith("opened"), stderr[-2000:]
+    opened, renamed = (int(n) for n in counts.split()[1::2])
+    new = visible_files(fresh)
+    assert set(new) == set(old) and new != old
+    moments = [("open", 1), ("open", opened), ("rename", 1), ("rename", renamed - 1)]
+    for moment, k in moments:
+        stopped, _ = leaderboard_paused_at(moment, k, results, uri)
+        assert stopped, f"the leaderboard never reached its {moment} number {k}"
+        assert any(p.name.startswith(".") for p in results.iterdir()), "nothing was staged"
+        visible = visible_files(results)
+        assert set(visible) == set(old), (moment, k)
+        for name, content in visible.items():
+            if name.endswith(".png"):
+                assert content.endswith(PNG_END), (moment, k, name)
+            else:
+                assert content in (old[name], new[name]), (moment, k, name)
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.leaderboard", *board_options(uri, results)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    assert sorted(p.name for p in results.iterdir()) == sorted(new)  # leftovers removed
+    assert {n: c for n, c in visible_files(results).items() if not n.endswith(".png")} == {
+        n: c for n, c in new.items() if not n.endswith(".png")
+    }
