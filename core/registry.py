@@ -74,6 +74,10 @@ class Registry(Generic[B]):
             )
         return self._entries[name]
 
+    def build(self, name: str, options: Any) -> Any:
+        """What ``name``'s builder makes of its typed ``options`` (from ``options()``)."""
+        return self.entry(name).builder(options)
+
     def options(self, name: str, config: Mapping[str, Any]) -> Any:
         """``config`` (everything but ``name``) read into the entry's typed options; unknown,
         missing or mistyped options and failed checks raise ``OptionError`` naming them."""

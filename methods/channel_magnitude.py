@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from methods.channel_graph import ChannelGraph
-from methods.channel_pruning import ChannelHparams, PruneChannels
+from methods.channel_pruning import ChannelOptions, PruneChannels
 from methods.context import PruneContext
 from methods.registry import register_method
 from methods.scoring import magnitude_scores
@@ -18,7 +18,7 @@ from methods.scoring import magnitude_scores
 
 @register_method("channel_magnitude")
 class ChannelMagnitude(PruneChannels):
-    Hparams = ChannelHparams
+    Options = ChannelOptions
     paper = "Li et al., Pruning Filters for Efficient ConvNets, ICLR 2017 (group L2 norm)"
 
     def channel_scores(self, ctx: PruneContext, graph: ChannelGraph) -> dict[str, torch.Tensor]:

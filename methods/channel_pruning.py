@@ -15,9 +15,9 @@ import torch
 from methods.channel_graph import ChannelGraph
 from methods.channel_selection import Removal, ranked_removal
 from methods.context import PruneContext
-from methods.hparams import ScoringOptions
 from methods.lifecycle import MethodKind, PrunePretrained
 from methods.masks import MaskSet
+from methods.options import ScoringBatchOptions
 
 # A structured method's sparsity is met to within about one channel's weights (the contract
 # tests hold it to a point).
@@ -25,7 +25,7 @@ CHANNEL_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
-class ChannelHparams:
+class ChannelOptions:
     round_to: int = field(
         default=1,
         metadata={"help": "kept channels per group are a multiple of this (8 in GPU presets)"},
@@ -37,7 +37,7 @@ class ChannelHparams:
 
 
 @dataclass(frozen=True)
-class ChannelScoringHparams(ScoringOptions, ChannelHparams):
+class ChannelScoringOptions(ScoringBatchOptions, ChannelOptions):
     """Channel rounding, and the batches scores are computed on."""
 
 
@@ -56,7 +56,7 @@ class PruneChannels(PrunePretrained):
         """The channels to remove: by default every group loses the same fraction, its
         lowest-scored channels first, hitting ``ctx.sparsity``."""
         scores = self.channel_scores(ctx, graph)
-        return ranked_removal(graph, scores, ctx.sparsity, self.hparams.round_to)
+        return ranked_removal(graph, scores, ctx.sparsity, self.options.round_to)
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
         example = next(ctx.batches(1))["image"][:1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from methods.channel_graph import ChannelGraph
-from methods.channel_pruning import ChannelScoringHparams, PruneChannels
+from methods.channel_pruning import ChannelScoringOptions, PruneChannels
 from methods.context import PruneContext
 from methods.registry import register_method
 from methods.scoring import connection_sensitivity
@@ -18,9 +18,9 @@ from methods.scoring import connection_sensitivity
 
 @register_method("channel_taylor")
 class ChannelTaylor(PruneChannels):
-    Hparams = ChannelScoringHparams
+    Options = ChannelScoringOptions
     paper = "Molchanov et al., Importance Estimation for Neural Network Pruning, CVPR 2019"
 
     def channel_scores(self, ctx: PruneContext, graph: ChannelGraph) -> dict[str, torch.Tensor]:
-        saliency = connection_sensitivity(ctx, self.hparams.scoring_batches)
+        saliency = connection_sensitivity(ctx, self.options.scoring_batches)
         return {g.name: g.channel_scores(saliency) for g in graph.groups}

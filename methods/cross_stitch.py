@@ -17,7 +17,7 @@ from torch import nn
 
 from core.options import check_choice
 from core.tasks import TaskSpec
-from methods.fused_encoders import FusedTaskEncoders, FusionHparams
+from methods.fused_encoders import FusedTaskEncoders, FusionOptions
 from methods.networks import Backbone, MultiTaskNet
 from methods.networks.task_encoders import TaskEncodersNet, self_leaning_weights
 from methods.registry import register_method
@@ -48,7 +48,7 @@ WEIGHTS = ("scalar", "channel")
 
 
 @dataclass(frozen=True)
-class CrossStitchHparams(FusionHparams):
+class CrossStitchOptions(FusionOptions):
     weights: str = field(
         default="scalar",
         metadata={"help": "scalar (one per task pair, Misra et al.) or channel (Vandenhende)"},
@@ -61,11 +61,11 @@ class CrossStitchHparams(FusionHparams):
 
 @register_method("cross_stitch")
 class CrossStitch(FusedTaskEncoders):
-    Hparams = CrossStitchHparams
+    Options = CrossStitchOptions
     paper = "Misra et al., Cross-stitch Networks for Multi-task Learning, CVPR 2016"
 
     def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
-        per_channel = self.hparams.weights == "channel"
+        per_channel = self.options.weights == "channel"
 
         def unit(stage: int, channels: int, index: int, count: int) -> CrossStitchUnit:
             return CrossStitchUnit(index, count, channels if per_channel else None)

@@ -5,12 +5,12 @@ Its trained weights are also the starting point of every ``prune_pretrained`` me
 
 from __future__ import annotations
 
-from methods.hparams import NoHparams
 from methods.lifecycle import DenseTraining
+from methods.options import NoOptions
 from methods.registry import register_method
 
 
 @register_method("dense")
 class Dense(DenseTraining):
-    Hparams = NoHparams
+    Options = NoOptions
     paper = "hard parameter sharing baseline (Caruana 1997)"

@@ -18,7 +18,7 @@ LONGEST_PIPELINE_FINETUNES = 2  # lth with its default 2 rounds: dense + 2 x fin
 
 
 @dataclass(frozen=True)
-class SameStepsHparams:
+class SameStepsOptions:
     total_steps: int | None = field(
         default=None,
         metadata={
@@ -34,11 +34,11 @@ class SameStepsHparams:
 
 @register_method("dense_same_steps")
 class DenseSameSteps(Unpruned):
-    Hparams = SameStepsHparams
+    Options = SameStepsOptions
     kind = MethodKind.DENSE
     paper = "budget reference: dense trained as long as the pretrained methods"
 
     def training_steps(self, ctx: PruneContext) -> int:
-        if self.hparams.total_steps is not None:
-            return self.hparams.total_steps
+        if self.options.total_steps is not None:
+            return self.options.total_steps
         return ctx.steps + LONGEST_PIPELINE_FINETUNES * ctx.finetune_steps

@@ -44,10 +44,10 @@ class DisentangledSelection:
     """Mix into a method (before its kind base) that defines ``task_scores(ctx, task)``: its
     masks are the disentangled selection of those scores under its layer budget."""
 
-    hparams: Any
+    options: Any
 
     def task_scores(self, ctx: PruneContext, task: str) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
-        return disentangled_masks(ctx, self.task_scores, self.hparams.budget)
+        return disentangled_masks(ctx, self.task_scores, self.options.budget)

@@ -10,7 +10,7 @@ requested sparsity by bisection, as ``disparse_static`` solves it for weights.""
 from __future__ import annotations
 
 from methods.channel_graph import ChannelGraph
-from methods.channel_pruning import ChannelScoringHparams, PruneChannels
+from methods.channel_pruning import ChannelScoringOptions, PruneChannels
 from methods.channel_selection import Removal, union_removal
 from methods.context import PruneContext
 from methods.networks.base import SHARED
@@ -20,16 +20,16 @@ from methods.scoring import connection_sensitivity
 
 @register_method("disparse_channel")
 class DiSparseChannel(PruneChannels):
-    Hparams = ChannelScoringHparams
+    Options = ChannelScoringOptions
     paper = "Sun et al., DiSparse, CVPR 2022 (its rule applied to channels)"
 
     def select(self, ctx: PruneContext, graph: ChannelGraph) -> Removal:
         task_scores = {}
         for task in ctx.tasks:
-            saliency = connection_sensitivity(ctx, self.hparams.scoring_batches, task.name)
+            saliency = connection_sensitivity(ctx, self.options.scoring_batches, task.name)
             task_scores[task.name] = {
                 g.name: g.channel_scores(saliency)
                 for g in graph.groups
                 if g.owner in (SHARED, task.name)
             }
-        return union_removal(graph, task_scores, ctx.sparsity, self.hparams.round_to)
+        return union_removal(graph, task_scores, ctx.sparsity, self.options.round_to)

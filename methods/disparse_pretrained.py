@@ -24,8 +24,8 @@ import torch
 from core.options import check_choice
 from methods.context import PruneContext
 from methods.disentangled import DisentangledSelection
-from methods.hparams import ScoringHparams
 from methods.lifecycle import PrunePretrained
+from methods.options import ScoringOptions
 from methods.registry import register_method
 from methods.scoring import accumulated_gradients, connection_sensitivity, magnitude_scores
 
@@ -33,7 +33,7 @@ SCORES = ("magnitude", "grad_magnitude_sq", "snip")
 
 
 @dataclass(frozen=True)
-class DiSparsePretrainedHparams(ScoringHparams):
+class DiSparsePretrainedOptions(ScoringOptions):
     score: str = field(
         default="magnitude",
         metadata={
@@ -49,17 +49,17 @@ class DiSparsePretrainedHparams(ScoringHparams):
 
 @register_method("disparse_pretrained")
 class DiSparsePretrained(DisentangledSelection, PrunePretrained):
-    Hparams = DiSparsePretrainedHparams
+    Options = DiSparsePretrainedOptions
     paper = (
         "Sun et al., DiSparse: Disentangled Sparsification for Multitask Model Compression, "
         "CVPR 2022"
     )
 
     def task_scores(self, ctx: PruneContext, task: str) -> dict[str, torch.Tensor]:
-        batches = self.hparams.scoring_batches
-        if self.hparams.score == "magnitude":
+        batches = self.options.scoring_batches
+        if self.options.score == "magnitude":
             return magnitude_scores(ctx.model)
-        if self.hparams.score == "grad_magnitude_sq":
+        if self.options.score == "grad_magnitude_sq":
             grads = accumulated_gradients(ctx, batches, task=task, absolute=True)
             weights = magnitude_scores(ctx.model)
             return {n: grads[n] * weights[n] ** 2 for n in grads}

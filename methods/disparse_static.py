@@ -22,18 +22,18 @@ import torch
 from core.options import check_choice
 from methods.context import PruneContext
 from methods.disentangled import DisentangledSelection
-from methods.hparams import ScoringHparams
 from methods.lifecycle import PruneAtInit
 from methods.masks import MaskSet, prunable_parameters
+from methods.options import ScoringOptions
 from methods.registry import register_method
-from methods.sanity import SanityHparams
+from methods.sanity import SanityOptions
 from methods.scoring import connection_sensitivity
 
 SCORE_COPIES = ("model", "xavier")
 
 
 @dataclass(frozen=True)
-class DiSparseStaticHparams(SanityHparams, ScoringHparams):
+class DiSparseStaticOptions(SanityOptions, ScoringOptions):
     score_copy: str = field(
         default="xavier",
         metadata={
@@ -66,18 +66,18 @@ def xavier_copy(model: torch.nn.Module, generator: torch.Generator) -> torch.nn.
 
 @register_method("disparse_static")
 class DiSparseStatic(DisentangledSelection, PruneAtInit):
-    Hparams = DiSparseStaticHparams
+    Options = DiSparseStaticOptions
     paper = (
         "Sun et al., DiSparse: Disentangled Sparsification for Multitask Model Compression, "
         "CVPR 2022"
     )
 
     def task_scores(self, ctx: PruneContext, task: str) -> dict[str, torch.Tensor]:
-        hp = self.hparams
+        hp = self.options
         return connection_sensitivity(ctx, hp.scoring_batches, task, hp.per_batch_abs)
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
-        if self.hparams.score_copy == "xavier":
+        if self.options.score_copy == "xavier":
             scored = xavier_copy(ctx.model, ctx.generator)
             masks = super().make_masks(replace(ctx, model=scored))
             device = next(ctx.model.parameters()).device

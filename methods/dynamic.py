@@ -21,15 +21,15 @@ import torch
 
 from methods.budgets import top_k_masks
 from methods.context import PruneContext
-from methods.hparams import PruningHparams
 from methods.lifecycle import PruneDuringTraining, TrainingState
 from methods.masks import MaskSet, prunable_parameters
+from methods.options import PruningOptions
 from methods.schedules import update_fraction
 from methods.scoring import random_scores
 
 
 @dataclass(frozen=True)
-class DynamicHparams(PruningHparams):
+class DynamicOptions(PruningOptions):
     budget: str = field(default="erk", metadata={"help": "initial layout: erk, uniform or global"})
     alpha: float = field(default=0.3, metadata={"help": "initial update fraction"})
     delta_t: int = field(default=25, metadata={"help": "steps between mask updates"})
@@ -99,11 +99,11 @@ def update_layer(
 class DynamicSparseMethod(PruneDuringTraining):
     """Base of the dynamic methods: subclasses only say how inactive weights are ranked."""
 
-    Hparams = DynamicHparams
+    Options = DynamicOptions
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
         """A random layout under the budget (with the ERK power and dense first layer asked)."""
-        hp = self.hparams
+        hp = self.options
         dense = [next(iter(prunable_parameters(ctx.model)))] if hp.dense_first_layer else []
         return top_k_masks(
             ctx.model, random_scores(ctx), ctx.sparsity, hp.budget, hp.erk_power, dense
@@ -115,10 +115,10 @@ class DynamicSparseMethod(PruneDuringTraining):
         raise NotImplementedError
 
     def on_backward(self, state: TrainingState) -> None:
-        t_end = int(self.hparams.t_end * state.total_steps)
-        if state.step == 0 or state.step % self.hparams.delta_t != 0:
+        t_end = int(self.options.t_end * state.total_steps)
+        if state.step == 0 or state.step % self.options.delta_t != 0:
             return
-        fraction = update_fraction(state.step, self.hparams.alpha, t_end)
+        fraction = update_fraction(state.step, self.options.alpha, t_end)
         if fraction <= 0:
             return
         params = prunable_parameters(state.ctx.model)

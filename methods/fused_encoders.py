@@ -18,7 +18,7 @@ FUSION_PREFIX = "fusions."
 
 
 @dataclass(frozen=True)
-class FusionHparams:
+class FusionOptions:
     init: str = field(
         default="scratch",
         metadata={
@@ -42,11 +42,11 @@ class FusedTaskEncoders(Architecture):
 
     @property
     def start_from(self) -> str | None:  # type: ignore[override]
-        return "single_task" if self.hparams.init == "single_task" else None
+        return "single_task" if self.options.init == "single_task" else None
 
     def with_fusion_lr(self, model: MultiTaskNet) -> MultiTaskNet:
-        if self.hparams.fusion_lr_multiplier != 1.0:
-            model.lr_multipliers = {FUSION_PREFIX: self.hparams.fusion_lr_multiplier}
+        if self.options.fusion_lr_multiplier != 1.0:
+            model.lr_multipliers = {FUSION_PREFIX: self.options.fusion_lr_multiplier}
         return model
 
     def load_start(self, model: MultiTaskNet, state: dict[str, torch.Tensor]) -> None:

@@ -17,16 +17,16 @@ import torch
 
 from methods.budgets import top_k_masks
 from methods.context import PruneContext
-from methods.hparams import PruningHparams
 from methods.lifecycle import PruneDuringTraining, TrainingState
 from methods.masks import MaskSet
+from methods.options import PruningOptions
 from methods.registry import register_method
 from methods.schedules import cubic_sparsity
 from methods.scoring import magnitude_scores
 
 
 @dataclass(frozen=True)
-class GMPHparams(PruningHparams):
+class GMPOptions(PruningOptions):
     begin: float = field(
         default=0.1, metadata={"help": "first pruning step, as a fraction of training"}
     )
@@ -45,7 +45,7 @@ class GMPHparams(PruningHparams):
 
 @register_method("gmp")
 class GradualMagnitudePruning(PruneDuringTraining):
-    Hparams = GMPHparams
+    Options = GMPOptions
     paper = "Zhu & Gupta, To prune, or not to prune, ICLR Workshop 2018 (arXiv 2017)"
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
@@ -53,14 +53,14 @@ class GradualMagnitudePruning(PruneDuringTraining):
 
     def pruning_window(self, total_steps: int) -> tuple[int, int]:
         """(first, last) pruning step; the last is always a step that is taken."""
-        last = max(0, min(math.floor(self.hparams.end * total_steps), total_steps - 1))
-        first = min(math.floor(self.hparams.begin * total_steps), last)
+        last = max(0, min(math.floor(self.options.end * total_steps), total_steps - 1))
+        first = min(math.floor(self.options.begin * total_steps), last)
         return first, last
 
     def on_backward(self, state: TrainingState) -> None:
         first, last = self.pruning_window(state.total_steps)
         step = state.step
-        if step < first or step > last or ((step - first) % self.hparams.every and step != last):
+        if step < first or step > last or ((step - first) % self.options.every and step != last):
             return
         target = cubic_sparsity(step, first, last, state.ctx.sparsity)
         self.prune_to(state.ctx.model, state.masks, target)
@@ -77,5 +77,5 @@ class GradualMagnitudePruning(PruneDuringTraining):
             n: torch.where(masks.masks[n], s, torch.full_like(s, -1.0))
             for n, s in magnitude_scores(model).items()
         }
-        for name, mask in top_k_masks(model, scores, sparsity, self.hparams.budget).masks.items():
+        for name, mask in top_k_masks(model, scores, sparsity, self.options.budget).masks.items():
             masks.set_mask(name, mask)

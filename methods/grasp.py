@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 import torch
 
 from methods.context import PruneContext
-from methods.hparams import ScoringHparams
 from methods.lifecycle import PruneAtInit
 from methods.masks import prunable_parameters
+from methods.options import ScoringOptions
 from methods.registry import register_method
-from methods.sanity import SanityHparams
+from methods.sanity import SanityOptions
 from methods.scoring import accumulated_gradients, multitask_loss, preserved_buffers
 
 
@@ -54,7 +54,7 @@ def grasp_keep_scores(
 
 
 @dataclass(frozen=True)
-class GraSPHparams(SanityHparams, ScoringHparams):
+class GraSPOptions(SanityOptions, ScoringOptions):
     temperature: float = field(
         default=1.0,
         metadata={"help": "segmentation logits divided by this before the loss (paper: 200)"},
@@ -68,11 +68,11 @@ class GraSPHparams(SanityHparams, ScoringHparams):
 
 @register_method("grasp")
 class GraSP(PruneAtInit):
-    Hparams = GraSPHparams
+    Options = GraSPOptions
     paper = (
         "Wang et al., Picking Winning Tickets Before Training by Preserving Gradient Flow, "
         "ICLR 2020"
     )
 
     def scores(self, ctx: PruneContext) -> dict[str, torch.Tensor]:
-        return grasp_keep_scores(ctx, self.hparams.scoring_batches, self.hparams.temperature)
+        return grasp_keep_scores(ctx, self.options.scoring_batches, self.options.temperature)

@@ -6,13 +6,13 @@ It is exactly the network and training of ``dense``, so it shares dense's cells:
 
 from __future__ import annotations
 
-from methods.hparams import NoHparams
 from methods.lifecycle import Architecture
+from methods.options import NoOptions
 from methods.registry import register_method
 
 
 @register_method("hard_sharing")
 class HardSharing(Architecture):
-    Hparams = NoHparams
+    Options = NoOptions
     paper = "Caruana, Multitask Learning, Machine Learning 1997"
     same_cell_as = "dense"

@@ -10,16 +10,16 @@ from dataclasses import dataclass, field
 
 from methods.budgets import top_k_masks
 from methods.context import PruneContext
-from methods.hparams import IterativeHparams
 from methods.lifecycle import PrunePretrained
 from methods.masks import MaskSet
+from methods.options import IterativeOptions
 from methods.registry import register_method
 from methods.schedules import round_sparsities
 from methods.scoring import magnitude_scores
 
 
 @dataclass(frozen=True)
-class IMPHparams(IterativeHparams):
+class IMPOptions(IterativeOptions):
     round_steps: int | None = field(
         default=60,
         metadata={"help": "fine-tuning steps after each intermediate round; null: fine-tune steps"},
@@ -28,11 +28,11 @@ class IMPHparams(IterativeHparams):
 
 @register_method("imp")
 class IterativeMagnitudePruning(PrunePretrained):
-    Hparams = IMPHparams
+    Options = IMPOptions
     paper = "Han et al. 2015; Frankle & Carbin, The Lottery Ticket Hypothesis, ICLR 2019"
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
-        hp = self.hparams
+        hp = self.options
         schedule = round_sparsities(ctx.sparsity, hp.rounds, hp.fraction)
         masks = top_k_masks(ctx.model, magnitude_scores(ctx.model), schedule[0], hp.budget)
         for sparsity in schedule[1:]:

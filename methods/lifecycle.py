@@ -73,17 +73,17 @@ class Method:
 
     name: ClassVar[str] = ""
     kind: ClassVar[MethodKind]
-    Hparams: ClassVar[type]
+    Options: ClassVar[type]
     paper: ClassVar[str] = ""
     # Another registered method whose cells this one shares (same network and training): the
     # sweep runs that method's cell instead and the leaderboard shows the row under both names.
     same_cell_as: ClassVar[str | None] = None
-    start_from: str | None = None  # a class constant, or a property that reads the hparams
+    start_from: str | None = None  # a class constant, or a property that reads the options
     prunes: ClassVar[bool] = True  # runs at every swept sparsity (else once, at sparsity 0)
     keeps_snapshots: ClassVar[bool] = False
 
-    def __init__(self, hparams: Any):
-        self.hparams = hparams
+    def __init__(self, options: Any):
+        self.options = options
 
     @property
     def group(self) -> str:
@@ -108,7 +108,7 @@ class Method:
         )
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
-        return top_k_masks(ctx.model, self.scores(ctx), ctx.sparsity, self.hparams.budget)
+        return top_k_masks(ctx.model, self.scores(ctx), ctx.sparsity, self.options.budget)
 
     def initial_masks(self, ctx: PruneContext) -> MaskSet:
         """The masks training starts with (what the runner calls)."""
@@ -116,8 +116,8 @@ class Method:
 
     def scoring_context(self, ctx: PruneContext) -> PruneContext:
         """``ctx`` with the scoring batch size of the method's ``scoring_batch_size`` option
-        (``methods.hparams.ScoringOptions``), if it has one."""
-        return rebatched(ctx, getattr(self.hparams, "scoring_batch_size", None))
+        (``methods.options.ScoringBatchOptions``), if it has one."""
+        return rebatched(ctx, getattr(self.options, "scoring_batch_size", None))
 
     def training_steps(self, ctx: PruneContext) -> int:
         return ctx.steps
@@ -160,8 +160,8 @@ class PruneAtInit(Method):
     kind = MethodKind.PRUNE_AT_INIT
 
     def initial_masks(self, ctx: PruneContext) -> MaskSet:
-        """``make_masks`` under the method's ``sanity`` option (``SanityHparams``), if any."""
-        check = getattr(self.hparams, "sanity", "none")
+        """``make_masks`` under the method's ``sanity`` option (``SanityOptions``), if any."""
+        check = getattr(self.options, "sanity", "none")
         return ablated_masks(self, self.scoring_context(ctx), check)
 
 

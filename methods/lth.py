@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 
 from methods.budgets import top_k_masks
 from methods.context import PruneContext
-from methods.hparams import IterativeHparams
 from methods.lifecycle import PrunePretrained
 from methods.masks import MaskSet
+from methods.options import IterativeOptions
 from methods.registry import register_method
 from methods.schedules import round_sparsities
 from methods.scoring import magnitude_scores
 
 
 @dataclass(frozen=True)
-class LotteryHparams(IterativeHparams):
+class LotteryOptions(IterativeOptions):
     rounds: int = field(default=2, metadata={"help": "prune-rewind-retrain rounds"})
     rewind_step: int | None = field(
         default=None,
@@ -33,11 +33,11 @@ class LotteryHparams(IterativeHparams):
 
 @register_method("lth")
 class LotteryTicketRewinding(PrunePretrained):
-    Hparams = LotteryHparams
+    Options = LotteryOptions
     paper = "Frankle et al., Linear Mode Connectivity and the Lottery Ticket Hypothesis, ICML 2020"
 
     def check_protocol(self, snapshot_steps: tuple[int, ...]) -> None:
-        step = self.hparams.rewind_step
+        step = self.options.rewind_step
         if step is not None and step not in snapshot_steps:
             raise ValueError(
                 f"method=lth: rewind_step={step} but the dense run keeps snapshots only at "
@@ -46,14 +46,14 @@ class LotteryTicketRewinding(PrunePretrained):
             )
 
     def rewind_step(self, ctx: PruneContext) -> int:
-        if self.hparams.rewind_step is not None:
-            return self.hparams.rewind_step
+        if self.options.rewind_step is not None:
+            return self.options.rewind_step
         if not ctx.snapshot_steps:
             raise ValueError("lth needs protocol.snapshot_steps (dense-run states to rewind to)")
         return max(ctx.snapshot_steps)
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
-        hp = self.hparams
+        hp = self.options
         rewind_state = ctx.snapshot(self.rewind_step(ctx))
         schedule = round_sparsities(ctx.sparsity, hp.rounds, hp.fraction)
         for index, sparsity in enumerate(schedule):
@@ -66,7 +66,7 @@ class LotteryTicketRewinding(PrunePretrained):
 
     def training_steps(self, ctx: PruneContext) -> int:
         """The final retraining lasts as long as each round's."""
-        return self.hparams.steps_per_round(ctx.finetune_steps)
+        return self.options.steps_per_round(ctx.finetune_steps)
 
     def training_lr(self, ctx: PruneContext) -> float | None:
         """Rewound weights are retrained, not fine-tuned: the protocol's training lr."""

@@ -6,15 +6,15 @@ from __future__ import annotations
 import torch
 
 from methods.context import PruneContext
-from methods.hparams import PruningHparams
 from methods.lifecycle import PrunePretrained
+from methods.options import PruningOptions
 from methods.registry import register_method
 from methods.scoring import magnitude_scores
 
 
 @register_method("magnitude")
 class MagnitudePruning(PrunePretrained):
-    Hparams = PruningHparams
+    Options = PruningOptions
     paper = "Han et al., Learning both Weights and Connections, NeurIPS 2015"
 
     def scores(self, ctx: PruneContext) -> dict[str, torch.Tensor]:

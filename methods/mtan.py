@@ -14,7 +14,7 @@ from methods.registry import register_method
 
 
 @dataclass(frozen=True)
-class MTANHparams:
+class MTANOptions:
     gate_reduction: int = field(
         default=4,
         metadata={
@@ -30,8 +30,8 @@ class MTANHparams:
 
 @register_method("mtan")
 class MTAN(Architecture):
-    Hparams = MTANHparams
+    Options = MTANOptions
     paper = "Liu et al., End-to-End Multi-Task Learning with Attention, CVPR 2019"
 
     def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
-        return AttentionNet(backbone, tasks, self.hparams.gate_reduction)
+        return AttentionNet(backbone, tasks, self.options.gate_reduction)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from core.tasks import TaskSpec
-from methods.fused_encoders import FusedTaskEncoders, FusionHparams
+from methods.fused_encoders import FusedTaskEncoders, FusionOptions
 from methods.networks import Backbone, MultiTaskNet
 from methods.networks.task_encoders import TaskEncodersNet, self_leaning_weights
 from methods.registry import register_method
@@ -39,7 +39,7 @@ class NDDRLayer(nn.Module):
 
 
 @dataclass(frozen=True)
-class NDDRHparams(FusionHparams):
+class NDDROptions(FusionOptions):
     bn_momentum: float = field(
         default=0.05, metadata={"help": "BatchNorm momentum of the NDDR layers (references: 0.05)"}
     )
@@ -52,14 +52,14 @@ class NDDRHparams(FusionHparams):
 
 @register_method("nddr_cnn")
 class NDDRCNN(FusedTaskEncoders):
-    Hparams = NDDRHparams
+    Options = NDDROptions
     paper = (
         "Gao et al., NDDR-CNN: Layerwise Feature Fusing in Multi-Task CNNs by Neural "
         "Discriminative Dimensionality Reduction, CVPR 2019"
     )
 
     def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
-        momentum = self.hparams.bn_momentum
+        momentum = self.options.bn_momentum
         return self.with_fusion_lr(
             TaskEncodersNet(
                 backbone, tasks, fusion=lambda stage, c, i, n: NDDRLayer(c, i, n, momentum)

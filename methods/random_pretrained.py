@@ -6,15 +6,15 @@ from __future__ import annotations
 import torch
 
 from methods.context import PruneContext
-from methods.hparams import PruningHparams
 from methods.lifecycle import PrunePretrained
+from methods.options import PruningOptions
 from methods.registry import register_method
 from methods.scoring import random_scores
 
 
 @register_method("random_pretrained")
 class RandomPretrained(PrunePretrained):
-    Hparams = PruningHparams
+    Options = PruningOptions
     paper = "random pruning of a trained model (baseline row in Sun et al., CVPR 2022)"
 
     def scores(self, ctx: PruneContext) -> dict[str, torch.Tensor]:

@@ -10,21 +10,21 @@ from dataclasses import dataclass
 import torch
 
 from methods.context import PruneContext
-from methods.hparams import PruningHparams
 from methods.lifecycle import PruneAtInit
+from methods.options import PruningOptions
 from methods.registry import register_method
-from methods.sanity import SanityHparams
+from methods.sanity import SanityOptions
 from methods.scoring import random_scores
 
 
 @dataclass(frozen=True)
-class RandomHparams(SanityHparams, PruningHparams):
+class RandomOptions(SanityOptions, PruningOptions):
     """The layer budget and the sanity check."""
 
 
 @register_method("random")
 class RandomPruning(PruneAtInit):
-    Hparams = RandomHparams
+    Options = RandomOptions
     paper = "random pruning at initialisation (baseline in Lee et al. 2019)"
 
     def scores(self, ctx: PruneContext) -> dict[str, torch.Tensor]:

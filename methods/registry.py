@@ -1,7 +1,7 @@
 """The method registry: every compared method is a class registered by name.
 
 Adding a method = one file in ``methods/`` with a ``@register_method("name")`` class (a subclass
-of one of the kind bases in ``methods.lifecycle``, with its options as the dataclass ``Hparams``),
+of one of the kind bases in ``methods.lifecycle``, with its options as the dataclass ``Options``),
 plus one config file ``benchmarks/conf/method/name.yaml``. Files in ``methods/`` are discovered on
 first use (``core.registry``).
 """
@@ -21,10 +21,10 @@ METHODS: Registry[type[Method]] = Registry("method", "methods")
 
 def register_method(name: str) -> Callable[[M], M]:
     """Class decorator: make a method available under ``name`` (``method=name`` in configs),
-    configured by its ``Hparams``."""
+    configured by its ``Options``."""
 
     def decorate(cls: M) -> M:
-        METHODS.register(name, cls.Hparams)(cls)
+        METHODS.register(name, cls.Options)(cls)
         cls.name = name
         return cls
 
@@ -45,4 +45,4 @@ def build_method(name: str, options: Mapping[str, Any]) -> Method:
 
 
 def method_help(name: str) -> list[tuple[str, str, str]]:
-    return describe_options(get_method(name).Hparams)
+    return describe_options(get_method(name).Options)

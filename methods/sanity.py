@@ -29,7 +29,7 @@ SANITY_CHECKS = ("none", "shuffle", "reinit", "invert")
 
 
 @dataclass(frozen=True)
-class SanityHparams:
+class SanityOptions:
     """Mix into a prune-at-init method's options (first among the bases)."""
 
     sanity: str = field(

@@ -7,16 +7,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.tasks import TaskSpec
-from methods.hparams import NoHparams
 from methods.lifecycle import Architecture
 from methods.networks import Backbone, MultiTaskNet
 from methods.networks.task_encoders import TaskEncodersNet
+from methods.options import NoOptions
 from methods.registry import register_method
 
 
 @register_method("single_task")
 class SingleTask(Architecture):
-    Hparams = NoHparams
+    Options = NoOptions
     paper = "independent single-task networks (the baseline of Misra et al., CVPR 2016)"
 
     def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:

@@ -11,24 +11,24 @@ from dataclasses import dataclass
 import torch
 
 from methods.context import PruneContext
-from methods.hparams import ScoringHparams
 from methods.lifecycle import PruneAtInit
+from methods.options import ScoringOptions
 from methods.registry import register_method
-from methods.sanity import SanityHparams
+from methods.sanity import SanityOptions
 from methods.scoring import connection_sensitivity
 
 
 @dataclass(frozen=True)
-class SNIPHparams(SanityHparams, ScoringHparams):
+class SNIPOptions(SanityOptions, ScoringOptions):
     """The shared scoring options and the sanity check."""
 
 
 @register_method("snip")
 class SNIP(PruneAtInit):
-    Hparams = SNIPHparams
+    Options = SNIPOptions
     paper = (
         "Lee et al., SNIP: Single-shot Network Pruning based on Connection Sensitivity, ICLR 2019"
     )
 
     def scores(self, ctx: PruneContext) -> dict[str, torch.Tensor]:
-        return connection_sensitivity(ctx, self.hparams.scoring_batches)
+        return connection_sensitivity(ctx, self.options.scoring_batches)

@@ -17,16 +17,16 @@ import torch
 
 from methods.budgets import masks_from_scores
 from methods.context import PruneContext
-from methods.hparams import PruningHparams
 from methods.lifecycle import PruneAtInit
 from methods.masks import MaskSet, owners_of, prunable_parameters
+from methods.options import PruningOptions
 from methods.registry import register_method
-from methods.sanity import SanityHparams
+from methods.sanity import SanityOptions
 from methods.schedules import exponential_sparsities
 
 
 @dataclass(frozen=True)
-class SynFlowHparams(SanityHparams, PruningHparams):
+class SynFlowOptions(SanityOptions, PruningOptions):
     rounds: int = field(default=100, metadata={"help": "pruning iterations (paper: 100)"})
 
     def __post_init__(self) -> None:
@@ -68,7 +68,7 @@ def synflow_scores(
 
 @register_method("synflow")
 class SynFlow(PruneAtInit):
-    Hparams = SynFlowHparams
+    Options = SynFlowOptions
     paper = (
         "Tanaka et al., Pruning neural networks without any data by iteratively conserving "
         "synaptic flow, NeurIPS 2020"
@@ -79,12 +79,12 @@ class SynFlow(PruneAtInit):
         input_shape = tuple(next(ctx.batches(1))["image"].shape)
         params = prunable_parameters(work)
         masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in params.items()}
-        for sparsity in exponential_sparsities(ctx.sparsity, self.hparams.rounds):
+        for sparsity in exponential_sparsities(ctx.sparsity, self.options.rounds):
             scores = synflow_scores(work, input_shape, masks)
             # pruned weights rank below every live one, so they are never revived
             scores = {
                 n: torch.where(masks[n], s, torch.full_like(s, -1.0)) for n, s in scores.items()
             }
-            masks = masks_from_scores(scores, sparsity, self.hparams.budget)
+            masks = masks_from_scores(scores, sparsity, self.options.budget)
         masks = {n: m.to(ctx.model.get_parameter(n).device) for n, m in masks.items()}
         return MaskSet(masks, owners_of(ctx.model, masks))

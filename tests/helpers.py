@@ -109,7 +109,7 @@ LIFECYCLE_STEPS = 6
 def method_for(name: str) -> Method:
     """The method as its config file builds it; dynamic methods update at every step here."""
     config = options(load_method_config(name))
-    if "delta_t" in {f.name for f in dataclasses.fields(get_method(name).Hparams)}:
+    if "delta_t" in {f.name for f in dataclasses.fields(get_method(name).Options)}:
         config["delta_t"] = 1
     return build_method(name, config)
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from benchmarks.cells import fingerprint, identity
 from benchmarks.tracking.keys import CellKey
-from datasets.registry import DATASETS, TRAINING_KEYS
+from benchmarks.training.protocol import Protocol
+from datasets.registry import DATASETS
 from methods.networks import MODELS
 from methods.registry import get_method
 
@@ -61,29 +62,54 @@ class Cell:
         return {**self.groups(), "sparsity": self.sparsity, "seed": self.seed}
 
     @cached_property
+    def typed_options(self) -> dict[str, Any]:
+        """Each group read once into its typed options (``Protocol``, the dataset's, model's and
+        method's options dataclasses), checked: what the builders take."""
+        return {g: identity.typed_options(g, c) for g, c in self.groups().items()}
+
+    @property
+    def protocol_options(self) -> Protocol:
+        return self.typed_options["protocol"]
+
+    @property
+    def dataset_options(self) -> Any:
+        return self.typed_options["dataset"]
+
+    @property
+    def model_options(self) -> Any:
+        return self.typed_options["model"]
+
+    @property
+    def method_options(self) -> Any:
+        return self.typed_options["method"]
+
+    def _identity(self, group: str) -> dict[str, Any]:
+        return identity.identity(group, self.groups()[group], self.typed_options[group])
+
+    @cached_property
     def resolved(self) -> dict[str, Any]:
         """Every option of every group with its value, defaults filled in (logged as params)."""
-        groups = {g: identity.resolved(g, c) for g, c in self.groups().items()}
+        groups = {
+            g: identity.resolved(g, c, self.typed_options[g]) for g, c in self.groups().items()
+        }
         return {**groups, "sparsity": self.sparsity, "seed": self.seed}
 
     @cached_property
     def cell_id(self) -> str:
         """Hash of the options that differ from their defaults (``benchmarks.cells.identity``)."""
-        groups = {g: identity.identity(g, c) for g, c in self.groups().items()}
+        groups = {g: self._identity(g) for g in self.groups()}
         return identity.stable_hash({**groups, "sparsity": self.sparsity, "seed": self.seed})
 
     @cached_property
     def setting_id(self) -> str:
         """Identity of the comparison a cell belongs to: same data, model and protocol."""
-        return identity.stable_hash(
-            {g: identity.identity(g, getattr(self, g)) for g in ("dataset", "model", "protocol")}
-        )
+        setting = ("dataset", "model", "protocol")
+        return identity.stable_hash({g: self._identity(g) for g in setting})
 
     @cached_property
     def start_from(self) -> str | None:
         """The registered method whose trained model this cell starts from, if any."""
-        method = get_method(self.method_name)
-        return method(identity.typed_options("method", self.method)).start_from
+        return get_method(self.method_name)(self.method_options).start_from
 
     @cached_property
     def code_fingerprint(self) -> str:
@@ -103,26 +129,17 @@ class Cell:
     def key(self) -> CellKey:
         """How the store finds this cell's runs: id, resolved options (flat, without those that
         never count) and code fingerprint."""
-        exempt = {f"{g}.{k}" for g, c in self.groups().items() for k in identity.exempt_keys(g, c)}
+        exempt = {
+            f"{group}.{key}"
+            for group, typed in self.typed_options.items()
+            for key in identity.exempt_keys(typed)
+        }
         flat = {k: v for k, v in flatten(self.resolved).items() if k not in exempt}
         return CellKey(self.cell_id, flat, self.code_fingerprint)
 
     @property
     def method_name(self) -> str:
         return self.method["name"]
-
-    @property
-    def method_options(self) -> dict[str, Any]:
-        return options(self.method)
-
-    @property
-    def model_options(self) -> dict[str, Any]:
-        return options(self.model)
-
-    @property
-    def dataset_options(self) -> dict[str, Any]:
-        """What the dataset builder takes (loss weights belong to training, not to loading)."""
-        return options(self.dataset, ("name", *TRAINING_KEYS))
 
     @property
     def loss_weights(self) -> dict[str, float]:
@@ -133,7 +150,7 @@ class Cell:
         """The method's options that differ from its registered defaults ("key=value, ...");
         the leaderboard shows them beside the method's name, so runs of one method under other
         options never share a row. The sanity ablation is reported apart."""
-        changed = identity.identity("method", self.method)
+        changed = self._identity("method")
         return ", ".join(
             f"{key}={_shown(value)}"
             for key, value in sorted(changed.items())

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from benchmarks.cells import records
+from benchmarks.cells.builders import cell_backbone, cell_method
 from benchmarks.cells.cell import Cell
-from benchmarks.cells.phases import TrainingPhases
+from benchmarks.cells.phases import PhasesPlan, TrainingPhases
 from benchmarks.cells.resources import CellResources
 from benchmarks.cells.resume import ResumePoint, find_resume_point
 from benchmarks.cells.source import SourceModel, source_cell
@@ -38,8 +39,6 @@ from datasets.registry import DatasetBundle
 from methods.context import PruneContext
 from methods.lifecycle import Method, backward_hook
 from methods.masks import measure_sparsity
-from methods.networks import get_backbone
-from methods.registry import build_method
 
 log = logging.getLogger(__name__)
 SCORING_ORDER_SEED = 7919  # added to the cell's seed: scoring batches apart from training order
@@ -72,8 +71,7 @@ def scoring_batches(bundle: DatasetBundle, protocol: Protocol, seed: int, device
 
 
 def build_network(cell: Cell, method: Method, bundle: DatasetBundle) -> torch.nn.Module:
-    backbone = get_backbone(cell.model["name"], cell.model_options)
-    return method.build_network(backbone, bundle.tasks)
+    return method.build_network(cell_backbone(cell), bundle.tasks)
 
 
 def train_source_first(resources: CellResources, cell: Cell) -> str:
@@ -95,15 +93,30 @@ def train_source_first(resources: CellResources, cell: Cell) -> str:
 class CellSetup:
     """A cell's network, method, protocol and training phases, seeded, on the device."""
 
-    def __init__(self, resources: CellResources, cell: Cell, run: TrackedRun, method: Method):
+    def __init__(
+        self,
+        resources: CellResources,
+        cell: Cell,
+        run: TrackedRun,
+        method: Method,
+        resume: ResumePoint | None,
+    ):
         self.resources, self.cell, self.method = resources, cell, method
-        self.protocol = Protocol.from_config(cell.protocol)
+        self.protocol = cell.protocol_options
         self.bundle = resources.dataset(cell)
         self.generator = seed_everything(cell.seed)  # model init and the method's random choices
         model = build_network(cell, method, self.bundle).to(resources.device)
         if self.protocol.channels_last:
             model = model.to(memory_format=torch.channels_last)
         model.upsample_in_training = self.protocol.loss_resolution == "input"
+        plan = PhasesPlan(
+            label=cell.label,
+            target_sparsity=cell.sparsity,
+            snapshot_steps=frozenset(self.protocol.snapshot_steps)
+            if method.keeps_snapshots
+            else frozenset(),
+            resume=resume,
+        )
         self.phases = TrainingPhases(
             model,
             self.bundle,
@@ -113,11 +126,8 @@ class CellSetup:
             self.generator,
             cell.seed,
             resources.device,
+            plan,
         )
-        self.phases.label = cell.label
-        self.phases.target_sparsity = cell.sparsity
-        if method.keeps_snapshots:
-            self.phases.snapshot_steps = set(self.protocol.snapshot_steps)
         self.source: SourceModel | None = None
 
     @property
@@ -141,8 +151,8 @@ class CellSetup:
         """A fresh network of the setting's dense model (hard sharing), on the device: what
         the inference figures compare against. Leaves the RNGs untouched."""
         with torch.random.fork_rng(devices=[]):
-            backbone = get_backbone(self.cell.model["name"], self.cell.model_options)
-            network = backbone.hard_sharing(self.bundle.tasks).to(self.resources.device)
+            network = cell_backbone(self.cell).hard_sharing(self.bundle.tasks)
+            network = network.to(self.resources.device)
         if self.protocol.channels_last:
             network = network.to(memory_format=torch.channels_last)
         return network
@@ -175,7 +185,7 @@ class CellSetup:
 def run_cell(resources: CellResources, cell: Cell) -> str:
     """Train and evaluate one cell in its own MLflow run; returns the run id."""
     started = time.perf_counter()
-    method = build_method(cell.method_name, cell.method_options)
+    method = cell_method(cell)
     bundle = resources.dataset(cell)
     tags = records.cell_tags(cell, method, bundle, resources.device)
     with resources.tracker.run(
@@ -184,14 +194,14 @@ def run_cell(resources: CellResources, cell: Cell) -> str:
         # Find (or first train) the source model before this cell seeds anything, so its random
         # state does not depend on whether the source already existed.
         source_run = train_source_first(resources, cell) if cell.start_from else None
-        setup = CellSetup(resources, cell, run, method)
+        resume = find_resume_point(resources.tracker, cell.key, resources.device)
+        setup = CellSetup(resources, cell, run, method, resume)
         if source_run is not None:
             setup.start_from(source_run)
         phases = setup.phases
-        phases.resume = find_resume_point(resources.tracker, cell.key, resources.device)
-        resuming = phases.resume is not None
-        if phases.resume is not None:
-            _continue_killed_run(resources, run, phases.resume, method.keeps_snapshots)
+        resuming = resume is not None
+        if resume is not None:
+            _continue_killed_run(resources, run, resume, method.keeps_snapshots)
         ctx = setup.context()
         prune_started = time.perf_counter()
         masks = method.initial_masks(ctx).to(resources.device)

@@ -1,5 +1,5 @@
 """A cell's identity: the options that differ from their registered defaults (as open_lth hashes
-only non-default hyperparameters), so adding an option with a default keeps every finished cell.
+only non-default options), so adding an option with a default keeps every finished cell.
 
 Each config group is read into its typed options (``Protocol``, a dataset's, model's or method's
 options dataclass); an option without a default always counts, one equal to its default does not.
@@ -45,10 +45,6 @@ def plain(value: Any) -> Any:
 REGISTRIES = {"dataset": DATASETS, "model": MODELS, "method": METHODS}  # protocol: Protocol
 
 
-def options_class(group: str, name: str) -> type:
-    return Protocol if group == "protocol" else REGISTRIES[group].entry(name).options
-
-
 def typed_options(group: str, config: Mapping[str, Any]) -> Any:
     """A group's config read into its typed options (checked: errors name the option)."""
     name = str(config.get("name"))
@@ -68,18 +64,18 @@ def _fields(options: Any) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(options) if f.metadata.get("identity", True)]
 
 
-def resolved(group: str, config: Mapping[str, Any]) -> dict[str, Any]:
+def resolved(group: str, config: Mapping[str, Any], options: Any) -> dict[str, Any]:
     """Every option of the group with its value (defaults filled in), plus what the builder does
-    not take (``name``, the dataset's loss weights)."""
-    options = typed_options(group, config)
+    not take (``name``, the dataset's loss weights). ``options``: the group read by
+    ``typed_options``."""
     values = {f.name: plain(getattr(options, f.name)) for f in dataclasses.fields(options)}
     return _not_options(group, config) | values
 
 
-def identity(group: str, config: Mapping[str, Any]) -> dict[str, Any]:
+def identity(group: str, config: Mapping[str, Any], options: Any) -> dict[str, Any]:
     """The group's name, what the builder does not take, and the options that count (no
-    default, or a value other than the default)."""
-    options = typed_options(group, config)
+    default, or a value other than the default). ``options``: the group read by
+    ``typed_options``."""
     kept = {}
     for f in _fields(options):
         value = plain(getattr(options, f.name))
@@ -88,7 +84,6 @@ def identity(group: str, config: Mapping[str, Any]) -> dict[str, Any]:
     return _not_options(group, config) | kept
 
 
-def exempt_keys(group: str, config: Mapping[str, Any]) -> set[str]:
-    """Options of the group that never count (``identity: False``)."""
-    cls = options_class(group, str(config.get("name")))
-    return {f.name for f in dataclasses.fields(cls) if not f.metadata.get("identity", True)}
+def exempt_keys(options: Any) -> set[str]:
+    """Options that never count (``identity: False``)."""
+    return {f.name for f in dataclasses.fields(options) if not f.metadata.get("identity", True)}

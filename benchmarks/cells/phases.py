@@ -3,12 +3,12 @@ with dense snapshots, best-checkpoint selection and resumable checkpoints."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from benchmarks.cells import resume
-from benchmarks.cells.resume import ResumePoint, cpu_state
+from benchmarks.cells.resume import ResumePoint, rng_state, set_rng_state
 from benchmarks.tracking.run_log import TrackedRun
 from benchmarks.tracking.schema import (
     RESUME_CHECKPOINT,
@@ -23,6 +23,7 @@ from benchmarks.training.loop import LoopCheckpoints, LoopHooks, Objective, Phas
 from benchmarks.training.protocol import Protocol
 from benchmarks.training.selection import BestCheckpoint
 from benchmarks.training.stream import BatchStream
+from core.state import cpu_state_dict
 from datasets.registry import DatasetBundle
 from methods.lifecycle import AfterBackward
 from methods.masks import SPARSITY_TOLERANCE, MaskSet
@@ -30,8 +31,20 @@ from methods.masks import SPARSITY_TOLERANCE, MaskSet
 DATA_ORDER_SEED = 104_729  # added to the cell's seed: the same batch order for every method
 
 
+@dataclass(frozen=True)
+class PhasesPlan:
+    """What a cell's training keeps and selects, besides its protocol."""
+
+    label: str = "train"  # names the cell in progress lines
+    target_sparsity: float = 0.0  # best-checkpoint selection considers only states this sparse
+    snapshot_steps: frozenset[int] = frozenset()  # steps whose weights are kept (dense runs)
+    resume: ResumePoint | None = None  # a killed run's checkpoint to continue from
+
+
 class TrainingPhases:
-    """The model, its data stream and step count while a cell trains, logging to ``run``."""
+    """The model, its data stream, step count and training cost while a cell trains, logging to
+    ``run``. Its state (``state_dict``) is what a resumable checkpoint holds besides the training
+    loop's own (optimiser, scheduler, best checkpoint)."""
 
     def __init__(
         self,
@@ -43,9 +56,10 @@ class TrainingPhases:
         generator: torch.Generator,
         seed: int,
         device: torch.device,
+        plan: PhasesPlan = PhasesPlan(),
     ):
         self.model, self.bundle, self.protocol, self.objective = model, bundle, protocol, objective
-        self.run, self.generator, self.device = run, generator, device
+        self.run, self.generator, self.device, self.plan = run, generator, device, plan
         self.stream = BatchStream(
             bundle.splits["train"],
             protocol.batch_size,
@@ -56,10 +70,39 @@ class TrainingPhases:
         self.cost = TrainingCost(model, bundle.image_shape, protocol.batch_size)
         self.steps_done = 0
         self.phase = 0  # train_for calls so far: what a checkpoint's position counts in
-        self.resume: ResumePoint | None = None  # a killed run's checkpoint to continue from
-        self.snapshot_steps: set[int] = set()  # steps whose weights are kept (dense runs)
-        self.target_sparsity = 0.0  # best-checkpoint selection considers only states this sparse
-        self.label = "train"
+        self._resume = plan.resume
+        self.masks: MaskSet | None = None  # those of the phase under way
+
+    @property
+    def training_cost(self) -> dict[str, float]:
+        """Optimiser steps and their FLOPs so far (``benchmarks.training.cost``)."""
+        return self.cost.state_dict()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the rest of the cell depends on, now: model, masks, step count, training
+        cost, random states and data position."""
+        assert self.masks is not None, "no training phase has started"
+        return {
+            "steps_done": self.steps_done,
+            "model": cpu_state_dict(self.model),
+            "masks": {n: m.cpu() for n, m in self.masks.masks.items()},
+            "task_masks": self.masks.task_masks,
+            "cost": self.cost.state_dict(),
+            "rng": rng_state(self.generator),
+            "stream": self.stream.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Back to ``state``; the masks are set in place (the method holds that object)."""
+        assert self.masks is not None, "no training phase has started"
+        self.model.load_state_dict(state["model"])
+        for name, mask in state["masks"].items():
+            self.masks.set_mask(name, mask.to(self.device))
+        self.masks.task_masks = state["task_masks"]
+        self.steps_done = state["steps_done"]
+        self.cost.load_state_dict(state["cost"])
+        set_rng_state(state["rng"], self.generator)
+        self.stream.load_state_dict(state["stream"])
 
     def evaluate(self, split: str) -> dict[str, float]:
         return evaluate(
@@ -81,7 +124,9 @@ class TrainingPhases:
         )
 
     def save_snapshot(self, step: int) -> None:
-        self.run.artifact_torch({"model": cpu_state(self.model)}, (SNAPSHOTS, snapshot_file(step)))
+        self.run.artifact_torch(
+            {"model": cpu_state_dict(self.model)}, (SNAPSHOTS, snapshot_file(step))
+        )
 
     def train_for(
         self,
@@ -97,19 +142,20 @@ class TrainingPhases:
         skipped (the checkpoint holds their outcome) and the checkpoint's phase continues after
         its saved step."""
         phase, self.phase = self.phase, self.phase + 1
+        self.masks = masks
         point = None
-        if self.resume is not None:
-            if phase < self.resume.phase:
+        if self._resume is not None:
+            if phase < self._resume.phase:
                 return
-            point, self.resume = self.resume, None
-            resume.restore(self, point.state, masks)
-        if 0 in self.snapshot_steps and self.steps_done == 0 and point is None:
+            point, self._resume = self._resume, None
+            self.load_state_dict(point.state)
+        if 0 in self.plan.snapshot_steps and self.steps_done == 0 and point is None:
             self.save_snapshot(0)
         best = self._selection(masks, point) if select else None
 
         def on_step_end(step: int) -> None:
             self.cost.add_step(masks)
-            if step in self.snapshot_steps:
+            if step in self.plan.snapshot_steps:
                 self.save_snapshot(step)
             if best is not None:
                 best.observe(step, final=step == steps)
@@ -127,7 +173,7 @@ class TrainingPhases:
             self.stream,
             self.objective,
             self.protocol,
-            Phase(steps, lr, self.steps_done, self.label),
+            Phase(steps, lr, self.steps_done, self.plan.label),
             hooks,
         )
         self.steps_done += steps
@@ -144,7 +190,7 @@ class TrainingPhases:
             self.model,
             self.test_loss,
             self.protocol.selection_every,
-            eligible=lambda: masks.sparsity() >= self.target_sparsity - SPARSITY_TOLERANCE,
+            eligible=lambda: masks.sparsity() >= self.plan.target_sparsity - SPARSITY_TOLERANCE,
         )
         if point is not None and point.state["best"] is not None:
             best.load_state_dict(point.state["best"])
@@ -160,7 +206,7 @@ class TrainingPhases:
                 "first_loss": first_loss,
                 "best": best.state_dict() if best is not None else None,
             }
-            state = resume.capture(self, phase, step, masks, loop_state)
+            state = {"phase": phase, "step": step, **self.state_dict(), **loop_state}
             self.run.artifact_torch(state, RESUME_CHECKPOINT)
             self.run.tags({RESUME_POINT: f"phase {phase} step {step}"})
 

@@ -13,7 +13,6 @@ import yaml
 
 from benchmarks.cells.cell import Cell, flatten
 from benchmarks.cells.phases import TrainingPhases
-from benchmarks.cells.resume import cpu_state
 from benchmarks.cells.task_masks import log_task_mask_analysis
 from benchmarks.inference.cost import MASKED_KERNEL, inference_cost, kernel_of
 from benchmarks.inference.measure import sparse_state_dict
@@ -21,6 +20,7 @@ from benchmarks.tracking import schema
 from benchmarks.tracking.run_log import TrackedRun
 from benchmarks.tracking.versions import code_version, environment_tags
 from benchmarks.training.loop import check_metrics
+from core.state import cpu_state_dict
 from datasets.registry import DatasetBundle
 from methods.health import health_report
 from methods.lifecycle import Method
@@ -96,7 +96,8 @@ def log_results(
         log_health(run, model, masks, phases.bundle, end)
     cost = complexity(model, phases.bundle.image_shape)
     run.metrics({schema.MODEL_COST + k: v for k, v in cost.items()}, end)
-    training = {schema.TRAIN_STEPS: phases.cost.steps, schema.TRAIN_FLOPS: phases.cost.flops}
+    cost_so_far = phases.training_cost
+    training = {schema.TRAIN_STEPS: cost_so_far["steps"], schema.TRAIN_FLOPS: cost_so_far["flops"]}
     if source_cost is not None:
         training = {k: v + source_cost.get(k, math.nan) for k, v in training.items()}
     run.metrics(training, end)
@@ -131,7 +132,8 @@ def log_artifacts(
     and, for a model with pruned weights, its sparse state dict."""
     run.artifact_text(yaml.safe_dump(cell.as_dict(), sort_keys=False), schema.CONFIG)
     run.artifact_torch(masks.state_dict(), schema.MASKS)
-    run.artifact_torch({"model": cpu_state(model), "masks": masks.state_dict()}, schema.MODEL_STATE)
+    state = {"model": cpu_state_dict(model), "masks": masks.state_dict()}
+    run.artifact_torch(state, schema.MODEL_STATE)
     run.pytorch_model(model, bundle.image_shape)
     if kernel_of(model) == MASKED_KERNEL:  # MLflow's copy is dense
         run.artifact_torch(sparse_state_dict(model), schema.SPARSE_STATE)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
 
 import torch
 
+from benchmarks.cells.builders import cell_dataset
 from benchmarks.cells.cell import Cell
 from benchmarks.tracking.store import Tracker
-from datasets.registry import DatasetBundle, build_dataset
+from datasets.registry import DatasetBundle
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +27,10 @@ class CellResources:
 
     def dataset(self, cell: Cell) -> DatasetBundle:
         """The cell's dataset, built once per distinct dataset config."""
-        key = json.dumps(cell.dataset_options | {"name": cell.dataset["name"]}, sort_keys=True)
+        options = dataclasses.asdict(cell.dataset_options)
+        key = json.dumps({"name": cell.dataset["name"], **options}, sort_keys=True, default=str)
         if key not in self._datasets:
-            bundle = build_dataset(cell.dataset["name"], cell.dataset_options)
+            bundle = cell_dataset(cell)
             for line in bundle.summary():
                 log.info(line)
             self._datasets[key] = bundle

@@ -1,5 +1,6 @@
 """Resumable cells: the random-number state a checkpoint keeps, and how a rerun finds the
-checkpoint of a killed run of its cell (``protocol.checkpoint_every``; ``cells.phases`` writes it).
+checkpoint of a killed run of its cell (``protocol.checkpoint_every``; ``cells.phases`` writes it
+and restores from it: ``TrainingPhases.state_dict``).
 
 A checkpoint is the artifact ``resume/checkpoint.pt`` of the cell's run, rewritten every
 ``checkpoint_every`` steps and when SIGTERM arrives; the run's tag ``resume_point`` says which
@@ -10,22 +11,15 @@ recur, and another code's checkpoint would mix two versions in one result.
 
 from __future__ import annotations
 
-import logging
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from benchmarks.tracking.keys import CellKey
 from benchmarks.tracking.store import Tracker
-from methods.masks import MaskSet
-
-if TYPE_CHECKING:
-    from benchmarks.cells.phases import TrainingPhases
-
-log = logging.getLogger(__name__)
 
 
 def rng_state(generator: torch.Generator) -> dict[str, Any]:
@@ -77,45 +71,3 @@ def find_resume_point(tracker: Tracker, key: CellKey, device: torch.device) -> R
         return None
     run, state = found
     return ResumePoint(run.info.run_id, state)
-
-
-def capture(
-    phases: TrainingPhases,
-    phase: int,
-    step: int,
-    masks: MaskSet,
-    loop_state: dict[str, Any],
-) -> dict[str, Any]:
-    """Everything the rest of the cell depends on, after ``step`` of training phase ``phase``:
-    model, masks, step count, training cost, random states, data position, and the loop's own
-    state (``loop_state``: optimiser, scheduler, first loss, best checkpoint)."""
-    return {
-        "phase": phase,
-        "step": step,
-        "steps_done": phases.steps_done,
-        "model": cpu_state(phases.model),
-        "masks": {n: m.cpu() for n, m in masks.masks.items()},
-        "task_masks": masks.task_masks,
-        "budget": {"steps": phases.cost.steps, "flops": phases.cost.flops},
-        "rng": rng_state(phases.generator),
-        "stream": phases.stream.state_dict(),
-        **loop_state,
-    }
-
-
-def restore(phases: TrainingPhases, state: dict[str, Any], masks: MaskSet) -> None:
-    """Model, masks (in place: the method holds this object), step count, training cost, random
-    states and data position as they were when ``state`` was captured."""
-    phases.model.load_state_dict(state["model"])
-    for name, mask in state["masks"].items():
-        masks.set_mask(name, mask.to(phases.device))
-    masks.task_masks = state["task_masks"]
-    phases.steps_done = state["steps_done"]
-    phases.cost.steps, phases.cost.flops = state["budget"]["steps"], state["budget"]["flops"]
-    set_rng_state(state["rng"], phases.generator)
-    phases.stream.load_state_dict(state["stream"])
-
-
-def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The model's state, detached, on the CPU (what checkpoints and artifacts hold)."""
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}

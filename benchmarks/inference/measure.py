@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from core.state import cpu_state_dict
 from methods.masks import prunable_parameters
 
 GZIP_LEVEL = 6
@@ -39,16 +40,12 @@ def serialized_bytes(state: Mapping[str, object]) -> bytes:
     return buffer.getvalue()
 
 
-def state_dict_of(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
-
-
 def sparse_state_dict(model: nn.Module) -> dict[str, object]:
     """The state dict with every prunable weight that has zeros stored as its nonzero values plus
     a bitmap of where they sit (``dense_from_sparse`` rebuilds the plain one)."""
     state: dict[str, object] = {}
     prunable = set(prunable_parameters(model))
-    for name, value in state_dict_of(model).items():
+    for name, value in cpu_state_dict(model).items():
         nonzero = value != 0
         if name in prunable and not bool(nonzero.all()):
             bitmap = np.packbits(nonzero.flatten().numpy())
@@ -80,7 +77,7 @@ def dense_from_sparse(state: Mapping[str, object]) -> dict[str, torch.Tensor]:
 
 def storage_sizes(model: nn.Module) -> dict[str, float]:
     """Bytes of the state dict as saved, gzipped, and in the sparse format."""
-    plain = serialized_bytes(state_dict_of(model))
+    plain = serialized_bytes(cpu_state_dict(model))
     return {
         "state_dict_bytes": float(len(plain)),
         "state_dict_gzip_bytes": float(len(gzip.compress(plain, compresslevel=GZIP_LEVEL))),

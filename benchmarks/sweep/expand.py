@@ -16,7 +16,7 @@ from benchmarks.cells.cell import Cell
 from benchmarks.cells.method_configs import load_method_config
 from methods.lifecycle import GROUP_OF_KIND
 from methods.registry import get_method, list_methods
-from methods.sanity import SANITY_CHECKS, SanityHparams
+from methods.sanity import SANITY_CHECKS, SanityOptions
 
 ALL_METHODS = "all"
 MAX_SEED = 2**31 - 1  # cell seeds plus their offsets stay inside every generator's range
@@ -65,7 +65,7 @@ def _sanity_variants(cfg: DictConfig, configs: list[dict[str, Any]]) -> list[dic
     return [
         {**config, "sanity": check}
         for config in configs
-        if issubclass(get_method(config["name"]).Hparams, SanityHparams)
+        if issubclass(get_method(config["name"]).Options, SanityOptions)
         for check in checks
     ]
 

@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from benchmarks.cells.builders import cell_backbone, cell_method
 from benchmarks.cells.cell import Cell
 from benchmarks.cells.identity import stable_hash
 from benchmarks.cells.resources import CellResources
@@ -30,8 +31,6 @@ from benchmarks.sweep.workers import (
 )
 from benchmarks.tracking.keys import Reuse
 from benchmarks.tracking.store import StoreConfig
-from methods.networks import get_backbone
-from methods.registry import build_method
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +79,10 @@ def validate(cells: list[Cell]) -> None:
     built: set[str] = set()
     for cell in cells:
         _ = cell.key  # reads every group into its typed options
-        method = build_method(cell.method_name, cell.method_options)
-        method.check_protocol(tuple(cell.protocol.get("snapshot_steps") or ()))
+        cell_method(cell).check_protocol(tuple(cell.protocol_options.snapshot_steps))
         model = stable_hash(cell.model)
         if model not in built:  # a model's builder checks its files (pretrained weights)
-            get_backbone(cell.model["name"], cell.model_options)
+            cell_backbone(cell)
             built.add(model)
 
 

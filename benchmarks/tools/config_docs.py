@@ -1,7 +1,7 @@
 """``python -m benchmarks.tools.config_docs``: the README's option tables and the text of
 ``python -m benchmarks.run --help``, generated from the code.
 
-Each default has one source: a method's options and defaults are its ``Hparams`` dataclass (its
+Each default has one source: a method's options and defaults are its ``Options`` dataclass (its
 yaml file repeats them for Hydra, and a test keeps the two equal); a protocol's values are its
 yaml file (``Protocol`` has no defaults); the help texts are the dataclass fields' ``help``. This
 module renders both as markdown between marker comments in README.md, and writes the help file
@@ -40,7 +40,7 @@ def method_options_markdown() -> str:
     """One row per option of every registered method: default and meaning."""
     lines = ["| method | option | default | meaning |", "|---|---|---|---|"]
     for name in list_methods():
-        fields = dataclasses.fields(get_method(name).Hparams)
+        fields = dataclasses.fields(get_method(name).Options)
         if not fields:
             lines.append(f"| `{name}` | | | no options |")
         for f in fields:

@@ -111,7 +111,7 @@ def options_text() -> str:
             sections += ["", f"{group}={name}: {group}.* options"]
             sections += _lines(_dataclass_rows(registry.entry(name).options), f"{group}.")
     for name in list_methods():
-        rows = _dataclass_rows(get_method(name).Hparams)
+        rows = _dataclass_rows(get_method(name).Options)
         sections += ["", f"method={name}" + (": method.* options" if rows else ": no options")]
         sections += _lines(rows, "method.")
     return "\n".join(sections)

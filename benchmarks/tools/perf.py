@@ -25,17 +25,15 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_module
 
+from benchmarks.cells.builders import cell_backbone, cell_dataset
 from benchmarks.sweep.device import resolve_device
 from benchmarks.sweep.expand import expand_sweep
 from benchmarks.tools.loader_perf import DEFAULT_SAMPLES
 from benchmarks.training.optim import make_optimizer
-from benchmarks.training.protocol import Protocol
 from core.tasks import weighted_task_losses
-from datasets.registry import build_dataset
 from methods.budgets import masks_from_scores
 from methods.lifecycle import MethodKind
 from methods.masks import MaskSet, owners_of, prunable_parameters
-from methods.networks import build_model
 from methods.registry import get_method
 
 
@@ -54,8 +52,8 @@ def step_times(
 ) -> tuple[list[float], list[float]]:
     """Interleaved timings of dense and masked training steps (seconds per step)."""
     cell = expand_sweep(default_config(*overrides, "method=dense", "seed=0"))[0]
-    bundle = build_dataset(cell.dataset["name"], cell.dataset_options)
-    protocol = Protocol.from_config(cell.protocol)
+    bundle = cell_dataset(cell)
+    protocol = cell.protocol_options
     batch = {
         k: torch.stack([bundle.splits["train"][i][k] for i in range(protocol.batch_size)]).to(
             device
@@ -65,7 +63,7 @@ def step_times(
     runs = {}
     for name in ("dense", "masked"):
         torch.manual_seed(0)
-        model = build_model(cell.model["name"], cell.model_options, bundle.tasks).to(device).train()
+        model = cell_backbone(cell).hard_sharing(bundle.tasks).to(device).train()
         optimizer = make_optimizer(model, protocol)
         if name == "masked":
             params = prunable_parameters(model)
@@ -274,7 +272,7 @@ def print_inference(args: argparse.Namespace) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     cell = expand_sweep(default_config(*args.override, "method=dense", "seed=0"))[0]
-    side = build_dataset(cell.dataset["name"], cell.dataset_options).image_shape[1:]
+    side = cell_dataset(cell).image_shape[1:]
     header = [
         "network",
         "prunable weights",

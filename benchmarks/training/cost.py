@@ -10,6 +10,8 @@ GraSP's Hessian products): they are not optimiser steps.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from torch import nn
 
 from methods.masks import MaskSet
@@ -49,3 +51,9 @@ class TrainingCost:
     def add_step(self, masks: MaskSet) -> None:
         self.steps += 1
         self.flops += self.step_flops(masks)
+
+    def state_dict(self) -> dict[str, float]:
+        return {"steps": self.steps, "flops": self.flops}
+
+    def load_state_dict(self, state: Mapping[str, float]) -> None:
+        self.steps, self.flops = int(state["steps"]), float(state["flops"])

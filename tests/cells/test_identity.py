@@ -35,13 +35,13 @@ def with_new_options(monkeypatch, method: str) -> None:
     )
     monkeypatch.setattr(identity, "Protocol", protocol)
     entry = METHODS.entry(method)
-    hparams = dataclasses.make_dataclass(
-        "HparamsWithNewOption",
+    options = dataclasses.make_dataclass(
+        "OptionsWithNewOption",
         [("temperature", float, dataclasses.field(default=1.0))],
         bases=(entry.options,),
         frozen=True,
     )
-    monkeypatch.setitem(METHODS._entries, method, Entry(method, entry.builder, hparams))
+    monkeypatch.setitem(METHODS._entries, method, Entry(method, entry.builder, options))
 
 
 @pytest.fixture(scope="module")

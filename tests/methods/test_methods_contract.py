@@ -36,9 +36,9 @@ def test_method_declares_kind_paper_and_typed_options(name):
     assert isinstance(cls.kind, MethodKind), f"{name}: subclass a kind base of methods.lifecycle"
     assert cls.paper, f"{name}: set the class attribute `paper` to its reference"
     if cls.kind == MethodKind.PRUNE_AT_INIT:
-        fields = {f.name for f in dataclasses.fields(cls.Hparams)}
+        fields = {f.name for f in dataclasses.fields(cls.Options)}
         assert "sanity" in fields, (
-            f"{name}: mix methods.sanity.SanityHparams into its Hparams (first among the bases) "
+            f"{name}: mix methods.sanity.SanityOptions into its Options (first among the bases) "
             "so experiment=sanity runs its ablations"
         )
     with pytest.raises(ValueError, match=f"method={name}: unknown option"):

@@ -48,7 +48,7 @@ def test_the_readme_recipe_gives_a_method_that_passes_the_contract(
     assert text.lstrip().startswith("#"), "the recipe's yaml must start with a comment"
     assert options.pop("name") == "my_method"
     method = build_method("my_method", options)
-    defaults = {f.name: f.default for f in dataclasses.fields(type(method.hparams))}
+    defaults = {f.name: f.default for f in dataclasses.fields(type(method.options))}
     assert options == defaults, "the recipe's yaml must state every option at its default"
     assert method.kind == MethodKind.PRUNE_AT_INIT and method.paper
     masks = method.initial_masks(make_context(tiny_model, tiny_bundle, 0.9))

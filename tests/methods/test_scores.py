@@ -144,7 +144,7 @@ def test_disparse_pretrained_taskonomy_score_is_summed_abs_gradient_times_weight
                 expected[n] += p.grad.abs()
     for n, p in params.items():
         torch.testing.assert_close(scores[n], expected[n] * p.detach() ** 2)
-    assert build_method("disparse_pretrained", {}).hparams.score == "magnitude"
+    assert build_method("disparse_pretrained", {}).options.score == "magnitude"
 
 
 def test_disparse_static_authors_options_per_batch_abs_and_xavier_copy(double_setup):
@@ -161,7 +161,7 @@ def test_disparse_static_authors_options_per_batch_abs_and_xavier_copy(double_se
                 expected[n] += (p.grad * p.detach()).abs()
     for n in params:
         torch.testing.assert_close(scores[n], expected[n])
-    defaults = build_method("disparse_static", {}).hparams  # the authors' method by default
+    defaults = build_method("disparse_static", {}).options  # the authors' method by default
     assert (defaults.score_copy, defaults.per_batch_abs) == ("xavier", True)
 
 

@@ -12,8 +12,8 @@ from benchmarks.reporting.leaderboard import write_leaderboard
 from benchmarks.sweep.serial import run_sweep
 from benchmarks.tools.task_masks import main as analyze_main
 from benchmarks.tracking.store import Tracker
-from methods.hparams import PruningHparams
 from methods.lifecycle import PruneAtInit
+from methods.options import PruningOptions
 from methods.registry import METHODS, register_method
 from tests.helpers import finished_runs, run_benchmark, smoke_cells
 
@@ -142,7 +142,7 @@ def test_bad_override_is_a_clear_error(tmp_path):
 
 
 class ExplodingPruning(PruneAtInit):
-    Hparams = PruningHparams
+    Options = PruningOptions
 
     def scores(self, ctx):
         raise RuntimeError("scores exploded")

@@ -18,7 +18,7 @@ from benchmarks import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 PACKAGES = ("benchmarks", "methods", "datasets", "core")
-SNIP_SCORES = "return connection_sensitivity(ctx, self.hparams.scoring_batches)"
+SNIP_SCORES = "return connection_sensitivity(ctx, self.options.scoring_batches)"
 
 
 def project_copy(tmp: Path) -> Path:

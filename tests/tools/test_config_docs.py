@@ -19,7 +19,7 @@ from methods.registry import get_method, list_methods
 def test_method_yaml_states_exactly_its_dataclass_defaults(name):
     config = yaml.safe_load((CONF_DIR / "method" / f"{name}.yaml").read_text())
     config.pop("name")
-    defaults = {f.name: f.default for f in dataclasses.fields(get_method(name).Hparams)}
+    defaults = {f.name: f.default for f in dataclasses.fields(get_method(name).Options)}
     assert set(config) == set(defaults), "the yaml must list every option, and only those"
     for key, value in config.items():
         expected = defaults[key]
@@ -73,7 +73,7 @@ def test_run_help_gives_every_option_its_meaning_by_group():
             assert " ".join(field.metadata["help"].split()) in flat, field.name
     for name in list_methods():
         assert f"method={name}" in shown
-        for field in dataclasses.fields(get_method(name).Hparams):
+        for field in dataclasses.fields(get_method(name).Options):
             assert " ".join(field.metadata["help"].split()) in flat, f"{name}.{field.name}"
     assert "threads_per_cell=1" in shown and "sweep.groups=null" in shown
     assert "tracking.stale_after_s=600" in shown and "model.width=16" in shown

@@ -1,4 +1,4 @@
-"""Hyperparameters several methods share (each method's own dataclass extends these)."""
+"""Options several methods share (each method's own options dataclass extends these)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from methods.budgets import check_budget
 
 
 @dataclass(frozen=True)
-class NoHparams:
+class NoOptions:
     """For methods without options."""
 
 
 @dataclass(frozen=True)
-class PruningHparams:
+class PruningOptions:
     budget: str = field(
         default="global",
         metadata={"help": "layer budget: global (one threshold), uniform or erk"},
@@ -24,7 +24,7 @@ class PruningHparams:
 
 
 @dataclass(frozen=True)
-class ScoringOptions:
+class ScoringBatchOptions:
     """How many training batches a method's scores sum gradients over, and of what size."""
 
     scoring_batches: int = field(
@@ -51,12 +51,12 @@ class ScoringOptions:
 
 
 @dataclass(frozen=True)
-class ScoringHparams(ScoringOptions, PruningHparams):
+class ScoringOptions(ScoringBatchOptions, PruningOptions):
     """The layer budget, and the batches scores are computed on."""
 
 
 @dataclass(frozen=True)
-class IterativeHparams(PruningHparams):
+class IterativeOptions(PruningOptions):
     """Rounds of magnitude pruning from the trained dense model (``imp``, ``lth``)."""
 
     rounds: int = field(default=3, metadata={"help": "pruning rounds (ignored if fraction is set)"})
