@@ -27,7 +27,7 @@ def _no_fresh_init() -> dict[str, torch.Tensor]:
 
 
 def _no_snapshots(step: int) -> dict[str, torch.Tensor]:
-    raise RuntimeError("no dense-run snapshots here; rewinding needs a prune_pretrained run")
+    raise RuntimeError("no dense-run snapshots here; rewinding needs a pretrained-kind run")
 
 
 @dataclass

@@ -18,7 +18,7 @@ from torch import nn
 from core.options import check_choice
 from core.tasks import TaskSpec
 from methods.fused_encoders import FusedTaskEncoders, FusionOptions
-from methods.networks import Backbone, MultiTaskNet
+from methods.networks import ModelParts, MultiTaskNet
 from methods.networks.task_encoders import TaskEncodersNet, self_leaning_weights
 from methods.registry import register_method
 
@@ -64,10 +64,10 @@ class CrossStitch(FusedTaskEncoders):
     Options = CrossStitchOptions
     paper = "Misra et al., Cross-stitch Networks for Multi-task Learning, CVPR 2016"
 
-    def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
+    def build_network(self, parts: ModelParts, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
         per_channel = self.options.weights == "channel"
 
         def unit(stage: int, channels: int, index: int, count: int) -> CrossStitchUnit:
             return CrossStitchUnit(index, count, channels if per_channel else None)
 
-        return self.with_fusion_lr(TaskEncodersNet(backbone, tasks, fusion=unit))
+        return self.with_fusion_lr(TaskEncodersNet(parts, tasks, fusion=unit))

@@ -1,6 +1,6 @@
 """``dense``: the unpruned multitask network, the baseline every delta-m is measured against.
 
-Its trained weights are also the starting point of every ``prune_pretrained`` method.
+Its trained weights are also the starting point of every ``pretrained`` method.
 """
 
 from __future__ import annotations

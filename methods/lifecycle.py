@@ -13,8 +13,9 @@ and the defaults each kind of method gets.
 5. ``finish(ctx, masks)``: after the last step, before the final evaluation.
 
 ``keeps_snapshots``: the runner saves the model at ``protocol.snapshot_steps`` (what lottery-ticket
-rewinding reads back). The runner never asks which kind a method is; ``kind`` only labels the
-leaderboard group. A new lifecycle is a subclass that overrides the hooks it changes.
+rewinding reads back). The runner never asks which kind a method is; ``kind`` only names the
+leaderboard's section of its rows and what ``sweep.kinds`` selects. A new lifecycle is a
+subclass that overrides the hooks it changes.
 """
 
 from __future__ import annotations
@@ -30,30 +31,21 @@ from core.tasks import TaskSpec
 from methods.budgets import top_k_masks
 from methods.context import PruneContext, rebatched
 from methods.masks import MaskSet
-from methods.networks import Backbone, MultiTaskNet
+from methods.networks import ModelParts, MultiTaskNet
 from methods.sanity import ablated_masks
 
 
 class MethodKind(str, Enum):
-    """When a method acts; names the leaderboard group its rows appear in."""
+    """When a method acts: the one word the configs (``sweep.kinds``), the runs' ``kind``
+    tag and the leaderboard use. Each kind has one base class below. In the leaderboard's
+    order: dense first (later cells start from its model)."""
 
     DENSE = "dense"  # no pruning: the baseline
-    PRUNE_AT_INIT = "prune_at_init"  # masks chosen at initialisation, then full training
-    PRUNE_PRETRAINED = "prune_pretrained"  # masks chosen on the trained dense model, fine-tune
-    DYNAMIC = "dynamic"  # masks change during training
-    ARCHITECTURE = "architecture"  # a dedicated multitask network, trained dense
+    STATIC = "static"  # masks chosen at initialisation, then full training (PruneAtInit)
+    DYNAMIC = "dynamic"  # masks change during training (PruneDuringTraining)
+    PRETRAINED = "pretrained"  # masks chosen on the trained dense model, fine-tune
     STRUCTURED = "structured"  # channels removed from the trained dense model, fine-tune
-
-
-# How the leaderboard groups rows, in the paper's order.
-GROUP_OF_KIND = {
-    MethodKind.DENSE: "dense",
-    MethodKind.PRUNE_AT_INIT: "static",
-    MethodKind.DYNAMIC: "dynamic",
-    MethodKind.PRUNE_PRETRAINED: "pretrained",
-    MethodKind.STRUCTURED: "structured",
-    MethodKind.ARCHITECTURE: "architecture",
-}
+    ARCHITECTURE = "architecture"  # a dedicated multitask network, trained dense
 
 
 @dataclass
@@ -85,13 +77,9 @@ class Method:
     def __init__(self, options: Any):
         self.options = options
 
-    @property
-    def group(self) -> str:
-        return GROUP_OF_KIND[self.kind]
-
-    def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
+    def build_network(self, parts: ModelParts, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
         """The network this method trains: the hard-sharing one unless it is an architecture."""
-        return backbone.hard_sharing(tasks)
+        return parts.hard_sharing(tasks)
 
     def check_protocol(self, snapshot_steps: tuple[int, ...]) -> None:
         """Raise ``ValueError`` naming the options when this method cannot run under a protocol
@@ -157,7 +145,7 @@ class Architecture(Unpruned):
 class PruneAtInit(Method):
     """Masks chosen once on the freshly initialised network, then full training."""
 
-    kind = MethodKind.PRUNE_AT_INIT
+    kind = MethodKind.STATIC
 
     def initial_masks(self, ctx: PruneContext) -> MaskSet:
         """``make_masks`` under the method's ``sanity`` option (``SanityOptions``), if any."""
@@ -168,7 +156,7 @@ class PruneAtInit(Method):
 class PrunePretrained(Method):
     """Masks chosen on the trained dense model, then fine-tuning."""
 
-    kind = MethodKind.PRUNE_PRETRAINED
+    kind = MethodKind.PRETRAINED
     start_from = "dense"
 
     def training_steps(self, ctx: PruneContext) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from core.tasks import TaskSpec
 from methods.lifecycle import Architecture
-from methods.networks import Backbone, MultiTaskNet
+from methods.networks import ModelParts, MultiTaskNet
 from methods.networks.attention import AttentionNet
 from methods.registry import register_method
 
@@ -33,5 +33,5 @@ class MTAN(Architecture):
     Options = MTANOptions
     paper = "Liu et al., End-to-End Multi-Task Learning with Attention, CVPR 2019"
 
-    def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
-        return AttentionNet(backbone, tasks, self.options.gate_reduction)
+    def build_network(self, parts: ModelParts, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
+        return AttentionNet(parts, tasks, self.options.gate_reduction)

@@ -3,7 +3,7 @@
 One encoder per task; after every stage each task's next input is ReLU(BN(conv1x1(concat of all
 tasks' features))), the 1x1 conv initialised as the paper's diagonal blocks: 0.9 * identity on the
 task's own channels and 0.1 * identity split over the other tasks; BatchNorm momentum 0.05 as in
-the authors' and Vandenhende et al.'s code. Fusion comes after every backbone stage (on the
+the authors' and Vandenhende et al.'s code. Fusion comes after every encoder stage (on the
 default small CNN the first stage is the stem block). Start and fusion learning rate:
 ``methods/fused_encoders.py``.
 """
@@ -18,7 +18,7 @@ from torch import nn
 
 from core.tasks import TaskSpec
 from methods.fused_encoders import FusedTaskEncoders, FusionOptions
-from methods.networks import Backbone, MultiTaskNet
+from methods.networks import ModelParts, MultiTaskNet
 from methods.networks.task_encoders import TaskEncodersNet, self_leaning_weights
 from methods.registry import register_method
 
@@ -58,10 +58,10 @@ class NDDRCNN(FusedTaskEncoders):
         "Discriminative Dimensionality Reduction, CVPR 2019"
     )
 
-    def build_network(self, backbone: Backbone, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
+    def build_network(self, parts: ModelParts, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
         momentum = self.options.bn_momentum
         return self.with_fusion_lr(
             TaskEncodersNet(
-                backbone, tasks, fusion=lambda stage, c, i, n: NDDRLayer(c, i, n, momentum)
+                parts, tasks, fusion=lambda stage, c, i, n: NDDRLayer(c, i, n, momentum)
             )
         )

@@ -7,7 +7,7 @@ import torch
 
 from core.tasks import make_task
 from datasets.registry import build_dataset
-from methods.networks import build_model
+from methods.networks import hard_sharing_network
 from tests.helpers import make_context
 
 
@@ -19,7 +19,7 @@ def tiny_tasks():
 @pytest.fixture
 def tiny_model(tiny_tasks):
     torch.manual_seed(0)
-    return build_model("small_cnn", {"width": 4}, tiny_tasks)
+    return hard_sharing_network("small_cnn", {"width": 4}, tiny_tasks)
 
 
 @pytest.fixture(scope="session")

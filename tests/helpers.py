@@ -21,7 +21,7 @@ from benchmarks.training.loop import LoopHooks, Objective, Phase, train
 from benchmarks.training.protocol import Protocol
 from methods.context import PruneContext
 from methods.lifecycle import Method, backward_hook
-from methods.networks import get_backbone
+from methods.networks import model_parts
 from methods.registry import build_method, get_method
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,8 +119,8 @@ def run_lifecycle(name, tiny_tasks, bundle, sparsity, seed=0, logged=None, devic
     ``LIFECYCLE_STEPS`` training steps with ``on_backward`` after each backward pass, ``finish``."""
     method = method_for(name)
     torch.manual_seed(seed)
-    backbone = get_backbone("small_cnn", {"width": 4})
-    model = method.build_network(backbone, tiny_tasks).to(device)
+    parts = model_parts("small_cnn", {"width": 4})
+    model = method.build_network(parts, tiny_tasks).to(device)
     ctx = make_context(model, bundle, sparsity, seed, device=device)
     masks = method.initial_masks(ctx)
     masks.apply(model)

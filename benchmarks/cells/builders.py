@@ -6,7 +6,7 @@ from benchmarks.cells.cell import Cell
 from datasets.registry import DATASETS, DatasetBundle
 from methods.lifecycle import Method
 from methods.networks import MODELS
-from methods.networks.backbone import Backbone
+from methods.networks.parts import ModelParts
 from methods.registry import METHODS
 
 
@@ -14,7 +14,7 @@ def cell_method(cell: Cell) -> Method:
     return METHODS.build(cell.method_name, cell.method_options)
 
 
-def cell_backbone(cell: Cell) -> Backbone:
+def cell_model_parts(cell: Cell) -> ModelParts:
     return MODELS.build(cell.model["name"], cell.model_options)
 
 

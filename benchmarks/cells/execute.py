@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from benchmarks.cells import records
-from benchmarks.cells.builders import cell_backbone, cell_method
+from benchmarks.cells.builders import cell_method, cell_model_parts
 from benchmarks.cells.cell import Cell
 from benchmarks.cells.phases import PhasesPlan, TrainingPhases
 from benchmarks.cells.resources import CellResources
@@ -71,7 +71,7 @@ def scoring_batches(bundle: DatasetBundle, protocol: Protocol, seed: int, device
 
 
 def build_network(cell: Cell, method: Method, bundle: DatasetBundle) -> torch.nn.Module:
-    return method.build_network(cell_backbone(cell), bundle.tasks)
+    return method.build_network(cell_model_parts(cell), bundle.tasks)
 
 
 def train_source_first(resources: CellResources, cell: Cell) -> str:
@@ -151,7 +151,7 @@ class CellSetup:
         """A fresh network of the setting's dense model (hard sharing), on the device: what
         the inference figures compare against. Leaves the RNGs untouched."""
         with torch.random.fork_rng(devices=[]):
-            network = cell_backbone(self.cell).hard_sharing(self.bundle.tasks)
+            network = cell_model_parts(self.cell).hard_sharing(self.bundle.tasks)
             network = network.to(self.resources.device)
         if self.protocol.channels_last:
             network = network.to(memory_format=torch.channels_last)

@@ -36,8 +36,7 @@ def cell_tags(
 ) -> dict[str, str]:
     return {
         schema.METHOD: cell.method_name,
-        schema.METHOD_KIND: method.kind.value,
-        schema.GROUP: method.group,
+        schema.KIND: method.kind.value,
         schema.DATASET: cell.dataset["name"],
         schema.TASKS: json.dumps({t.name: t.kind for t in bundle.tasks}),
         schema.MODEL: cell.model["name"],

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.reporting.settings import GROUP_ORDER, UNPRUNED_GROUPS, Comparison, Setting
+from benchmarks.reporting.settings import KIND_ORDER, UNPRUNED_KINDS, Comparison, Setting
 
 FRONTIER_X = "inference/latency_ratio_b1"
-STRUCTURED_GROUP = "structured"
+STRUCTURED_KIND = "structured"
 
 
 def delta_m_rows(table: pd.DataFrame) -> pd.DataFrame:
     """Compressed rows with a delta-m: what the delta-m plot draws (none: no plot)."""
-    return table[~table["group"].isin(UNPRUNED_GROUPS)].dropna(subset=["delta_m:mean"])
+    return table[~table["kind"].isin(UNPRUNED_KINDS)].dropna(subset=["delta_m:mean"])
 
 
 def _y_range(rows: pd.DataFrame, references: pd.DataFrame) -> tuple[float, float]:
@@ -31,7 +31,7 @@ def _y_range(rows: pd.DataFrame, references: pd.DataFrame) -> tuple[float, float
 
 
 def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path, comparison: Comparison) -> None:
-    """Delta-m against target sparsity: one panel per method group (static, dynamic,
+    """Delta-m against target sparsity: one panel per method kind (static, dynamic,
     pretrained, structured), one line per method with 95% intervals over seeds; dense (0) and
     dense_same_steps as reference bands, the architectures as dotted lines. Intervals cut by the
     axis are named in the figure."""
@@ -41,21 +41,21 @@ def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path, comparison: 
     import matplotlib.pyplot as plt
 
     rows = delta_m_rows(table)
-    groups = [g for g in GROUP_ORDER if g in set(rows["group"])]
-    references = table[table["group"].isin(UNPRUNED_GROUPS)].dropna(subset=["delta_m:mean"])
+    kinds = [k for k in KIND_ORDER if k in set(rows["kind"])]
+    references = table[table["kind"].isin(UNPRUNED_KINDS)].dropna(subset=["delta_m:mean"])
     low, high = _y_range(rows, references)
-    columns = min(2, len(groups))
-    lines = math.ceil(len(groups) / columns)
+    columns = min(2, len(kinds))
+    lines = math.ceil(len(kinds) / columns)
     fig, axes = plt.subplots(
         lines, columns, figsize=(6.0 * columns, 4.2 * lines), sharey=True, squeeze=False
     )
-    for ax in axes.flat[len(groups) :]:
+    for ax in axes.flat[len(kinds) :]:
         ax.set_visible(False)
     clipped = []
     colors = plt.get_cmap("tab10").colors
-    for ax, group in zip(axes.flat, groups, strict=False):
+    for ax, kind in zip(axes.flat, kinds, strict=False):
         _draw_references(ax, references, comparison)
-        for index, (method, points) in enumerate(rows[rows["group"] == group].groupby("method")):
+        for index, (method, points) in enumerate(rows[rows["kind"] == kind].groupby("method")):
             points = points.sort_values("sparsity")
             mean, ci = points["delta_m:mean"], points["delta_m:ci95"].fillna(0.0)
             ax.errorbar(
@@ -71,7 +71,7 @@ def plot_delta_m(setting: Setting, table: pd.DataFrame, path: Path, comparison: 
                 if m - c < low or m + c > high:
                     clipped.append(f"{method} {100 * point['sparsity']:.0f}% (±{c:.1f})")
         ax.set_ylim(low, high)
-        ax.set_title(f"{group} methods", fontsize=10)
+        ax.set_title(f"{kind} methods", fontsize=10)
         ax.set_xlabel("target sparsity (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
@@ -94,9 +94,9 @@ def _draw_references(ax, references: pd.DataFrame, comparison: Comparison) -> No
     for _, row in references.iterrows():
         mean, ci = row["delta_m:mean"], row.get("delta_m:ci95", 0.0)
         ci = 0.0 if pd.isna(ci) else ci
-        if row["group"] == "dense" and row["method"] != comparison.baseline:
+        if row["kind"] == "dense" and row["method"] != comparison.baseline:
             ax.axhspan(mean - ci, mean + ci, color="grey", alpha=0.25, label=row["method"])
-        elif row["group"] == "architecture" and row["method"] != "hard_sharing":
+        elif row["kind"] == "architecture" and row["method"] != "hard_sharing":
             ax.axhline(mean, color="grey", linestyle=":", linewidth=1)
             ax.annotate(
                 row["method"],
@@ -115,7 +115,7 @@ def frontier_rows(table: pd.DataFrame) -> pd.DataFrame:
     if f"{FRONTIER_X}:mean" not in table:
         return table.iloc[0:0]
     rows = table.dropna(subset=[f"{FRONTIER_X}:mean", "delta_m:mean"])
-    return rows if (~rows["group"].isin(UNPRUNED_GROUPS)).any() else rows.iloc[0:0]
+    return rows if (~rows["kind"].isin(UNPRUNED_KINDS)).any() else rows.iloc[0:0]
 
 
 def plot_frontier(
@@ -134,8 +134,8 @@ def plot_frontier(
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.axvline(1.0, color="black", linewidth=0.8)
     colors = plt.get_cmap("tab20").colors
-    for index, ((group, method), points) in enumerate(rows.groupby(["group", "method"])):
-        marker = {STRUCTURED_GROUP: "s", "architecture": "^", "dense": "*"}.get(group, "o")
+    for index, ((kind, method), points) in enumerate(rows.groupby(["kind", "method"])):
+        marker = {STRUCTURED_KIND: "s", "architecture": "^", "dense": "*"}.get(kind, "o")
         ax.errorbar(
             points[f"{FRONTIER_X}:mean"],
             points["delta_m:mean"],
@@ -146,9 +146,9 @@ def plot_frontier(
             linestyle="none",
             capsize=2,
             color=colors[index % len(colors)],
-            label=f"{method} ({group})",
+            label=f"{method} ({kind})",
         )
-        if group not in UNPRUNED_GROUPS:
+        if kind not in UNPRUNED_KINDS:
             for _, point in points.iterrows():
                 ax.annotate(
                     f"{100 * point['sparsity']:.0f}%",

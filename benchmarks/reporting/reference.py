@@ -52,7 +52,7 @@ def load_reference(dataset: str, path: Path = REFERENCE_CSV) -> pd.DataFrame:
     """Rows of ``dataset`` with our ``key`` (``<task>/<metric>``) and method names."""
     if not path.is_file():
         return pd.DataFrame()
-    frame = pd.read_csv(path, dtype={"value": str})
+    frame = pd.read_csv(path, dtype={"value": str}).rename(columns={"group": "kind"})  # paper's
     frame = frame[frame["dataset"] == dataset].copy()
     frame["text"] = frame["value"]  # as printed in the paper
     frame["value"] = frame["value"].astype(float)
@@ -78,13 +78,13 @@ def reference_section(dataset: str, table: pd.DataFrame) -> str:
         if (dataset, k.split("/")[0]) in INCOMPARABLE
     }
     body = []
-    for (group, method), rows in reference.groupby(["group", "method"], sort=False):
+    for (kind, method), rows in reference.groupby(["kind", "method"], sort=False):
         paper = dict(zip(rows["key"], rows["value"], strict=True))
         printed = dict(zip(rows["key"], rows["text"], strict=True))
         sparsity = 0.0 if method == "dense" else 0.9
         base_names = table["method"].str.replace(r" \[.*\]$", "", regex=True)  # without options
         ours = table[(base_names == method) & (table["sparsity"].round(6) == sparsity)]
-        body.append([group, method, "paper", *[printed.get(k, "-") for k in keys]])
+        body.append([kind, method, "paper", *[printed.get(k, "-") for k in keys]])
         for _, row in ours.iterrows():  # one line per option variant run in this setting
             mine = {k: row.get(f"{k}:mean", math.nan) for k in keys}
             label = "ours" if row["method"] == method else f"ours {row['method'][len(method) :]}"
@@ -92,7 +92,7 @@ def reference_section(dataset: str, table: pd.DataFrame) -> str:
             body.append(
                 ["", "", "ours - paper", *[_difference(k, mine, paper, apart) for k in keys]]
             )
-    header = ["group", "method", "source", *[k.replace("/", " ") for k in keys]]
+    header = ["kind", "method", "source", *[k.replace("/", " ") for k in keys]]
     return "\n".join(
         [
             f"### Paper reference at 90% sparsity ({SOURCE})",

@@ -14,11 +14,11 @@ from benchmarks.reporting.sanity_table import is_ablated
 from benchmarks.reporting.statistics import t_interval
 from benchmarks.tracking.schema import INFERENCE, KERNEL_TAG, LOSS_SPIKE, SETTING_ID
 from core.tasks import metric_specs
-from methods.lifecycle import GROUP_OF_KIND, Architecture, DenseTraining
+from methods.lifecycle import Architecture, DenseTraining, MethodKind
 from methods.registry import get_method, list_methods
 
-GROUP_ORDER = list(GROUP_OF_KIND.values())  # dense, static, dynamic, pretrained, architecture
-UNPRUNED_GROUPS = tuple(GROUP_OF_KIND[base.kind] for base in (DenseTraining, Architecture))
+KIND_ORDER = [k.value for k in MethodKind]  # dense, static, dynamic, pretrained, ...
+UNPRUNED_KINDS = tuple(base.kind.value for base in (DenseTraining, Architecture))
 COMPLEXITY = ("model/params", "model/params_nonzero", "model/macs", "model/macs_nonzero")
 BUDGET = ("budget/train_steps", "budget/train_flops")
 # measured seconds of the run itself, and of measuring its inference cost
@@ -124,13 +124,13 @@ def separate_option_sets(frame: pd.DataFrame) -> pd.DataFrame:
 
 def with_shared_cells(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows for methods that share another method's cells (hard_sharing is dense), listed under
-    their own name and group."""
+    their own name and kind."""
     extra = []
     for name in list_methods():
         cls = get_method(name)
         if cls.same_cell_as:
             rows = frame[frame["method"] == cls.same_cell_as].copy()
-            extra.append(rows.assign(method=name, group=GROUP_OF_KIND[cls.kind]))
+            extra.append(rows.assign(method=name, kind=cls.kind.value))
     return pd.concat([frame, *extra], ignore_index=True) if extra else frame
 
 
@@ -155,7 +155,7 @@ def split_settings(frame: pd.DataFrame, comparison: Comparison | None = None) ->
 
 
 def aggregate(setting: Setting) -> pd.DataFrame:
-    """Mean, std and 95% interval half-width over seeds per (group, method, target sparsity)."""
+    """Mean, std and 95% interval half-width over seeds per (kind, method, target sparsity)."""
     value_columns = [
         c
         for c in [
@@ -169,7 +169,7 @@ def aggregate(setting: Setting) -> pd.DataFrame:
         ]
         if c in setting.runs and pd.api.types.is_numeric_dtype(setting.runs[c])
     ]
-    grouped = setting.runs.groupby(["group", "method", "sparsity"], sort=False)
+    grouped = setting.runs.groupby(["kind", "method", "sparsity"], sort=False)
     mean = grouped[value_columns].mean().add_suffix(":mean")
     std = grouped[value_columns].std(ddof=1).add_suffix(":std")
     ci = grouped[value_columns].agg(lambda v: t_interval(list(v))[1]).add_suffix(":ci95")
@@ -184,10 +184,10 @@ def aggregate(setting: Setting) -> pd.DataFrame:
     ).rename(KERNEL_TAG)
     parts = [seeds, mean, std, ci, health, stale, kernel, run_ids]
     table = pd.concat(parts, axis=1).reset_index()
-    table["group_order"] = table["group"].map(
-        lambda g: GROUP_ORDER.index(g) if g in GROUP_ORDER else len(GROUP_ORDER)
+    table["kind_order"] = table["kind"].map(
+        lambda g: KIND_ORDER.index(g) if g in KIND_ORDER else len(KIND_ORDER)
     )
-    return table.sort_values(["sparsity", "group_order", "method"]).drop(columns="group_order")
+    return table.sort_values(["sparsity", "kind_order", "method"]).drop(columns="kind_order")
 
 
 def health_note(runs: pd.DataFrame) -> str:

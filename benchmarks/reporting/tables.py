@@ -13,7 +13,7 @@ from benchmarks.reporting.reference import reference_section
 from benchmarks.reporting.sanity_table import render_sanity_table
 from benchmarks.reporting.settings import (
     STALE,
-    UNPRUNED_GROUPS,
+    UNPRUNED_KINDS,
     Comparison,
     Setting,
 )
@@ -77,11 +77,11 @@ def render_table(
     """
     specs = metric_specs(tasks)
     columns = [k for k in delta_m_metrics(tasks, variant) if f"{k}:mean" in rows]
-    header = ["group", "method", "sparsity %", "seeds", "params k (nonzero)", "MACs M (nonzero)"]
+    header = ["kind", "method", "sparsity %", "seeds", "params k (nonzero)", "MACs M (nonzero)"]
     header += ["latency × dense b1 / b8", "MB (sparse)", "train steps", "train FLOPs"]
     header += [f"{k.replace('/', ' ')} {_arrow(specs[k].higher_is_better)}" for k in columns]
     header.append("Δm % ↑")
-    compressed = ~rows["group"].isin(UNPRUNED_GROUPS)
+    compressed = ~rows["kind"].isin(UNPRUNED_KINDS)
     best = {}
     for key, higher in [(k, specs[k].higher_is_better) for k in columns] + [("delta_m", True)]:
         values = rows.loc[compressed, f"{key}:mean"].dropna()
@@ -92,7 +92,7 @@ def render_table(
         marks = " †" if row.get("health", "") else ""
         marks += " §" if row.get(STALE, 0) else ""
         line = [
-            row["group"],
+            row["kind"],
             f"{row['method']}{marks}",
             f"{100 * row['sparsity/overall:mean']:.1f}",
             int(row["seeds"]),
@@ -160,7 +160,7 @@ def fallback_lines(runs: pd.DataFrame, comparison: Comparison) -> list[str]:
 
 def _per_seed_delta_m(runs: pd.DataFrame, level: float) -> dict[str, dict[int, float]]:
     """{method: {seed: delta-m}} of the compressed runs at one target sparsity."""
-    at_level = runs[(runs["sparsity"] == level) & ~runs["group"].isin(UNPRUNED_GROUPS)]
+    at_level = runs[(runs["sparsity"] == level) & ~runs["kind"].isin(UNPRUNED_KINDS)]
     return {
         str(method): dict(zip(group["seed"].astype(int), group["delta_m"], strict=True))
         for method, group in at_level.dropna(subset=["delta_m"]).groupby("method")
@@ -197,8 +197,8 @@ def render_setting(
 ) -> str:
     comparison = comparison or Comparison()
     parts = [f"## {setting.title}", ""]
-    dense_rows = table[table["group"].isin(UNPRUNED_GROUPS)]
-    levels = sorted(table.loc[~table["group"].isin(UNPRUNED_GROUPS), "sparsity"].unique())
+    dense_rows = table[table["kind"].isin(UNPRUNED_KINDS)]
+    levels = sorted(table.loc[~table["kind"].isin(UNPRUNED_KINDS), "sparsity"].unique())
     for level in levels or [None]:
         rows = (
             table
@@ -206,7 +206,7 @@ def render_setting(
             else pd.concat(
                 [
                     dense_rows,
-                    table[(table["sparsity"] == level) & ~table["group"].isin(UNPRUNED_GROUPS)],
+                    table[(table["sparsity"] == level) & ~table["kind"].isin(UNPRUNED_KINDS)],
                 ]
             )
         )
@@ -262,7 +262,7 @@ def stale_lines(table: pd.DataFrame) -> list[str]:
     if stale.empty:
         return []
     rows = ", ".join(
-        f"{r['method']}" + ("" if r["group"] in UNPRUNED_GROUPS else f" {100 * r['sparsity']:g}%")
+        f"{r['method']}" + ("" if r["kind"] in UNPRUNED_KINDS else f" {100 * r['sparsity']:g}%")
         for _, r in stale.iterrows()
     )
     return [

@@ -14,13 +14,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from benchmarks.cells.cell import Cell
 from benchmarks.cells.method_configs import load_method_config
-from methods.lifecycle import GROUP_OF_KIND
+from methods.lifecycle import MethodKind
 from methods.registry import get_method, list_methods
 from methods.sanity import SANITY_CHECKS, SanityOptions
 
 ALL_METHODS = "all"
 MAX_SEED = 2**31 - 1  # cell seeds plus their offsets stay inside every generator's range
-KIND_ORDER = list(GROUP_OF_KIND)  # dense first: later cells reuse the dense model
+KIND_ORDER = list(MethodKind)  # dense first: later cells reuse the dense model
 
 
 def _preset_options(cfg: DictConfig) -> dict[str, dict[str, Any]]:
@@ -44,9 +44,10 @@ def _method_configs(cfg: DictConfig) -> list[dict[str, Any]]:
         configs = [chosen]
     else:
         names = [n for n in list_methods() if n != "dense" or cfg.sweep.include_dense]
-        groups = cfg.sweep.get("groups")
-        if groups is not None:
-            names = [n for n in names if n == "dense" or _group(n) in _known_groups(groups)]
+        kinds = cfg.sweep.get("kinds")
+        if kinds is not None:
+            chosen_kinds = _known_kinds(kinds)
+            names = [n for n in names if n == "dense" or get_method(n).kind in chosen_kinds]
         configs = [load_method_config(n) for n in names]
     presets = _preset_options(cfg)
     configs = [{**config, **presets.get(config["name"], {})} for config in configs]
@@ -70,19 +71,15 @@ def _sanity_variants(cfg: DictConfig, configs: list[dict[str, Any]]) -> list[dic
     ]
 
 
-def _group(name: str) -> str:
-    return GROUP_OF_KIND[get_method(name).kind]
-
-
-def _known_groups(groups: Any) -> list[str]:
-    chosen = [str(g) for g in _as_list(groups, [])]
-    unknown = [g for g in chosen if g not in GROUP_OF_KIND.values()]
+def _known_kinds(kinds: Any) -> list[MethodKind]:
+    chosen = [str(k) for k in _as_list(kinds, [])]
+    known = [k.value for k in MethodKind]
+    unknown = [k for k in chosen if k not in known]
     if unknown:
         raise ValueError(
-            f"sweep.groups: unknown group(s) {', '.join(unknown)}; choose from "
-            f"{', '.join(GROUP_OF_KIND.values())}"
+            f"sweep.kinds: unknown kind(s) {', '.join(unknown)}; choose from {', '.join(known)}"
         )
-    return chosen
+    return [MethodKind(k) for k in chosen]
 
 
 def _as_list(value: Any, default: Any) -> list:

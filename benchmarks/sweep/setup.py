@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from benchmarks.cells.builders import cell_backbone, cell_method
+from benchmarks.cells.builders import cell_method, cell_model_parts
 from benchmarks.cells.cell import Cell
 from benchmarks.cells.identity import stable_hash
 from benchmarks.cells.resources import CellResources
@@ -82,7 +82,7 @@ def validate(cells: list[Cell]) -> None:
         cell_method(cell).check_protocol(tuple(cell.protocol_options.snapshot_steps))
         model = stable_hash(cell.model)
         if model not in built:  # a model's builder checks its files (pretrained weights)
-            cell_backbone(cell)
+            cell_model_parts(cell)
             built.add(model)
 
 

@@ -6,7 +6,7 @@ network is written at its smaller size. ``onnx`` (needs the ``export`` extra: on
 checked with onnxruntime when it is installed) and ``torch_export`` (``torch.export``, a
 ``.pt2`` file) keep the batch size dynamic and fix the resolution to the run's images; the
 outputs are named after the tasks. ``state_dict`` writes ``torch.save(model.state_dict())`` (a
-channel-pruned network has other shapes than ``build_model`` makes: load it with
+channel-pruned network has other shapes than ``hard_sharing_network`` makes: load it with
 ``mlflow.pytorch.load_model`` or one of the graph formats). The largest absolute difference
 between the exported and the PyTorch outputs on a random batch is printed.
 """

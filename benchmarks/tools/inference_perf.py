@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -32,7 +32,7 @@ from core.tasks import make_task, weighted_task_losses
 from methods.channel_graph import ChannelGraph
 from methods.channel_selection import ranked_removal
 from methods.masks import MaskSet, owners_of, prunable_parameters
-from methods.networks import get_backbone
+from methods.networks import model_parts
 from methods.networks.complexity import count_macs
 
 MB = 1e6
@@ -48,9 +48,15 @@ class Network:
     train_batch: int
 
 
-def networks(deeplab_side: int, small_side: tuple[int, int]) -> list[Network]:
+INFERENCE_MODELS = ("deeplab_resnet34", "small_cnn")
+
+
+def networks(
+    deeplab_side: int, small_side: tuple[int, int], models: Sequence[str] = INFERENCE_MODELS
+) -> list[Network]:
+    """The measured networks of ``models`` (names of ``INFERENCE_MODELS``)."""
     nyu = (make_task("seg", num_classes=40), make_task("normal"))
-    return [
+    every = [
         Network(
             f"deeplab_resnet34 (aspp), seg 40 + normal, {deeplab_side}x{deeplab_side}",
             "deeplab_resnet34",
@@ -68,6 +74,7 @@ def networks(deeplab_side: int, small_side: tuple[int, int]) -> list[Network]:
             8,
         ),
     ]
+    return [network for network in every if network.model in models]
 
 
 def variants(network: Network) -> dict[str, nn.Module]:
@@ -76,8 +83,8 @@ def variants(network: Network) -> dict[str, nn.Module]:
 
     def fresh() -> nn.Module:
         torch.manual_seed(0)
-        backbone = get_backbone(network.model, network.options)
-        return backbone.hard_sharing(network.tasks).eval()
+        parts = model_parts(network.model, network.options)
+        return parts.hard_sharing(network.tasks).eval()
 
     models = {"dense": fresh(), "unstructured 90% mask": fresh()}
     with torch.no_grad():
@@ -163,7 +170,7 @@ def measure(network: Network, plan: LatencyPlan, train_rounds: int) -> list[list
         rows.append(
             [
                 name,
-                f"{nonzero / 1e6:.2f}M nonzero of {stored / 1e6:.2f}M stored",
+                f"{nonzero:,} nonzero of {stored:,} stored",
                 f"{macs[name][0] / 1e9:.3f} ({macs[name][0] / macs['dense'][0]:.2f})",
                 f"{sizes[name]['state_dict_bytes'] / MB:.1f} / "
                 f"{sizes[name]['state_dict_gzip_bytes'] / MB:.1f}",

@@ -25,9 +25,10 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_module
 
-from benchmarks.cells.builders import cell_backbone, cell_dataset
+from benchmarks.cells.builders import cell_dataset, cell_model_parts
 from benchmarks.sweep.device import resolve_device
 from benchmarks.sweep.expand import expand_sweep
+from benchmarks.tools.inference_perf import INFERENCE_MODELS
 from benchmarks.tools.loader_perf import DEFAULT_SAMPLES
 from benchmarks.training.optim import make_optimizer
 from core.tasks import weighted_task_losses
@@ -63,7 +64,7 @@ def step_times(
     runs = {}
     for name in ("dense", "masked"):
         torch.manual_seed(0)
-        model = cell_backbone(cell).hard_sharing(bundle.tasks).to(device).train()
+        model = cell_model_parts(cell).hard_sharing(bundle.tasks).to(device).train()
         optimizer = make_optimizer(model, protocol)
         if name == "masked":
             params = prunable_parameters(model)
@@ -101,8 +102,8 @@ def cell_times(device: torch.device, overrides: list[str]) -> dict[str, float]:
 
     picks = {
         "dense": ("dense", 0.0),
-        "prune_at_init": ("snip", 0.9),
-        "prune_pretrained": ("magnitude", 0.9),
+        "static": ("snip", 0.9),
+        "pretrained": ("magnitude", 0.9),
         "structured": ("channel_magnitude", 0.9),
     }
     times = {}
@@ -192,6 +193,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "70%% of the weights as channels, on deeplab_resnet34 and small_cnn (several minutes)",
     )
     parser.add_argument(
+        "--inference-models",
+        nargs="+",
+        choices=INFERENCE_MODELS,
+        default=list(INFERENCE_MODELS),
+        help="the networks --inference measures (default: %(default)s)",
+    )
+    parser.add_argument(
         "--deeplab-side",
         type=int,
         default=256,
@@ -252,9 +260,9 @@ def print_cell_times(device: torch.device, overrides: list[str]) -> None:
     kinds = Counter(get_method(c.method_name).kind for c in sweep)
     kind_time = {
         MethodKind.DENSE: times["dense"],
-        MethodKind.PRUNE_AT_INIT: times["prune_at_init"],
-        MethodKind.DYNAMIC: times["prune_at_init"],
-        MethodKind.PRUNE_PRETRAINED: times["prune_pretrained"],
+        MethodKind.STATIC: times["static"],
+        MethodKind.DYNAMIC: times["static"],
+        MethodKind.PRETRAINED: times["pretrained"],
         MethodKind.STRUCTURED: times["structured"],
         MethodKind.ARCHITECTURE: times["dense"],
     }
@@ -283,7 +291,7 @@ def print_inference(args: argparse.Namespace) -> None:
         "train peak memory",
     ]
     plan = LatencyPlan(rounds=args.rounds, min_time_s=0.01)
-    for network in networks(args.deeplab_side, tuple(side)):
+    for network in networks(args.deeplab_side, tuple(side), args.inference_models):
         print(
             f"\n{network.label}, {args.threads} thread(s), {args.rounds} interleaved rounds "
             f"(train step at batch {network.train_batch}):"

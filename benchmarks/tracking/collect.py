@@ -19,7 +19,9 @@ from benchmarks.tracking.schema import (
     HEALTH_TAGS,
     INFERENCE,
     KERNEL_TAG,
+    KIND,
     LEGACY_CONFIG_HASH,
+    LEGACY_KIND,
     LOSS_SPIKE,
     METHOD,
     MODEL_COST,
@@ -52,6 +54,8 @@ def _tags(run: Run) -> dict:
     tags = {c: run.data.tags.get(c) for c in TAG_COLUMNS}
     if tags[VARIANT]:
         tags[METHOD] = f"{tags[METHOD]} [{tags[VARIANT]}]"
+    if tags[KIND] is None:  # a run from before the kind had one name
+        tags[KIND] = run.data.tags.get(LEGACY_KIND)
     if tags[CELL_ID] is None:  # a run from before cell ids that no sweep has re-keyed yet
         tags[CELL_ID] = run.data.tags.get(LEGACY_CONFIG_HASH)
         tags[SETTING_ID] = run.data.tags.get("setting_hash")

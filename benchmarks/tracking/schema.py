@@ -17,13 +17,13 @@ RESUMED_FROM, RESUMED_AT = "resumed_from_run_id", "resumed_at"
 RESUME_POINT = "resume_point"  # phase and step of the run's newest resumable checkpoint
 
 # Tags that describe the cell (the leaderboard's columns).
-METHOD, METHOD_KIND, GROUP, VARIANT, SANITY = "method", "method_kind", "group", "variant", "sanity"
+METHOD, KIND, VARIANT, SANITY = "method", "kind", "variant", "sanity"  # kind: MethodKind
+LEGACY_KIND = "group"  # what runs logged the kind as before it had one name
 DATASET, TASKS, MODEL, PROTOCOL = "dataset", "tasks", "model", "protocol"
 SPARSITY, SEED, SELECTION = "sparsity", "seed", "selection"
 DESCRIPTION_TAGS = (
     METHOD,
-    METHOD_KIND,
-    GROUP,
+    KIND,
     DATASET,
     TASKS,
     MODEL,

@@ -1,4 +1,5 @@
-"""Networks: the multitask contract, model backbones and the models a config can name."""
+"""Networks: the multitask contract, the parts a model is built from, and the models a config
+can name."""
 
 from __future__ import annotations
 
@@ -6,22 +7,24 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.tasks import TaskSpec
-from methods.networks.backbone import Backbone
 from methods.networks.base import SHARED, MultiTaskNet
-from methods.networks.registry import MODELS, get_backbone, register_model
+from methods.networks.parts import ModelParts
+from methods.networks.registry import MODELS, model_parts, register_model
 
 
-def build_model(name: str, options: Mapping[str, Any], tasks: Sequence[TaskSpec]) -> MultiTaskNet:
+def hard_sharing_network(
+    name: str, options: Mapping[str, Any], tasks: Sequence[TaskSpec]
+) -> MultiTaskNet:
     """The hard-sharing network of model ``name`` for ``tasks``."""
-    return get_backbone(name, options).hard_sharing(tasks)
+    return model_parts(name, options).hard_sharing(tasks)
 
 
 __all__ = [
     "MODELS",
     "SHARED",
-    "Backbone",
+    "ModelParts",
     "MultiTaskNet",
-    "build_model",
-    "get_backbone",
+    "hard_sharing_network",
+    "model_parts",
     "register_model",
 ]

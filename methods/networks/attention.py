@@ -1,5 +1,6 @@
 """MTAN's task attention (Liu et al., End-to-End Multi-Task Learning with Attention, CVPR 2019),
-wired as the authors' SegNet and ResNet versions (lorenmt/mtan) wire it, on any backbone's stages.
+wired as the authors' SegNet and ResNet versions (lorenmt/mtan) wire it, on any model's encoder
+stages.
 
 Per stage s, split the shared stage into its body and its last block: u_s = body(input),
 p_s = last(u_s). Task t's mask reads u_s (the feature *before* the last block), concatenated with
@@ -11,7 +12,7 @@ stage's attended feature goes to the task's head. The gate is conv1x1-BN-ReLU-co
 with hidden width C_s / ``gate_reduction`` (1 in the SegNet version, 4 in the ResNet one).
 
 Deviation: the ResNet reference's link is a bottleneck residual block; here it is the SegNet
-version's conv3x3-BN-ReLU for every backbone.
+version's conv3x3-BN-ReLU for every model.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.tasks import TaskSpec
-from methods.networks.backbone import Backbone, cut_stages
 from methods.networks.base import SHARED, MultiTaskNet, owned_by
+from methods.networks.parts import ModelParts, cut_stages
 
 
 def input_channels(block: nn.Module) -> int:
@@ -57,12 +58,12 @@ def link_block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class AttentionNet(MultiTaskNet):
-    def __init__(self, backbone: Backbone, tasks: Sequence[TaskSpec], gate_reduction: int = 4):
-        heads = {t.name: backbone.make_head(backbone.out_channels, t.channels) for t in tasks}
-        super().__init__(backbone.make_encoder(), heads)
-        self.stage_ends = backbone.stage_ends
-        self.split_stage = backbone.split_stage
-        channels = backbone.stage_channels
+    def __init__(self, parts: ModelParts, tasks: Sequence[TaskSpec], gate_reduction: int = 4):
+        heads = {t.name: parts.make_head(parts.out_channels, t.channels) for t in tasks}
+        super().__init__(parts.make_encoder(), heads)
+        self.stage_ends = parts.stage_ends
+        self.split_stage = parts.split_stage
+        channels = parts.stage_channels
         stages = cut_stages(self.encoder, self.stage_ends)
         before = [input_channels(self.split_stage(stage)[1]) for stage in stages]
         self.gates = nn.ModuleDict(

@@ -29,7 +29,7 @@ from torch import nn
 from torchvision.models import resnet34
 
 from core.options import check_choice
-from methods.networks.backbone import Backbone, split_last_residual_block
+from methods.networks.parts import ModelParts, split_last_residual_block
 from methods.networks.registry import register_model
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -158,7 +158,7 @@ class DeepLabOptions:
 
 
 @register_model("deeplab_resnet34", DeepLabOptions)
-def deeplab_resnet34_backbone(options: DeepLabOptions) -> Backbone:
+def deeplab_resnet34_parts(options: DeepLabOptions) -> ModelParts:
     pretrained_path, head, init = options.pretrained_path, options.head, options.init
     if pretrained_path:  # fail at config time, not per task encoder
         dilated_resnet34(pretrained_path)
@@ -167,7 +167,7 @@ def deeplab_resnet34_backbone(options: DeepLabOptions) -> Backbone:
         encoder = dilated_resnet34(pretrained_path)
         return authors_init(encoder) if init == "authors" else encoder
 
-    return Backbone(
+    return ModelParts(
         make_encoder=make_encoder,
         stage_ends=(6, 7, 8, 9),
         stage_channels=(64, 128, 256, 512),

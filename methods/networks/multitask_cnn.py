@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from methods.networks.backbone import Backbone
+from methods.networks.parts import ModelParts
 from methods.networks.registry import register_model
 
 
@@ -52,9 +52,9 @@ class SmallCNNOptions:
 
 
 @register_model("small_cnn", SmallCNNOptions)
-def small_cnn_backbone(options: SmallCNNOptions) -> Backbone:
+def small_cnn_parts(options: SmallCNNOptions) -> ModelParts:
     width = options.width
-    return Backbone(
+    return ModelParts(
         make_encoder=lambda: small_encoder(width),
         stage_ends=(1, 3, 6),
         stage_channels=(width, 2 * width, 4 * width),

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from core.tasks import TaskSpec
-from methods.networks.backbone import Backbone, cut_stages
 from methods.networks.base import MultiTaskNet, owned_by
+from methods.networks.parts import ModelParts, cut_stages
 
 # (stage index, channels, task index, task count) -> module mapping [T, B, C, H, W] -> [B, C, H, W]
 FusionFactory = Callable[[int, int, int, int], nn.Module]
@@ -33,18 +33,18 @@ def self_leaning_weights(index: int, count: int) -> torch.Tensor:
 
 class TaskEncodersNet(MultiTaskNet):
     def __init__(
-        self, backbone: Backbone, tasks: Sequence[TaskSpec], fusion: FusionFactory | None = None
+        self, parts: ModelParts, tasks: Sequence[TaskSpec], fusion: FusionFactory | None = None
     ):
-        heads = {t.name: backbone.make_head(backbone.out_channels, t.channels) for t in tasks}
+        heads = {t.name: parts.make_head(parts.out_channels, t.channels) for t in tasks}
         super().__init__(None, heads)
-        self.stage_ends = backbone.stage_ends
-        self.encoders = nn.ModuleDict({t.name: backbone.make_encoder() for t in tasks})
+        self.stage_ends = parts.stage_ends
+        self.encoders = nn.ModuleDict({t.name: parts.make_encoder() for t in tasks})
         self.fusions = None
         if fusion is not None:
             count = len(tasks)
             self.fusions = nn.ModuleList(
                 nn.ModuleDict({t.name: fusion(s, c, i, count) for i, t in enumerate(tasks)})
-                for s, c in enumerate(backbone.stage_channels)
+                for s, c in enumerate(parts.stage_channels)
             )
 
     def task_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -15,7 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchmarks.inference.cost import BATCH_SIZES, MASKED_KERNEL, STRUCTURED_KERNEL, inference_cost
 from benchmarks.inference.measure import LatencyPlan, storage_sizes
 from methods.masks import prunable_parameters
-from methods.networks import get_backbone
+from methods.networks import model_parts
 from methods.networks.complexity import count_macs, count_parameters
 from methods.registry import build_method
 
@@ -24,7 +24,7 @@ QUICK = LatencyPlan(rounds=2, min_time_s=0.0)  # measured, not meaningful: nothi
 
 
 def small_cnn(tasks):
-    return get_backbone("small_cnn", {}).hard_sharing(tasks)
+    return model_parts("small_cnn", {}).hard_sharing(tasks)
 
 
 def assert_latency_measured(metrics: dict[str, float]) -> None:

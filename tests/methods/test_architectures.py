@@ -9,7 +9,7 @@ from torch import nn
 from core.tasks import make_task
 from methods.lifecycle import MethodKind
 from methods.masks import prunable_parameters
-from methods.networks import SHARED, get_backbone
+from methods.networks import SHARED, model_parts
 from methods.networks.complexity import complexity
 from methods.registry import build_method, list_methods
 
@@ -19,7 +19,7 @@ ARCHITECTURES = ["single_task", "cross_stitch", "mtan", "nddr_cnn"]
 
 def network(name, tasks=TASKS, width=4):
     torch.manual_seed(0)
-    return build_method(name, {}).build_network(get_backbone("small_cnn", {"width": width}), tasks)
+    return build_method(name, {}).build_network(model_parts("small_cnn", {"width": width}), tasks)
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
@@ -41,7 +41,7 @@ def test_every_parameter_has_a_structural_owner(name):
 def test_single_task_shares_nothing_and_costs_the_sum_of_its_networks():
     model = network("single_task")
     assert SHARED not in model.parameter_owners().values()
-    hard = build_method("dense", {}).build_network(get_backbone("small_cnn", {"width": 4}), TASKS)
+    hard = build_method("dense", {}).build_network(model_parts("small_cnn", {"width": 4}), TASKS)
     encoder = sum(p.numel() for p in hard.encoder.parameters())
     total = sum(p.numel() for p in model.parameters())
     assert total == sum(p.numel() for p in hard.parameters()) + (len(TASKS) - 1) * encoder
@@ -130,10 +130,10 @@ def test_mtan_links_are_shared_by_all_tasks_and_gates_belong_to_their_task():
 
 
 def test_mtan_on_resnet_reads_inside_the_last_residual_layer():
-    from methods.networks.backbone import split_last_residual_block
+    from methods.networks.parts import split_last_residual_block
 
     torch.manual_seed(0)
-    stage = get_backbone("deeplab_resnet34", {}).make_encoder()[6:7].eval()  # layer2: 4 blocks
+    stage = model_parts("deeplab_resnet34", {}).make_encoder()[6:7].eval()  # layer2: 4 blocks
     body, last = split_last_residual_block(stage)
     assert last is stage[0][3] and len(body) == 3
     x = torch.randn(1, 64, 8, 8)
@@ -168,8 +168,8 @@ def test_prunable_tensors_of_architectures_cover_fusion_convs():
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_architectures_build_on_the_resnet34_stages(name):
     torch.manual_seed(0)
-    backbone = get_backbone("deeplab_resnet34", {})
-    model = build_method(name, {}).build_network(backbone, TASKS[:2])
+    parts = model_parts("deeplab_resnet34", {})
+    model = build_method(name, {}).build_network(parts, TASKS[:2])
     out = model(torch.randn(1, 3, 24, 24))
     assert out["seg"].shape == (1, 7, 24, 24) and out["normal"].shape == (1, 3, 24, 24)
     owners = model.parameter_owners()
@@ -193,8 +193,8 @@ def test_counted_macs_equal_torch_flop_counter_on_dense_networks(name, options):
     from torch.utils.flop_counter import FlopCounterMode
 
     torch.manual_seed(0)
-    backbone = get_backbone("small_cnn", {"width": 4})
-    model = build_method(name, options).build_network(backbone, TASKS).eval()
+    parts = model_parts("small_cnn", {"width": 4})
+    model = build_method(name, options).build_network(parts, TASKS).eval()
     with FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, 3, 16, 16))
     assert complexity(model, (3, 16, 16))["macs"] == counter.get_total_flops() // 2

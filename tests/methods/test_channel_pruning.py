@@ -10,7 +10,7 @@ from core.tasks import make_task
 from methods.channel_graph import ChannelGraph
 from methods.channel_selection import keep_counts, ranked_removal, union_removal
 from methods.masks import MaskSet, measure_sparsity, prunable_parameters
-from methods.networks import get_backbone
+from methods.networks import model_parts
 from methods.registry import build_method
 
 TASKS = (make_task("seg", num_classes=7), make_task("normal"))
@@ -18,7 +18,7 @@ TASKS = (make_task("seg", num_classes=7), make_task("normal"))
 
 def small_net(width: int = 4):
     torch.manual_seed(0)
-    return get_backbone("small_cnn", {"width": width}).hard_sharing(TASKS)
+    return model_parts("small_cnn", {"width": width}).hard_sharing(TASKS)
 
 
 def graph_of(model, side: int = 16) -> ChannelGraph:
@@ -116,7 +116,7 @@ def test_round_to_keeps_multiples_of_it(name, context_factory):
 @pytest.mark.parametrize("head", ["aspp", "aspp_fc"])
 def test_deeplab_channels_are_removed_to_the_target_with_both_heads(head):
     torch.manual_seed(0)
-    model = get_backbone("deeplab_resnet34", {"head": head}).hard_sharing(TASKS)
+    model = model_parts("deeplab_resnet34", {"head": head}).hard_sharing(TASKS)
     graph = graph_of(model, side=32)
     removal = ranked_removal(graph, {g.name: torch.rand(g.size) for g in graph.groups}, 0.5, 1)
     graph.prune(removal)
@@ -130,7 +130,7 @@ def test_a_network_whose_couplings_torch_pruning_misses_fails_loudly():
     Torch-Pruning leaves those convs whole: the count check refuses the result."""
     torch.manual_seed(0)
     model = build_method("cross_stitch", {}).build_network(
-        get_backbone("small_cnn", {"width": 4}), TASKS
+        model_parts("small_cnn", {"width": 4}), TASKS
     )
     graph = graph_of(model)
     removal = ranked_removal(graph, {g.name: torch.rand(g.size) for g in graph.groups}, 0.7, 1)
@@ -147,7 +147,7 @@ def test_structured_methods_prune_and_fine_tune_deeplab(name, tiny_tasks, tiny_b
     from tests.helpers import make_context
 
     torch.manual_seed(0)
-    model = get_backbone("deeplab_resnet34", {"head": "aspp"}).hard_sharing(tiny_tasks)
+    model = model_parts("deeplab_resnet34", {"head": "aspp"}).hard_sharing(tiny_tasks)
     ctx = make_context(model, tiny_bundle, 0.7)
     masks = build_method(
         name, {"scoring_batches": 1} if "taylor" in name or "disparse" in name else {}

@@ -8,7 +8,7 @@ import torch
 
 from core.tasks import make_task
 from methods.masks import owners_of, prunable_parameters
-from methods.networks import SHARED, build_model, get_backbone
+from methods.networks import SHARED, hard_sharing_network, model_parts
 
 # Their Deeplab_ResNet_Backbone's conv weights: conv1 7x7 3->64; layer1 6 convs 64->64 3x3; layer2
 # 128-wide, 8 convs + 1x1 downsample 64->128; layer3 256-wide, 12 convs + 1x1 128->256; layer4
@@ -45,7 +45,7 @@ def test_authors_head_weight_counts_per_part(tasks, head_share):
 def prunable_counts(tasks) -> dict[str, int]:
     """Prunable weights per owner (shared encoder, each task's head) of the network the project
     builds with the authors' head."""
-    model = build_model("deeplab_resnet34", {"head": "aspp_fc"}, tasks)
+    model = hard_sharing_network("deeplab_resnet34", {"head": "aspp_fc"}, tasks)
     params = prunable_parameters(model)
     count: dict[str, int] = {}
     for name, owner in owners_of(model, params).items():
@@ -72,7 +72,7 @@ def test_taskonomy_heads_are_84_percent_of_the_prunable_weights():
 
 
 def test_authors_init_and_option_errors():
-    encoder = get_backbone("deeplab_resnet34", {"init": "authors"}).make_encoder()
+    encoder = model_parts("deeplab_resnet34", {"init": "authors"}).make_encoder()
     convs = [m.weight for m in encoder.modules() if isinstance(m, torch.nn.Conv2d)]
     weights = torch.cat([w.flatten() for w in convs])
     assert weights.std().item() == pytest.approx(0.01, rel=0.01)
@@ -80,6 +80,6 @@ def test_authors_init_and_option_errors():
     norms = [m for m in encoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert all(bool((m.weight == 1).all()) and bool((m.bias == 0).all()) for m in norms)
     with pytest.raises(ValueError, match="model.head must be one of aspp, aspp_fc"):
-        get_backbone("deeplab_resnet34", {"head": "fc"})
+        model_parts("deeplab_resnet34", {"head": "fc"})
     with pytest.raises(ValueError, match="pretrained_path"):
-        get_backbone("deeplab_resnet34", {"init": "authors", "pretrained_path": "/x.pth"})
+        model_parts("deeplab_resnet34", {"init": "authors", "pretrained_path": "/x.pth"})

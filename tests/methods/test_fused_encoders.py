@@ -19,7 +19,7 @@ from benchmarks.tracking.store import Tracker
 from benchmarks.training.optim import make_optimizer
 from benchmarks.training.protocol import Protocol
 from core.tasks import make_task
-from methods.networks import get_backbone
+from methods.networks import model_parts
 from methods.registry import build_method
 
 TASKS = (make_task("seg", num_classes=3), make_task("normal"))
@@ -27,8 +27,8 @@ TASKS = (make_task("seg", num_classes=3), make_task("normal"))
 
 def network(name, options=None, width=4):
     torch.manual_seed(0)
-    backbone = get_backbone("small_cnn", {"width": width})
-    return build_method(name, options or {}).build_network(backbone, TASKS)
+    parts = model_parts("small_cnn", {"width": width})
+    return build_method(name, options or {}).build_network(parts, TASKS)
 
 
 @pytest.mark.parametrize("name", ["cross_stitch", "nddr_cnn"])

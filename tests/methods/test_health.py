@@ -95,7 +95,7 @@ def test_leaderboard_flags_rows_whose_networks_broke_and_names_what():
     )
     assert health_note(runs.iloc[[2]]) == "layers pruned away: heads.seg.0.0.weight (1/1 seeds)"
     row = {
-        "group": "static",
+        "kind": "static",
         "method": "grasp",
         "sparsity": 0.9,
         "seeds": 3,

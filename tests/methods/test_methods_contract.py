@@ -16,7 +16,7 @@ from benchmarks.cells.method_configs import load_method_config
 from methods.channel_pruning import CHANNEL_TOLERANCE
 from methods.lifecycle import MethodKind
 from methods.masks import measure_sparsity, prunable_parameters
-from methods.networks import get_backbone
+from methods.networks import model_parts
 from methods.registry import build_method, get_method, list_methods
 from tests.helpers import LIFECYCLE_STEPS, make_context, method_for, run_lifecycle
 
@@ -35,7 +35,7 @@ def test_method_declares_kind_paper_and_typed_options(name):
     cls = get_method(name)
     assert isinstance(cls.kind, MethodKind), f"{name}: subclass a kind base of methods.lifecycle"
     assert cls.paper, f"{name}: set the class attribute `paper` to its reference"
-    if cls.kind == MethodKind.PRUNE_AT_INIT:
+    if cls.kind == MethodKind.STATIC:
         fields = {f.name for f in dataclasses.fields(cls.Options)}
         assert "sanity" in fields, (
             f"{name}: mix methods.sanity.SanityOptions into its Options (first among the bases) "
@@ -76,7 +76,7 @@ def test_dynamic_methods_change_their_masks_during_training(tiny_tasks, tiny_bun
         if method.kind != MethodKind.DYNAMIC:
             continue
         torch.manual_seed(0)
-        model = method.build_network(get_backbone("small_cnn", {"width": 4}), tiny_tasks)
+        model = method.build_network(model_parts("small_cnn", {"width": 4}), tiny_tasks)
         start = method.make_masks(make_context(model, tiny_bundle, 0.8)).masks
         end = run_lifecycle(name, tiny_tasks, tiny_bundle, 0.8)[0].masks
         assert any(not torch.equal(start[n], end[n]) for n in start), name

@@ -50,7 +50,7 @@ def test_the_readme_recipe_gives_a_method_that_passes_the_contract(
     method = build_method("my_method", options)
     defaults = {f.name: f.default for f in dataclasses.fields(type(method.options))}
     assert options == defaults, "the recipe's yaml must state every option at its default"
-    assert method.kind == MethodKind.PRUNE_AT_INIT and method.paper
+    assert method.kind == MethodKind.STATIC and method.paper
     masks = method.initial_masks(make_context(tiny_model, tiny_bundle, 0.9))
     assert abs(masks.sparsity() - 0.9) < 0.001
     shuffled = build_method("my_method", {**options, "sanity": "shuffle"})

@@ -58,7 +58,7 @@ def test_reinit_keeps_the_masks_and_redraws_the_weights(tiny_model, tiny_bundle)
 def test_sanity_experiment_adds_three_ablations_per_prune_at_init_method():
     with initialize_config_module("benchmarks.conf", version_base="1.3"):
         cells = expand_sweep(compose("config", overrides=["experiment=sanity", "seed=0"]))
-    static = [m for m in list_methods() if get_method(m).kind == MethodKind.PRUNE_AT_INIT]
+    static = [m for m in list_methods() if get_method(m).kind == MethodKind.STATIC]
     checks = {(c.method_name, c.method.get("sanity")) for c in cells}
     assert checks == {("dense", None)} | {
         (m, s) for m in static for s in ("none", "shuffle", "reinit", "invert")

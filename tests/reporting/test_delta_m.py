@@ -72,10 +72,10 @@ def runs_frame(rows):
 
 
 def test_each_run_is_paired_with_its_own_seeds_baseline_and_a_missing_one_is_named():
-    dense = [{"method": "dense", "group": "dense", "seed": s} | BASELINE for s in (0, 1)]
+    dense = [{"method": "dense", "kind": "dense", "seed": s} | BASELINE for s in (0, 1)]
     dense[1] = dense[1] | {"seg/mIoU": 100.0}  # seed 1's baseline is much better
     pruned = [
-        {"method": "snip", "group": "static", "sparsity": 0.9, "seed": s} | ROW for s in (0, 1, 2)
+        {"method": "snip", "kind": "static", "sparsity": 0.9, "seed": s} | ROW for s in (0, 1, 2)
     ]
     (setting,) = split_settings(runs_frame(dense + pruned))
     by_seed = setting.runs[setting.runs["method"] == "snip"].set_index("seed")

@@ -16,8 +16,8 @@ def finished_run(tracker: Tracker, cell, params: dict[str, str], value: float) -
         "cell_id": cell.cell_id,
         "setting_id": cell.setting_id,
         "method": cell.method_name,
-        "method_kind": "prune_at_init",
-        "group": "static",
+
+        "kind": "static",
         "dataset": "synthetic",
         "tasks": json.dumps({"seg": "seg", "normal": "normal"}),
         "model": "small_cnn",

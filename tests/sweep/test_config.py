@@ -115,7 +115,7 @@ def test_method_options_for_an_unknown_method_is_a_clear_error():
         ("sparsity=abc", "sparsity='abc' is not a number"),
         ("seed=1.5", "seed=1.5 is not a whole number"),
         ("workers=two", "workers='two': give a positive integer or auto"),
-        ("sweep.groups=[statics]", "unknown group"),
+        ("sweep.kinds=[statics]", "unknown kind"),
         ("sweep.sanity_checks=[flip]", "unknown check 'flip'"),
         ("protocol.lr=-0.1", r"protocol.lr must be > 0, got -0.1"),
         ("protocol.finetune_lr=0", r"protocol.finetune_lr must be > 0 or null"),

@@ -62,13 +62,13 @@ def test_reference_rows_beside_reproduced_with_difference():
     table = pd.DataFrame(
         [
             {
-                "group": "static",
+                "kind": "static",
                 "method": "snip",
                 "sparsity": 0.9,
                 "seg/mIoU_adashare:mean": 25.0,
                 "seg/pixel_acc:mean": 57.0,
             },
-            {"group": "dense", "method": "dense", "sparsity": 0.0, "seg/mIoU_adashare:mean": 27.0},
+            {"kind": "dense", "method": "dense", "sparsity": 0.0, "seg/mIoU_adashare:mean": 27.0},
         ]
     )
     text = reference_section("nyuv2", table)
@@ -84,7 +84,7 @@ def test_reference_keeps_the_papers_digits_and_never_subtracts_other_conventions
     table = pd.DataFrame(
         [
             {
-                "group": "dense",
+                "kind": "dense",
                 "method": "dense",
                 "sparsity": 0.0,
                 "normal/mean_angle:mean": 40.0,
@@ -175,7 +175,7 @@ def test_cityscapes_paper_pixel_accuracy_is_compared_with_the_authors_variant():
     table = pd.DataFrame(
         [
             {
-                "group": "dense",
+                "kind": "dense",
                 "method": "dense",
                 "sparsity": 0.0,
                 "seg/pixel_acc:mean": 99.0,

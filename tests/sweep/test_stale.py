@@ -38,7 +38,7 @@ def sweep(root: Path, tmp: Path, *overrides: str) -> str:
         "-m",
         "benchmarks.run",
         "experiment=smoke",
-        "sweep.groups=[static]",
+        "sweep.kinds=[static]",
         "sparsity=0.5",
         "workers=1",
         f"tracking.uri=sqlite:///{tmp}/mlflow.db",

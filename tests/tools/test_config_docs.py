@@ -75,5 +75,5 @@ def test_run_help_gives_every_option_its_meaning_by_group():
         assert f"method={name}" in shown
         for field in dataclasses.fields(get_method(name).Options):
             assert " ".join(field.metadata["help"].split()) in flat, f"{name}.{field.name}"
-    assert "threads_per_cell=1" in shown and "sweep.groups=null" in shown
+    assert "threads_per_cell=1" in shown and "sweep.kinds=null" in shown
     assert "tracking.stale_after_s=600" in shown and "model.width=16" in shown

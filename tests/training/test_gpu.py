@@ -12,7 +12,7 @@ from benchmarks.cells.cell import options
 from benchmarks.cells.method_configs import load_method_config
 from benchmarks.training.evaluation import evaluate
 from methods.masks import measure_sparsity
-from methods.networks import build_model
+from methods.networks import hard_sharing_network
 from methods.registry import build_method, list_methods
 from tests.helpers import make_context, run_lifecycle
 
@@ -29,7 +29,7 @@ def method_from_config(name):
 
 def model_on(device, tiny_tasks, seed=0):
     torch.manual_seed(seed)
-    return build_model("small_cnn", {"width": 4}, tiny_tasks).to(device)
+    return hard_sharing_network("small_cnn", {"width": 4}, tiny_tasks).to(device)
 
 
 @pytest.mark.parametrize("name", list_methods())

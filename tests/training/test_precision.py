@@ -12,7 +12,7 @@ from benchmarks.training.loop import Objective, Phase, train
 from benchmarks.training.stream import BatchStream
 from methods.budgets import masks_from_scores
 from methods.masks import MaskSet, owners_of, prunable_parameters
-from methods.networks import build_model
+from methods.networks import hard_sharing_network
 from tests.helpers import TINY_PROTOCOL
 
 DEVICES = [
@@ -35,7 +35,7 @@ def test_masked_weights_stay_zero_under_autocast_and_channels_last(
     tiny_tasks, tiny_bundle, device, amp, channels_last
 ):
     torch.manual_seed(0)
-    model = build_model("small_cnn", {"width": 4}, tiny_tasks).to(device)
+    model = hard_sharing_network("small_cnn", {"width": 4}, tiny_tasks).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     params = prunable_parameters(model)

@@ -2,7 +2,7 @@
 
 ``dense`` and the compression methods use the hard-sharing network (one encoder, one head per
 task); the dedicated multitask architectures build per-task encoders or attention modules from the
-same encoder stages and heads, never from copies of backbone code.
+same encoder stages and heads, never from copies of encoder code.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def split_last_residual_block(stage: nn.Sequential) -> tuple[nn.Sequential, nn.M
 
 
 @dataclass(frozen=True)
-class Backbone:
+class ModelParts:
     """``make_encoder()`` gives a fresh encoder (an ``nn.Sequential``) whose slices
     ``[stage_ends[i-1]:stage_ends[i]]`` are the stages, each ending with ``stage_channels[i]``
     channels; ``make_head(c_in, c_out)`` a fresh task head; ``split_stage(stage)`` gives
