@@ -1,14 +1,18 @@
-"""Shared fixtures: a tiny two-task model and a tiny rendered dataset."""
+"""Shared fixtures: a tiny two-task model, a tiny rendered dataset, and one finished store."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 import torch
+from mlflow.entities import Run
 
 from core.tasks import make_task
 from datasets.registry import build_dataset
 from methods.networks import hard_sharing_network
-from tests.helpers import make_context
+from tests.helpers import make_context, smoke_config, store_runs
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +48,42 @@ def context_factory(tiny_bundle):
         return make_context(model, tiny_bundle, sparsity, seed)
 
     return factory
+
+
+@dataclass(frozen=True)
+class FinishedStore:
+    """A store filled once per test session by the sweep as ``python -m benchmarks.run`` runs it
+    (``benchmarks.sweep.main.sweep``, in this process), with the leaderboard it wrote."""
+
+    folder: Path
+    uri: str
+    results: Path
+    runs: dict[str, Run]  # by method: dense, disparse_static, channel_magnitude (50%, seed 0)
+
+
+STORE_METHODS = ("disparse_static", "channel_magnitude")  # channel_magnitude trains dense first
+
+
+@pytest.fixture(scope="session")
+def finished_store(tmp_path_factory) -> FinishedStore:
+    """For tests that only read a store: the smoke experiment's cells of ``STORE_METHODS`` at
+    50%, seed 0, and dense; each method's sweep writes the leaderboard."""
+    from benchmarks.sweep.main import sweep
+
+    folder = tmp_path_factory.mktemp("finished-store")
+    uri = f"sqlite:///{folder}/mlflow.db"
+    for method in STORE_METHODS:
+        cfg = smoke_config(
+            f"tracking.uri={uri}",
+            f"results_dir={folder}/results",
+            f"dataset.cache_dir={folder}/cache",
+            f"method={method}",
+            "sparsity=0.5",
+            "seed=0",
+            "workers=1",
+        )
+        sweep(cfg)
+    runs = {r.data.tags["method"]: r for r in store_runs(uri)}
+    assert sorted(runs) == sorted(["dense", *STORE_METHODS]), sorted(runs)
+    assert all(r.info.status == "FINISHED" for r in runs.values())
+    return FinishedStore(folder, uri, folder / "results", runs)

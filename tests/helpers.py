@@ -192,6 +192,11 @@ def finished_runs(tmp: Path):
     return client, client.search_runs([experiment.experiment_id], max_results=1000)
 
 
-def smoke_cells(*overrides):
+def smoke_config(*overrides):
+    """The composed config of ``experiment=smoke`` with ``overrides``."""
     with initialize_config_module("benchmarks.conf", version_base="1.3"):
-        return expand_sweep(compose("config", overrides=["experiment=smoke", *overrides]))
+        return compose("config", overrides=["experiment=smoke", *overrides])
+
+
+def smoke_cells(*overrides):
+    return expand_sweep(smoke_config(*overrides))

@@ -16,7 +16,6 @@ def finished_run(tracker: Tracker, cell, params: dict[str, str], value: float) -
         "cell_id": cell.cell_id,
         "setting_id": cell.setting_id,
         "method": cell.method_name,
-
         "kind": "static",
         "dataset": "synthetic",
         "tasks": json.dumps({"seg": "seg", "normal": "normal"}),

@@ -6,8 +6,9 @@ import pytest
 
 from benchmarks.sweep.report import SweepReport
 from benchmarks.sweep.schedule import Schedule, cells_to_run
+from benchmarks.sweep.setup import execute_sweep, prepare_sweep
 from benchmarks.sweep.workers import resolve_workers
-from tests.helpers import smoke_cells
+from tests.helpers import smoke_cells, smoke_config, store_runs
 
 
 def by_method(cells):
@@ -60,3 +61,33 @@ def test_worker_count(workers, device, expected):
 def test_bad_worker_count_is_named(workers):
     with pytest.raises(ValueError, match="give a positive integer or auto"):
         resolve_workers(workers, "cpu")
+
+
+def test_two_workers_run_a_pretrained_cell_after_its_dense_source_each_once(tmp_path):
+    """In this process, as ``workers=2`` runs a sweep: the pool of worker processes, the
+    schedule that holds the pretrained cell back until its dense cell has finished."""
+    cfg = smoke_config(
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        f"results_dir={tmp_path}/results",
+        f"dataset.cache_dir={tmp_path}/cache",
+        "method=magnitude",
+        "sparsity=0.5",
+        "sweep.seeds=[0,1]",
+        "workers=2",
+    )
+    cells, resources, workers, threads = prepare_sweep(cfg)
+    assert workers == 2
+    report = execute_sweep(cells, resources, workers, threads)
+    assert not report.failed, report.summary()
+    runs = store_runs(f"sqlite:///{tmp_path}/mlflow.db")
+    assert sorted((r.data.tags["method"], r.data.tags["seed"]) for r in runs) == [
+        ("dense", "0"),
+        ("dense", "1"),
+        ("magnitude", "0"),
+        ("magnitude", "1"),
+    ]
+    dense = {r.data.tags["seed"]: r for r in runs if r.data.tags["method"] == "dense"}
+    for run in (r for r in runs if r.data.tags["method"] == "magnitude"):
+        source = dense[run.data.tags["seed"]]
+        assert run.data.tags["pretrained_run_id"] == source.info.run_id
+        assert run.info.start_time >= source.info.end_time  # started after its source ended

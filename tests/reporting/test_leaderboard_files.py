@@ -1,0 +1,85 @@
+"""The leaderboard a sweep writes, read back from the files: every finished run is a row, delta-m
+agrees with the formula computed here from the runs' own test metrics, and the plots are whole
+PNG files (the session's finished store: ``finished_store`` in conftest)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from benchmarks.sweep.hydra_callbacks import LeaderboardAfterMultirun
+from tests.helpers import smoke_config
+
+PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+# The NYUv2-like setting's metrics that enter delta-m, and whether higher is better (by hand).
+DIRECTIONS = {
+    "seg": {"mIoU": True, "pixel_acc": True},
+    "normal": {
+        "mean_angle": False,
+        "median_angle": False,
+        "within_11.25": True,
+        "within_22.5": True,
+        "within_30": True,
+    },
+}
+
+
+def delta_m_by_hand(row: dict[str, float], base: dict[str, float]) -> float:
+    per_task = []
+    for task, metrics in DIRECTIONS.items():
+        changes = []
+        for metric, higher in metrics.items():
+            key = f"test/{task}/{metric}"
+            change = (row[key] - base[key]) / base[key]
+            changes.append(change if higher else -change)
+        per_task.append(sum(changes) / len(changes))
+    return 100 * sum(per_task) / len(per_task)
+
+
+def setting_csv(results) -> pd.DataFrame:
+    (csv,) = [p for p in results.glob("*.csv") if "_vs_" not in p.name]
+    return pd.read_csv(csv)
+
+
+def test_every_finished_run_is_a_row_with_the_delta_m_of_its_own_metrics(finished_store):
+    table = setting_csv(finished_store.results)
+    # the dense cell is listed again among the architectures, as hard_sharing
+    assert sorted(table["method"]) == sorted([*finished_store.runs, "hard_sharing"])
+    (shared,) = table[table["method"] == "hard_sharing"].to_dict("records")
+    assert shared["kind"] == "architecture" and shared["delta_m:mean"] == 0
+    dense = finished_store.runs["dense"].data.metrics
+    for method, run in finished_store.runs.items():
+        (row,) = table[table["method"] == method].to_dict("records")
+        assert row["kind"] == run.data.tags["kind"]
+        assert row["seeds"] == 1
+        expected = delta_m_by_hand(run.data.metrics, dense)
+        assert row["delta_m:mean"] == pytest.approx(expected, abs=1e-4), method
+        assert row["sparsity/overall:mean"] == pytest.approx(
+            run.data.metrics["sparsity/overall"], abs=1e-6
+        )
+
+
+def test_the_tables_name_every_method_and_the_plots_are_whole_pngs(finished_store):
+    results = finished_store.results
+    board = (results / "leaderboard.md").read_text()
+    for method in finished_store.runs:
+        assert f"| {method}" in board
+    plots = sorted(results.glob("*.png"))
+    assert {p.name.rsplit("_", 1)[-1] for p in plots} >= {"m.png", "frontier.png"}  # delta_m
+    for plot in plots:
+        content = plot.read_bytes()
+        assert content.startswith(PNG_START) and content.endswith(PNG_END), plot.name
+    assert not [p for p in results.iterdir() if p.name.startswith(".")]  # nothing left staged
+
+
+def test_a_multirun_ends_with_one_leaderboard_of_the_store(finished_store, tmp_path):
+    config = smoke_config(
+        f"tracking.uri={finished_store.uri}", f"results_dir={tmp_path}/after-multirun"
+    )
+    LeaderboardAfterMultirun().on_multirun_end(config)
+    again = setting_csv(tmp_path / "after-multirun")
+    assert again.drop(columns=[c for c in again if c.startswith("time/")]).equals(
+        setting_csv(finished_store.results).drop(
+            columns=[c for c in again if c.startswith("time/")]
+        )
+    )

@@ -1,0 +1,74 @@
+"""The tools that read a finished store, run in this process on the session's store
+(``finished_store`` in conftest): export, the per-task mask analysis and the store comparison.
+A fresh process loading the logged model, and ONNX, are the slow ``tests/inference``."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from benchmarks.tools import compare_runs, export, task_masks
+from benchmarks.tracking.store import Tracker
+from methods.masks import prunable_parameters
+
+
+def test_exported_state_dict_rebuilds_the_runs_model_with_its_outputs(finished_store, tmp_path):
+    run = finished_store.runs["channel_magnitude"]
+    out = tmp_path / "model.pt"
+    store = ["--tracking-uri", finished_store.uri]
+    code = export.main([run.info.run_id, "--format", "state_dict", "--out", str(out), *store])
+    assert code == 0 and out.is_file()
+    model, _ = export.load_run_model(run.info.run_id, finished_store.uri)
+    weights = torch.load(out, weights_only=True)
+    assert weights.keys() == model.state_dict().keys()
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+    dense = export.load_run_model(finished_store.runs["dense"].info.run_id, finished_store.uri)[0]
+    removed = sum(p.numel() for p in prunable_parameters(dense).values()) - sum(
+        weights[n].numel() for n in prunable_parameters(model)
+    )
+    assert removed > 0  # channels removed, not zeroed: the file holds the smaller tensors
+    assert (
+        export.export(run.info.run_id, "state_dict", tmp_path / "again.pt", finished_store.uri) == 0
+    )
+
+
+def test_torch_export_needs_a_pt2_file(finished_store, tmp_path):
+    run = finished_store.runs["dense"]
+    with pytest.raises(SystemExit, match=r"torch.export programs are \.pt2 files"):
+        out = tmp_path / "m.onnx"
+        store = ["--tracking-uri", finished_store.uri]
+        export.main([run.info.run_id, "--format", "torch_export", "--out", str(out), *store])
+
+
+def test_task_mask_analysis_is_the_iou_of_the_runs_own_task_masks(finished_store, tmp_path):
+    run = finished_store.runs["disparse_static"]
+    code = task_masks.main(
+        [run.info.run_id, "--tracking-uri", finished_store.uri, "--out", str(tmp_path)]
+    )
+    assert code == 0
+    frame = pd.read_csv(tmp_path / run.info.run_id / "task_mask_iou.csv")
+    state = Tracker(finished_store.uri, "mtl-sparse-bench").download_torch(
+        run.info.run_id, "analysis/task_masks.pt", "cpu"
+    )
+    seg, normal = state["task_masks"]["seg"], state["task_masks"]["normal"]
+    for row in frame.to_dict("records"):
+        a, b = seg[row["layer"]].bool(), normal[row["layer"]].bool()
+        assert row["iou"] == pytest.approx(float((a & b).sum() / (a | b).sum()))
+    assert set(frame["layer"]) == {n for n, o in state["owners"].items() if o == "shared"}
+
+
+def test_task_mask_analysis_of_a_run_without_task_masks_says_which_runs_have_them(
+    finished_store, tmp_path, capsys
+):
+    run = finished_store.runs["channel_magnitude"]
+    arguments = [run.info.run_id, "--tracking-uri", finished_store.uri, "--out", str(tmp_path)]
+    assert task_masks.main(arguments) == 2
+    assert "only methods that select per task (disparse_*) log it" in capsys.readouterr().err
+
+
+def test_a_store_compared_with_itself_is_identical_run_by_run(finished_store, capsys):
+    assert compare_runs.main([finished_store.uri, finished_store.uri]) == 0
+    count = len(finished_store.runs)
+    summary = f"identical in every test metric and sparsity: {count}/{count}"
+    assert summary in capsys.readouterr().out
