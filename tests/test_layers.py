@@ -78,3 +78,36 @@ def test_every_module_belongs_to_a_layer():
         if package.name == "conf":
             continue
         assert f"benchmarks.{package.name}" in ALLOWED, f"add benchmarks/{package.name} to ALLOWED"
+
+
+def architecture_section() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return readme.split("\n## Architecture\n", 1)[1].split("\n### Words\n", 1)[0]
+
+
+def package_folders() -> list[str]:
+    """Every folder of the tree that holds code or tests: the top-level ones (and results/),
+    each sub-package of benchmarks, methods and datasets, and each folder of tests/."""
+    top = ["benchmarks", "methods", "datasets", "core", "results", "tests", ".ci"]
+    nested = [
+        path.relative_to(ROOT).as_posix()
+        for root in ("benchmarks", "methods", "datasets", "tests")
+        for path in sorted((ROOT / root).iterdir())
+        if path.is_dir()
+        and path.name != "__pycache__"
+        and (any(path.glob("*.py")) or path.name == "conf")
+    ]
+    return top + nested
+
+
+def test_the_readme_architecture_names_every_package_and_entry_point():
+    section = architecture_section()
+    for folder in package_folders():
+        name = folder.rsplit("/", 1)[-1]
+        assert f"{name}/" in section, f"README's Architecture section does not name {folder}/"
+    for entry in sorted((ROOT / "benchmarks").glob("*.py")):
+        if entry.stem != "__init__":
+            assert entry.name in section, f"README's Architecture section omits {entry.name}"
+    for tool in sorted((ROOT / "benchmarks" / "tools").glob("*.py")):
+        if tool.stem != "__init__":
+            assert tool.stem in section, f"README's Architecture section omits tools/{tool.name}"

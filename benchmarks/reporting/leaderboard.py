@@ -54,7 +54,7 @@ def write_leaderboard(
     finished = set(frame[CELL_ID]) if not frame.empty else set()
     failures = collect_failures(uri, experiment, finished)
     if frame.empty:
-        empty = f"No finished runs in experiment {experiment!r} of {uri} yet."
+        empty = f"No finished runs in MLflow experiment {experiment!r} of {uri} yet."
         return "\n".join([empty, *failure_lines(failures)])
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -81,7 +81,7 @@ def write_leaderboard(
         full = "\n".join(sections)
         files.write_text(
             out / f"leaderboard{suffix}.md",
-            f"# Leaderboard\n\nGenerated from {uri} (experiment {experiment}).\n\n{full}",
+            f"# Leaderboard\n\nGenerated from {uri} (MLflow experiment {experiment}).\n\n{full}",
         )
     return full
 

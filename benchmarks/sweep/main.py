@@ -26,7 +26,7 @@ def sweep(cfg: DictConfig) -> None:
         log.error("configuration error: %s", message)
         sys.exit(2)
     log.info(
-        "%d cell(s) on %s; tracking %s (experiment %s)",
+        "%d cell(s) on %s; tracking %s (MLflow experiment %s)",
         len(cells),
         resources.device,
         cfg.tracking.uri,

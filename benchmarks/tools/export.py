@@ -18,11 +18,10 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
-import mlflow
 import torch
 
 from benchmarks.tracking.arguments import add_store_arguments
-from benchmarks.tracking.schema import LOGGED_MODEL
+from benchmarks.tracking.models import NoLoggedModelError, load_logged_model
 
 FORMATS = ("onnx", "torch_export", "state_dict")
 CHECK_BATCH = 2  # a batch of 1 would fix the batch dimension of the traced graph
@@ -42,17 +41,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load_run_model(run_id: str, tracking_uri: str) -> tuple[torch.nn.Module, tuple[int, ...]]:
     """The run's network in eval mode and the image shape (C, H, W) of its input example."""
-    mlflow.set_tracking_uri(tracking_uri)
-    uri = f"runs:/{run_id}/{LOGGED_MODEL}"
     try:
-        info = mlflow.models.get_model_info(uri)
-    except (mlflow.exceptions.MlflowException, OSError) as error:
+        return load_logged_model(tracking_uri, run_id)
+    except NoLoggedModelError as error:
         raise SystemExit(
             f"no MLflow model for run {run_id} in {tracking_uri} ({error}); runs logged before "
             "models were logged have none: rerun the cell, or check --tracking-uri"
         ) from None
-    shape = tuple(info.signature.inputs.inputs[0].shape[1:])
-    return mlflow.pytorch.load_model(uri, map_location="cpu").eval(), shape
 
 
 def max_difference(reference: dict[str, torch.Tensor], outputs: list) -> float:

@@ -42,8 +42,8 @@ def _experiment_id(client: MlflowClient, uri: str, experiment: str) -> str:
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise LookupError(
-            f"no experiment {experiment!r} in the MLflow store {uri}; run `python -m "
-            "benchmarks.run` first or pass the store and experiment the runs were logged to"
+            f"no MLflow experiment {experiment!r} in the store {uri}; run `python -m "
+            "benchmarks.run` first or pass the store and MLflow experiment the runs were logged to"
         )
     return found.experiment_id
 

@@ -52,7 +52,7 @@ def log_pytorch_model(
     client: MlflowClient, run_id: str, model: torch.nn.Module, image_shape: tuple[int, ...]
 ) -> None:
     """Log ``model`` (in eval mode, from the CPU) with a signature and a one-image input example,
-    as a logged model of the run's experiment whose source is the run."""
+    as a logged model of the run's MLflow experiment whose source is the run."""
     model = model.eval()
     device = next(model.parameters()).device
     example = np.zeros((1, *image_shape), dtype=np.float32)
@@ -71,3 +71,20 @@ def log_pytorch_model(
             pip_requirements=requirements(),
         )
     model.to(device)
+
+
+class NoLoggedModelError(LookupError):
+    """The run has no MLflow model (runs from before models were logged, or another store)."""
+
+
+def load_logged_model(uri: str, run_id: str) -> tuple[torch.nn.Module, tuple[int, ...]]:
+    """The run's logged network in eval mode, on the CPU, and the image shape (C, H, W) of its
+    input example."""
+    model_uri = f"runs:/{run_id}/{LOGGED_MODEL}"
+    with _quiet_store(uri):
+        try:
+            info = mlflow.models.get_model_info(model_uri)
+        except (mlflow.exceptions.MlflowException, OSError) as error:
+            raise NoLoggedModelError(str(error)) from None
+        shape = tuple(info.signature.inputs.inputs[0].shape[1:])
+        return mlflow.pytorch.load_model(model_uri, map_location="cpu").eval(), shape

@@ -62,7 +62,7 @@ class StoreConfig:
 def all_runs(
     client: MlflowClient, experiment_id: str, where: str = "", order_by: list[str] | None = None
 ) -> Iterator[Run]:
-    """Every run of an experiment matching ``where``, page after page."""
+    """Every run of an MLflow experiment matching ``where``, page after page."""
     token = None
     while True:
         page = client.search_runs(
@@ -75,7 +75,7 @@ def all_runs(
 
 
 def open_existing(uri: str, experiment: str) -> Tracker | None:
-    """The store's experiment if it has one, else None (readers must not create it)."""
+    """The store's MLflow experiment if it has one, else None (readers must not create it)."""
     check_reachable(uri)
     if MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment) is None:
         return None
@@ -83,7 +83,7 @@ def open_existing(uri: str, experiment: str) -> Tracker | None:
 
 
 class Tracker(CellClaims):
-    """Thin layer over ``MlflowClient`` for one experiment."""
+    """Thin layer over ``MlflowClient`` for one MLflow experiment."""
 
     def __init__(
         self,
