@@ -3,7 +3,7 @@ writing, so a test can kill -9 it exactly there: right after it opened its ``K``
 results folder for writing (created or truncated, nothing written yet), or right after its
 ``K``-th rename. With ``K`` past the last such moment it runs to the end and prints the counts.
 
-    python tests/sweep/paused_leaderboard.py open|rename K RESULTS_DIR [leaderboard args...]
+    python -m tests.sweep.paused_leaderboard open|rename K RESULTS_DIR [leaderboard args...]
 """
 
 from __future__ import annotations

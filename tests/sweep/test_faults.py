@@ -49,7 +49,7 @@ def test_sigterm_marks_the_running_cell_killed(tmp_path):
 
 
 def test_sigterm_saves_a_checkpoint_and_the_rerun_resumes_from_it(tmp_path):
-    checkpoints = ("seed=0", "protocol.steps=1500", "protocol.checkpoint_every=100")
+    checkpoints = ("seed=0", "protocol.steps=400", "protocol.checkpoint_every=50")
     process = start_and_wait_until_running(tmp_path, "0", *checkpoints)
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     deadline = time.monotonic() + 120
@@ -224,7 +224,7 @@ def test_a_cell_computes_the_same_numbers_alone_and_beside_others(tmp_path):
 
 def test_a_truncated_checkpoint_is_passed_over_and_the_cell_completes(tmp_path):
     """A checkpoint cut short made every rerun FAILED ("failed reading zip archive")."""
-    checkpoints = ("seed=0", "protocol.steps=1500", "protocol.checkpoint_every=100")
+    checkpoints = ("seed=0", "protocol.steps=400", "protocol.checkpoint_every=50")
     process = start_and_wait_until_running(tmp_path, "0", *checkpoints)
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     deadline = time.monotonic() + 120
@@ -264,9 +264,9 @@ def leaderboard_paused_at(moment: str, k: int, results: Path, uri: str) -> tuple
     file just opened for writing; "rename": just renamed into place) and kill -9 it there.
     Returns (whether it was stopped there, its stderr); it runs to the end if there is no such
     moment."""
-    helper = Path(__file__).with_name("paused_leaderboard.py")
+    helper = "tests.sweep.paused_leaderboard"  # as a module: the checkout's code, from ROOT
     board = subprocess.Popen(
-        [sys.executable, str(helper), moment, str(k), str(results), *board_options(uri, results)],
+        [sys.executable, "-m", helper, moment, str(k), str(results), *board_options(uri, results)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -305,14 +305,14 @@ def test_a_leaderboard_killed_mid_write_leaves_the_previous_files_whole(tmp_path
     for moment, k in moments:
         stopped, _ = leaderboard_paused_at(moment, k, results, uri)
         assert stopped, f"the leaderboard never reached its {moment} number {k}"
-        assert any(p.name.startswith(".") for p in results.iterdir()), "nothing was staged"
         visible = visible_files(results)
         assert set(visible) == set(old), (moment, k)
         for name, content in visible.items():
             if name.endswith(".png"):
                 assert content.endswith(PNG_END), (moment, k, name)
             else:
-                assert content in (old[name], new[name]), (moment, k, name)
+                assert content in (old[name], new[name]), (moment, k, name, content[:80])
+        assert any(p.name.startswith(".") for p in results.iterdir()), "nothing was staged"
     subprocess.run(
         [sys.executable, "-m", "benchmarks.leaderboard", *board_options(uri, results)],
         cwd=ROOT,
