@@ -321,3 +321,19 @@ def test_files_missing_when_the_dataset_is_built_are_named_folder_by_folder(tmp_
     message = str(error.value)
     assert f"folder {tmp_path / 'depth'} is missing" in message
     assert f"1 file(s) missing in {tmp_path / 'seg'} (e.g. 0002.png)" in message
+
+
+@pytest.mark.parametrize("writer", [write_nyu_adashare, write_cityscapes_mtan, write_taskonomy])
+def test_written_files_do_not_depend_on_what_was_written_before(writer, tmp_path):
+    """Each writer draws from its own seeded generator: the same folder comes out byte for byte
+    whichever writers ran before it (one shared generator made files depend on test order)."""
+    writer(tmp_path / "first")
+    for other in (write_nyu_adashare, write_cityscapes_mtan, write_taskonomy):
+        other(tmp_path / "between" / other.__name__)
+    writer(tmp_path / "again")
+    first, again = contents(tmp_path / "first"), contents(tmp_path / "again")
+    assert first and first == again
+
+
+def contents(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
