@@ -150,6 +150,41 @@ def print_loader_throughput(samples: Path, worker_counts: list[int], appetite: f
     print(f"  the dense step above consumes {appetite:8.1f} images/s")
 
 
+def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--inference`` and what it measures (``benchmarks.tools.inference_perf``)."""
+    parser.add_argument(
+        "--inference",
+        action="store_true",
+        help="also print what compression buys at inference: dense, unstructured 90%%, 50%% and "
+        "70%% of the weights as channels, on deeplab_resnet34 and small_cnn (several minutes)",
+    )
+    parser.add_argument(
+        "--inference-models",
+        nargs="+",
+        choices=INFERENCE_MODELS,
+        default=list(INFERENCE_MODELS),
+        help="the networks --inference measures (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--deeplab-side",
+        type=int,
+        default=256,
+        help="input side of deeplab_resnet34 for --inference (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved timing rounds for --inference (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for --inference, as the default sweep's cells (default: %(default)s)",
+    )
+
+
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.perf",
@@ -186,37 +221,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_SAMPLES,
         help="folder of NYUv2 samples in the AdaShare layout (default: %(default)s)",
     )
-    parser.add_argument(
-        "--inference",
-        action="store_true",
-        help="also print what compression buys at inference: dense, unstructured 90%%, 50%% and "
-        "70%% of the weights as channels, on deeplab_resnet34 and small_cnn (several minutes)",
-    )
-    parser.add_argument(
-        "--inference-models",
-        nargs="+",
-        choices=INFERENCE_MODELS,
-        default=list(INFERENCE_MODELS),
-        help="the networks --inference measures (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--deeplab-side",
-        type=int,
-        default=256,
-        help="input side of deeplab_resnet34 for --inference (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=3,
-        help="interleaved timing rounds for --inference (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads for --inference, as the default sweep's cells (default: %(default)s)",
-    )
+    add_inference_arguments(parser)
     parser.add_argument(
         "--override",
         action="append",
