@@ -37,7 +37,6 @@ def start_and_wait_until_running(tmp: Path, seed: str, *overrides: str) -> subpr
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
         assert time.monotonic() < deadline, "the cell never started"
         time.sleep(0.5)
-    time.sleep(1.0)  # mid-cell
     return process
 
 
