@@ -131,3 +131,53 @@ def test_the_readme_architecture_names_every_package_and_entry_point():
     for tool in sorted((ROOT / "benchmarks" / "tools").glob("*.py")):
         if tool.stem != "__init__":
             assert tool.stem in benchmarks, f"README's Architecture tree omits tools/{tool.name}"
+
+
+def module_imports(package: str) -> dict[str, set[str]]:
+    """Each module of ``package`` -> the modules of ``package`` it imports (``TYPE_CHECKING``
+    imports included: a circle hidden behind one is still a circle)."""
+    files = {}
+    for path in (ROOT / package).rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in files.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+            elif isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+        graph[name] = {m for m in found if m in files and m != name}
+    return graph
+
+
+def import_circle(graph: dict[str, set[str]]) -> list[str]:
+    """One circle of imports in ``graph`` ([] when there is none), by depth-first search."""
+    state: dict[str, str] = {}  # "open" while on the current path, "done" after
+
+    def visit(module: str, path: list[str]) -> list[str]:
+        state[module] = "open"
+        for imported in sorted(graph[module]):
+            if state.get(imported) == "open":
+                return [*path[path.index(imported) :], imported]
+            if imported not in state and (circle := visit(imported, [*path, imported])):
+                return circle
+        state[module] = "done"
+        return []
+
+    for module in sorted(graph):
+        if module not in state and (circle := visit(module, [module])):
+            return circle
+    return []
+
+
+def test_no_module_of_benchmarks_imports_itself_in_a_circle():
+    """The cell's training phases and its resume checkpoints imported each other."""
+    assert import_circle(module_imports("benchmarks")) == []
+
+
+def test_the_circle_finder_finds_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_circle(graph) == ["a", "b", "c", "a"]
+    assert import_circle({"a": {"b"}, "b": set()}) == []
