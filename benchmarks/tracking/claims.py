@@ -9,6 +9,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -18,6 +19,18 @@ from benchmarks.tracking.run_log import now
 from benchmarks.tracking.schema import HEARTBEAT, OWNER_HOST, OWNER_PID
 
 CLAIM_ATTEMPTS = 20  # collisions in a row before a claim gives up
+
+
+@contextmanager
+def ended_if_stopped(claims: CellClaims, run_id: str, when: str) -> Iterator[None]:
+    """A run stopped by a signal (SIGTERM, Ctrl-C) inside the block ends KILLED, not RUNNING:
+    the moments between creating a run and the body that marks it (the claim's read, starting
+    its heartbeat)."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit) as error:
+        claims.end(run_id, "KILLED", f"{type(error).__name__} {when}: {error}")
+        raise
 
 
 class CellTakenError(RuntimeError):
@@ -49,7 +62,8 @@ class CellClaims:
             run = self.client.create_run(
                 self.experiment_id, run_name=name, tags={**tags, HEARTBEAT: now()}
             )
-            others = [r for r in self.live_or_finished(key) if r.info.run_id != run.info.run_id]
+            with ended_if_stopped(self, run.info.run_id, "while claiming its cell"):
+                others = [r for r in self.live_or_finished(key) if r.info.run_id != run.info.run_id]
             if not others:
                 return run
             self.client.delete_run(run.info.run_id)

@@ -23,7 +23,7 @@ from benchmarks.tracking.access import (
     creation_lock,
     default_artifact_location,
 )
-from benchmarks.tracking.claims import CellClaims
+from benchmarks.tracking.claims import CellClaims, ended_if_stopped
 from benchmarks.tracking.keys import CellKey, Reuse
 from benchmarks.tracking.run_log import TrackedRun, heartbeat_period, now
 from benchmarks.tracking.schema import (
@@ -191,7 +191,9 @@ class Tracker(CellClaims):
             run = self.client.create_run(
                 self.experiment_id, run_name=name, tags={**all_tags, HEARTBEAT: now()}
             )
-        tracked = TrackedRun(self.client, run.info.run_id, heartbeat_period(self.stale_after_s))
+        with ended_if_stopped(self, run.info.run_id, "before its cell started"):
+            period = heartbeat_period(self.stale_after_s)
+            tracked = TrackedRun(self.client, run.info.run_id, period)
         try:
             tracked.params(params)
             yield tracked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -15,6 +16,7 @@ from benchmarks.tracking.claims import CellTakenError
 from benchmarks.tracking.keys import CellKey
 from benchmarks.tracking.run_log import heartbeat_period
 from benchmarks.tracking.store import Tracker
+from benchmarks.training import preemption
 
 
 @pytest.fixture
@@ -112,3 +114,27 @@ def test_a_runs_heartbeat_goes_on_while_the_cell_logs_nothing(tmp_path):
 @pytest.mark.parametrize("stale_after_s, period", [(600, 30.0), (120, 30.0), (60, 15.0), (2, 0.5)])
 def test_the_heartbeat_beats_several_times_within_the_stale_period(stale_after_s, period):
     assert heartbeat_period(stale_after_s) == period
+
+
+def test_a_run_stopped_while_claiming_its_cell_ends_killed_not_running(tmp_path, monkeypatch):
+    """kill -9 of a sweep's parent sends its workers SIGTERM; one that arrived while a worker
+    was still reading the store to claim its cell left that run RUNNING."""
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "x")
+    reads = tracker.live_or_finished
+
+    def read_then_sigterm(key):
+        found = reads(key)
+        os.kill(os.getpid(), signal.SIGTERM)  # the preemption handler raises here
+        return found
+
+    monkeypatch.setattr(tracker, "live_or_finished", read_then_sigterm)
+    before = signal.getsignal(signal.SIGTERM)
+    preemption.install()
+    try:
+        with pytest.raises(KeyboardInterrupt), tracker.run("cell", {}, {}, CELL):
+            pytest.fail("the cell started")
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    (run,) = tracker.client.search_runs([tracker.experiment_id])
+    assert run.info.status == "KILLED"
+    assert "while claiming its cell" in run.data.tags["failure_reason"]
