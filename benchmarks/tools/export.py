@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from benchmarks.reporting.staged import staged_files
 from benchmarks.tracking.arguments import add_store_arguments
-from benchmarks.tracking.models import NoLoggedModelError, load_logged_model
+from benchmarks.tracking.models import DamagedModelError, NoLoggedModelError, load_logged_model
+from benchmarks.tracking.store import open_run
 
 FORMATS = ("onnx", "torch_export", "state_dict")
 CHECK_BATCH = 2  # a batch of 1 would fix the batch dimension of the traced graph
@@ -35,6 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("run_id", help="the MLflow run id (the leaderboard CSV's run_ids column)")
     parser.add_argument("--format", choices=FORMATS, required=True, help="what to write")
     parser.add_argument("--out", type=Path, required=True, help="file to write")
+    parser.add_argument(
+        "--allow-unfinished",
+        action="store_true",
+        help="also export a run that did not finish (KILLED, FAILED, RUNNING): its model may not "
+        "be the one its metrics describe",
+    )
     add_store_arguments(parser)
     return parser.parse_args(argv)
 
@@ -48,6 +57,33 @@ def load_run_model(run_id: str, tracking_uri: str) -> tuple[torch.nn.Module, tup
             f"no MLflow model for run {run_id} in {tracking_uri} ({error}); runs logged before "
             "models were logged have none: rerun the cell, or check --tracking-uri"
         ) from None
+    except DamagedModelError as error:
+        raise SystemExit(
+            f"the model files of run {run_id} in {tracking_uri} cannot be read ({error}): they "
+            "are damaged; rerun the cell (python -m benchmarks.run rerun=...) for a new model"
+        ) from None
+
+
+def check_output(out: Path) -> None:
+    """Fail before any work when ``out`` cannot be written (a folder, a read-only place)."""
+    if out.is_dir():
+        raise SystemExit(f"--out {out} is a folder; give a file name, e.g. {out / 'model.onnx'}")
+    folder = next((p for p in (out.parent, *out.parent.parents) if p.exists()), None)
+    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise SystemExit(f"--out {out}: cannot create files under {folder}; choose another path")
+
+
+def check_run(run_id: str, tracking_uri: str, allow_unfinished: bool) -> None:
+    """The run exists in an existing store and finished (unless allowed otherwise)."""
+    try:
+        status = open_run(tracking_uri, run_id)
+    except LookupError as error:
+        raise SystemExit(str(error)) from None
+    if status != "FINISHED" and not allow_unfinished:
+        raise SystemExit(
+            f"run {run_id} is {status}, not FINISHED: its model may not be the one its metrics "
+            "describe. Export a finished run of the cell, or pass --allow-unfinished"
+        )
 
 
 def max_difference(reference: dict[str, torch.Tensor], outputs: list) -> float:
@@ -101,11 +137,12 @@ def export(run_id: str, fmt: str, out: Path, tracking_uri: str) -> float | None:
     model, shape = load_run_model(run_id, tracking_uri)
     x = torch.randn((CHECK_BATCH, *shape), generator=torch.Generator().manual_seed(0))
     out.parent.mkdir(parents=True, exist_ok=True)
-    run_exported = EXPORTERS[fmt](model, x, out)
-    if run_exported is None:
-        return None
-    check = torch.randn((CHECK_BATCH + 1, *shape), generator=torch.Generator().manual_seed(1))
-    return max_difference(model(check), run_exported(check))
+    with staged_files() as files:  # a failed export leaves a previous file at ``out`` whole
+        run_exported = EXPORTERS[fmt](model, x, files.path(out))
+        if run_exported is None:
+            return None
+        check = torch.randn((CHECK_BATCH + 1, *shape), generator=torch.Generator().manual_seed(1))
+        return max_difference(model(check), run_exported(check))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--out {args.out}: torch.export programs are .pt2 files; name it .pt2")
     if args.format == "onnx" and importlib.util.find_spec("onnxscript") is None:
         raise SystemExit("--format onnx needs onnx and onnxscript: pip install -e '.[export]'")
+    check_output(args.out)
+    check_run(args.run_id, args.tracking_uri, args.allow_unfinished)
     difference = export(args.run_id, args.format, args.out, args.tracking_uri)
     print(f"wrote {args.out} ({args.format}, {args.out.stat().st_size / 1e6:.2f} MB)")
     if difference is None:

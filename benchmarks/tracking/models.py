@@ -77,6 +77,10 @@ class NoLoggedModelError(LookupError):
     """The run has no MLflow model (runs from before models were logged, or another store)."""
 
 
+class DamagedModelError(RuntimeError):
+    """The run's model files are there but cannot be read (truncated, replaced)."""
+
+
 def load_logged_model(uri: str, run_id: str) -> tuple[torch.nn.Module, tuple[int, ...]]:
     """The run's logged network in eval mode, on the CPU, and the image shape (C, H, W) of its
     input example."""
@@ -87,4 +91,7 @@ def load_logged_model(uri: str, run_id: str) -> tuple[torch.nn.Module, tuple[int
         except (mlflow.exceptions.MlflowException, OSError) as error:
             raise NoLoggedModelError(str(error)) from None
         shape = tuple(info.signature.inputs.inputs[0].shape[1:])
-        return mlflow.pytorch.load_model(model_uri, map_location="cpu").eval(), shape
+        try:
+            return mlflow.pytorch.load_model(model_uri, map_location="cpu").eval(), shape
+        except (RuntimeError, OSError, EOFError, ValueError) as error:  # torch's reader errors
+            raise DamagedModelError(f"{type(error).__name__}: {str(error)[:300]}") from None

@@ -18,6 +18,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from benchmarks.tracking.access import (
+    SQLITE,
     STORE_HINT,
     check_reachable,
     creation_lock,
@@ -72,6 +73,23 @@ def all_runs(
         token = page.token
         if not token:
             return
+
+
+def open_run(uri: str, run_id: str) -> str:
+    """The status of run ``run_id`` in the existing store at ``uri``; ``LookupError`` naming what
+    is missing. Nothing is created: a mistyped SQLite path is not a new empty store."""
+    if uri.startswith(SQLITE):
+        path = Path(uri.removeprefix(SQLITE)).expanduser()
+        if not path.is_file():
+            raise LookupError(
+                f"no MLflow store at {uri} (no file {path}); pass --tracking-uri of the store "
+                "the run was logged to (experiment=smoke logs to sqlite:///smoke/mlflow.db)"
+            )
+    check_reachable(uri)
+    try:
+        return MlflowClient(tracking_uri=uri).get_run(run_id).info.status
+    except mlflow.exceptions.MlflowException as error:
+        raise LookupError(f"no run {run_id} in the store {uri} ({error.message[:200]})") from None
 
 
 def open_existing(uri: str, experiment: str) -> Tracker | None:

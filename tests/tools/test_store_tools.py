@@ -4,9 +4,13 @@ A fresh process loading the logged model, and ONNX, are the slow ``tests/inferen
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pandas as pd
 import pytest
 import torch
+from mlflow.tracking import MlflowClient
 
 from benchmarks.tools import compare_runs, export, task_masks
 from benchmarks.tracking.store import Tracker
@@ -72,3 +76,81 @@ def test_a_store_compared_with_itself_is_identical_run_by_run(finished_store, ca
     count = len(finished_store.runs)
     summary = f"identical in every test metric and sparsity: {count}/{count}"
     assert summary in capsys.readouterr().out
+
+
+def copied_store(finished_store, tmp_path) -> str:
+    """A copy of the session's store (its database; artifacts stay where they are) to change."""
+    shutil.copy(finished_store.folder / "mlflow.db", tmp_path / "mlflow.db")
+    return f"sqlite:///{tmp_path}/mlflow.db"
+
+
+def test_export_of_a_mistyped_store_names_it_and_creates_nothing(finished_store, tmp_path):
+    run_id = finished_store.runs["dense"].info.run_id
+    missing = tmp_path / "typo" / "mlflow.db"
+    with pytest.raises(SystemExit, match=f"no MLflow store at sqlite:///{missing}"):
+        out = str(tmp_path / "m.pt")
+        store = ["--tracking-uri", f"sqlite:///{missing}"]
+        export.main([run_id, "--format", "state_dict", "--out", out, *store])
+    assert not missing.parent.exists()
+
+
+def test_export_to_a_folder_is_refused_before_loading_anything(finished_store, tmp_path):
+    run_id = finished_store.runs["dense"].info.run_id
+    store = ["--tracking-uri", finished_store.uri]
+    with pytest.raises(SystemExit, match="is a folder; give a file name"):
+        export.main([run_id, "--format", "state_dict", "--out", str(tmp_path), *store])
+
+
+def test_export_under_a_read_only_folder_is_refused(finished_store, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.access(locked, os.W_OK):  # root writes anywhere: nothing to refuse
+        pytest.skip("running as root: a read-only folder is still writable")
+    run_id = finished_store.runs["dense"].info.run_id
+    store = ["--tracking-uri", finished_store.uri]
+    with pytest.raises(SystemExit, match="cannot create files under"):
+        export.main([run_id, "--format", "state_dict", "--out", str(locked / "m.pt"), *store])
+
+
+@pytest.mark.parametrize("status", ["KILLED", "FAILED"])
+def test_a_run_that_did_not_finish_is_exported_only_when_asked(finished_store, tmp_path, status):
+    uri = copied_store(finished_store, tmp_path)
+    run_id = finished_store.runs["dense"].info.run_id
+    MlflowClient(uri).set_terminated(run_id, status)
+    out = tmp_path / "m.pt"
+    arguments = [run_id, "--format", "state_dict", "--out", str(out), "--tracking-uri", uri]
+    with pytest.raises(SystemExit, match=f"run {run_id} is {status}, not FINISHED"):
+        export.main(arguments)
+    assert not out.exists()
+    assert export.main([*arguments, "--allow-unfinished"]) == 0 and out.is_file()
+
+
+def test_a_failed_export_leaves_the_previous_file_whole(finished_store, tmp_path, monkeypatch):
+    out = tmp_path / "model.pt"
+    out.write_bytes(b"the previous export")
+
+    def write_half_then_fail(model, x, path):
+        path.write_bytes(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setitem(export.EXPORTERS, "state_dict", write_half_then_fail)
+    run_id = finished_store.runs["dense"].info.run_id
+    with pytest.raises(OSError, match="No space left"):
+        export.export(run_id, "state_dict", out, finished_store.uri)
+    assert out.read_bytes() == b"the previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]  # nothing half-written
+
+
+def test_a_damaged_model_file_is_named_as_such(finished_store):
+    """Every logged model file of the session's store cut short, then put back."""
+    run = finished_store.runs["dense"]
+    files = {p: p.read_bytes() for p in finished_store.folder.rglob("model.pth")}
+    assert files
+    try:
+        for path, content in files.items():
+            path.write_bytes(content[:1000])
+        with pytest.raises(SystemExit, match="cannot be read .* they are damaged"):
+            export.load_run_model(run.info.run_id, finished_store.uri)
+    finally:
+        for path, content in files.items():
+            path.write_bytes(content)
