@@ -9,9 +9,11 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.reporting.settings import KIND_ORDER, UNPRUNED_KINDS, Comparison, Setting
+from methods.lifecycle import MethodKind
 
 FRONTIER_X = "inference/latency_ratio_b1"
-STRUCTURED_KIND = "structured"
+# How the frontier draws each kind (masked rows: circles)
+MARKERS = {MethodKind.STRUCTURED: "s", MethodKind.ARCHITECTURE: "^", MethodKind.DENSE: "*"}
 
 
 def delta_m_rows(table: pd.DataFrame) -> pd.DataFrame:
@@ -94,9 +96,9 @@ def _draw_references(ax, references: pd.DataFrame, comparison: Comparison) -> No
     for _, row in references.iterrows():
         mean, ci = row["delta_m:mean"], row.get("delta_m:ci95", 0.0)
         ci = 0.0 if pd.isna(ci) else ci
-        if row["kind"] == "dense" and row["method"] != comparison.baseline:
+        if row["kind"] == MethodKind.DENSE and row["method"] != comparison.baseline:
             ax.axhspan(mean - ci, mean + ci, color="grey", alpha=0.25, label=row["method"])
-        elif row["kind"] == "architecture" and row["method"] != "hard_sharing":
+        elif row["kind"] == MethodKind.ARCHITECTURE and row["method"] != "hard_sharing":
             ax.axhline(mean, color="grey", linestyle=":", linewidth=1)
             ax.annotate(
                 row["method"],
@@ -135,7 +137,7 @@ def plot_frontier(
     ax.axvline(1.0, color="black", linewidth=0.8)
     colors = plt.get_cmap("tab20").colors
     for index, ((kind, method), points) in enumerate(rows.groupby(["kind", "method"])):
-        marker = {STRUCTURED_KIND: "s", "architecture": "^", "dense": "*"}.get(kind, "o")
+        marker = MARKERS.get(MethodKind(kind), "o")
         ax.errorbar(
             points[f"{FRONTIER_X}:mean"],
             points["delta_m:mean"],
