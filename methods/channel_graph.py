@@ -155,3 +155,22 @@ def _weight_shape(model: nn.Module, weight: str) -> tuple[int, ...]:
     if isinstance(module, nn.ConvTranspose2d):
         raise ValueError(f"{weight}: transposed convolutions are not supported by channel pruning")
     return tuple(module.weight.shape)
+
+
+def shrink_to_shapes(
+    model: nn.Module, shapes: dict[str, torch.Size], example: torch.Tensor
+) -> None:
+    """Remove channels from a freshly built ``model`` until its tensors have ``shapes`` (a
+    channel-pruned network's state dict), in place. Which channels go does not matter: the
+    pruned network's weights are loaded next. A model whose shapes already match is left alone."""
+    own = {name: tensor.shape for name, tensor in model.state_dict().items()}
+    if all(own.get(name, shape) == shape for name, shape in shapes.items()):
+        return
+    with torch.enable_grad():  # Torch-Pruning traces through autograd
+        graph = ChannelGraph(model, example)
+    removed = {}
+    for group in graph.groups:
+        kept = shapes.get(f"{group.name}.weight", (group.size,))[0]
+        if kept < group.size:
+            removed[group.name] = list(range(group.size - kept))
+    graph.prune(removed)

@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from benchmarks.cells.cell import Cell, flatten
+from benchmarks.cells.logged_network import network_description
 from benchmarks.cells.phases import TrainingPhases
 from benchmarks.cells.task_masks import log_task_mask_analysis
 from benchmarks.inference.cost import MASKED_KERNEL, inference_cost, kernel_of
@@ -127,13 +128,13 @@ def log_inference(
 def log_artifacts(
     run: TrackedRun, cell: Cell, model: torch.nn.Module, masks: MaskSet, bundle: DatasetBundle
 ) -> None:
-    """Config, masks, the state dict (what later cells start from), the MLflow PyTorch model,
+    """Config, masks, the state dict (what later cells start from), the MLflow model,
     and, for a model with pruned weights, its sparse state dict."""
     run.artifact_text(yaml.safe_dump(cell.as_dict(), sort_keys=False), schema.CONFIG)
     run.artifact_torch(masks.state_dict(), schema.MASKS)
     state = {"model": cpu_state_dict(model), "masks": masks.state_dict()}
     run.artifact_torch(state, schema.MODEL_STATE)
-    run.pytorch_model(model, bundle.image_shape)
+    run.logged_model(model, network_description(cell, bundle), bundle.image_shape)
     if kernel_of(model) == MASKED_KERNEL:  # MLflow's copy is dense
         run.artifact_torch(sparse_state_dict(model), schema.SPARSE_STATE)
     if masks.task_masks:

@@ -1,14 +1,15 @@
 """``python -m benchmarks.export RUN_ID --format onnx|torch_export|state_dict --out PATH``: a run's
 compressed model in a format another program can load, checked against the PyTorch outputs.
 
-The model comes from the run's MLflow PyTorch model (``runs:/RUN_ID/model``), so a channel-pruned
-network is written at its smaller size. ``onnx`` (needs the ``export`` extra: onnx, onnxscript;
+The model is the run's logged model (``runs:/RUN_ID/model``: weights read with
+``weights_only=True``, the network rebuilt by the registries), so a channel-pruned network is
+written at its smaller size. ``onnx`` (needs the ``export`` extra: onnx, onnxscript;
 checked with onnxruntime when it is installed) and ``torch_export`` (``torch.export``, a
 ``.pt2`` file) keep the batch size dynamic and fix the resolution to the run's images; the
 outputs are named after the tasks. ``state_dict`` writes ``torch.save(model.state_dict())`` (a
 channel-pruned network has other shapes than ``hard_sharing_network`` makes: load it with
-``mlflow.pytorch.load_model`` or one of the graph formats). The largest absolute difference
-between the exported and the PyTorch outputs on a random batch is printed.
+``benchmarks.cells.logged_network.load_logged_network`` or one of the graph formats). The largest
+absolute difference between the exported and the PyTorch outputs on a random batch is printed.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.cells.logged_network import load_logged_network
 from benchmarks.reporting.staged import staged_files
 from benchmarks.tracking.arguments import add_store_arguments
-from benchmarks.tracking.models import DamagedModelError, NoLoggedModelError, load_logged_model
+from benchmarks.tracking.models import DamagedModelError, NoLoggedModelError
 from benchmarks.tracking.store import open_run
 
 FORMATS = ("onnx", "torch_export", "state_dict")
@@ -51,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def load_run_model(run_id: str, tracking_uri: str) -> tuple[torch.nn.Module, tuple[int, ...]]:
     """The run's network in eval mode and the image shape (C, H, W) of its input example."""
     try:
-        return load_logged_model(tracking_uri, run_id)
+        return load_logged_network(tracking_uri, run_id)
     except NoLoggedModelError as error:
         raise SystemExit(
             f"no MLflow model for run {run_id} in {tracking_uri} ({error}); runs logged before "

@@ -1,18 +1,30 @@
-"""A run's final model as an MLflow PyTorch model (the Models tab, ``runs:/<id>/model``).
+"""A run's final model as an MLflow model (the Models tab, ``runs:/<id>/model``) that loads
+without running anything from the store.
 
-Pickled (MLflow's ``serialization_format="pickle"``), not traced: ``mlflow.pytorch.load_model``
-in any Python process of the same environment returns the network itself, for any batch size and
-resolution, with a channel-pruned network at its smaller size. MLflow's pyfunc serving expects one
-output tensor, while these networks return a dict of task outputs, so the input example is stored
-but not served, and MLflow's serving check of it (a warning for dict outputs) is silenced.
+The model folder holds two files the suite reads, under ``data/network/``: ``weights.pt``, a
+``torch.save`` of the state dict (tensors only: read back with ``torch.load(weights_only=True)``,
+which unpickles tensors and plain containers and nothing else), and ``network.json``, what the
+registries rebuild the architecture from (the run's cell, its tasks, the image shape; a
+channel-pruned network's widths come from the weights' shapes). The code is the installed
+project's: the ``MLmodel`` file's pyfunc flavour names a loader module of this package
+(``PYFUNC_LOADER``) and ships no code and no pickle. ``read_logged_model`` reads those two files
+and nothing else in the folder, so files planted beside them (a pickled model, a ``code/`` folder,
+an edited ``MLmodel``) are never loaded. ``mlflow.pyfunc.load_model`` works too, but it trusts
+the ``MLmodel`` file (a ``code`` entry there is put on ``sys.path``): use it on stores only you
+write.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import json
 import logging
-from collections.abc import Iterator
+import pickle
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -23,7 +35,11 @@ from mlflow.tracking import MlflowClient
 from benchmarks.tracking.schema import LOGGED_MODEL
 
 REQUIREMENTS = ("torch", "torchvision", "numpy")
-QUIET = ("mlflow.pytorch", "mlflow.models.model", "mlflow.utils.requirements_utils")
+QUIET = ("mlflow.pyfunc", "mlflow.models.model", "mlflow.utils.requirements_utils")
+NETWORK_FOLDER = "network"  # under the model's data/ folder
+WEIGHTS, DESCRIPTION = "weights.pt", "network.json"
+OLDER = "models logged before weights.pt and network.json were stored have none"
+PYFUNC_LOADER = "benchmarks.cells.logged_network"  # defines _load_pyfunc(path)
 
 
 def requirements() -> list[str]:
@@ -47,51 +63,84 @@ def _quiet_store(uri: str) -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
-@torch.no_grad()
-def log_pytorch_model(
-    client: MlflowClient, run_id: str, model: torch.nn.Module, image_shape: tuple[int, ...]
+def write_network_files(
+    folder: Path, state: Mapping[str, torch.Tensor], description: Mapping[str, Any]
 ) -> None:
-    """Log ``model`` (in eval mode, from the CPU) with a signature and a one-image input example,
-    as a logged model of the run's MLflow experiment whose source is the run."""
+    """The two files a logged model is rebuilt from, in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(dict(state), folder / WEIGHTS)
+    (folder / DESCRIPTION).write_text(json.dumps(description, indent=1, sort_keys=True))
+
+
+def read_network_files(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``(description, state)`` from ``folder``; nothing in them can run code.
+
+    Raises ``DamagedModelError`` when a file is missing, cut short, or holds anything but
+    tensors (a planted pickle)."""
+    try:
+        description = json.loads((folder / DESCRIPTION).read_text())
+        state = torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)
+    except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        raise DamagedModelError(f"{type(error).__name__}: {str(error)[:300]}") from None
+    tensors = isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())
+    if not isinstance(description, dict) or not tensors:
+        raise DamagedModelError(f"{folder.name} does not hold a state dict and a description")
+    return description, state
+
+
+@torch.no_grad()
+def log_model(
+    client: MlflowClient,
+    run_id: str,
+    model: torch.nn.Module,
+    description: Mapping[str, Any],
+    image_shape: tuple[int, ...],
+) -> None:
+    """Log ``model`` (weights and ``description``) with a signature and a one-image input example
+    as a logged model of the run's experiment whose source is the run."""
     model = model.eval()
     device = next(model.parameters()).device
     example = np.zeros((1, *image_shape), dtype=np.float32)
     outputs = {k: v.cpu().numpy() for k, v in model(torch.from_numpy(example).to(device)).items()}
     experiment = client.get_run(run_id).info.experiment_id
     logged = client.create_logged_model(experiment, name=LOGGED_MODEL, source_run_id=run_id)
-    with _quiet_store(client.tracking_uri):
-        mlflow.pytorch.log_model(
-            model.cpu(),
-            name=LOGGED_MODEL,
-            run_id=run_id,
-            model_id=logged.model_id,
-            signature=infer_signature(example, outputs),
-            input_example=example,
-            serialization_format="pickle",
-            pip_requirements=requirements(),
+    with tempfile.TemporaryDirectory() as tmp:
+        network = Path(tmp) / NETWORK_FOLDER
+        write_network_files(
+            network, {k: v.cpu() for k, v in model.state_dict().items()}, description
         )
-    model.to(device)
+        saved = Path(tmp) / LOGGED_MODEL
+        with _quiet_store(client.tracking_uri):
+            mlflow.pyfunc.save_model(
+                saved,
+                loader_module=PYFUNC_LOADER,
+                data_path=str(network),
+                signature=infer_signature(example, outputs),
+                input_example=example,
+                pip_requirements=requirements(),
+            )
+        client.log_model_artifacts(logged.model_id, str(saved))
+    client.finalize_logged_model(logged.model_id, "READY")
 
 
 class NoLoggedModelError(LookupError):
-    """The run has no MLflow model (runs from before models were logged, or another store)."""
+    """The run has no model in this format (runs from before it, or another store)."""
 
 
 class DamagedModelError(RuntimeError):
     """The run's model files are there but cannot be read (truncated, replaced)."""
 
 
-def load_logged_model(uri: str, run_id: str) -> tuple[torch.nn.Module, tuple[int, ...]]:
-    """The run's logged network in eval mode, on the CPU, and the image shape (C, H, W) of its
-    input example."""
-    model_uri = f"runs:/{run_id}/{LOGGED_MODEL}"
-    with _quiet_store(uri):
-        try:
-            info = mlflow.models.get_model_info(model_uri)
-        except (mlflow.exceptions.MlflowException, OSError) as error:
-            raise NoLoggedModelError(str(error)) from None
-        shape = tuple(info.signature.inputs.inputs[0].shape[1:])
-        try:
-            return mlflow.pytorch.load_model(model_uri, map_location="cpu").eval(), shape
-        except (RuntimeError, OSError, EOFError, ValueError) as error:  # torch's reader errors
-            raise DamagedModelError(f"{type(error).__name__}: {str(error)[:300]}") from None
+def read_logged_model(uri: str, run_id: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``(description, state)`` of the run's logged model: its two network files only."""
+    source = f"runs:/{run_id}/{LOGGED_MODEL}/data/{NETWORK_FOLDER}"
+    with _quiet_store(uri), tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / NETWORK_FOLDER
+        folder.mkdir()
+        for name in (DESCRIPTION, WEIGHTS):
+            try:
+                local = mlflow.artifacts.download_artifacts(f"{source}/{name}", dst_path=tmp)
+            except (mlflow.exceptions.MlflowException, OSError) as error:
+                raise NoLoggedModelError(f"{str(error)[:300]} ({OLDER})") from None
+            Path(local).replace(folder / name)
+        return read_network_files(folder)

@@ -93,11 +93,13 @@ class TrackedRun:
             torch.save(state, local)
             self.artifact(local, folder)
 
-    def pytorch_model(self, model: Any, image_shape: tuple[int, ...]) -> None:
-        """The run's MLflow PyTorch model (``benchmarks.tracking.models``)."""
-        from benchmarks.tracking.models import log_pytorch_model
+    def logged_model(
+        self, model: Any, description: Mapping[str, Any], image_shape: tuple[int, ...]
+    ) -> None:
+        """The run's MLflow model: weights and description (``benchmarks.tracking.models``)."""
+        from benchmarks.tracking.models import log_model
 
-        log_pytorch_model(self.client, self.run_id, model, image_shape)
+        log_model(self.client, self.run_id, model, description, image_shape)
 
     def artifact_text(self, text: str, filename: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:

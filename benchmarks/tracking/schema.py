@@ -58,7 +58,7 @@ MASKS = ("masks", "masks.pt")
 SNAPSHOTS = "snapshots"
 RESUME_CHECKPOINT = ("resume", "checkpoint.pt")
 TASK_MASKS = ("analysis", "task_masks.pt")
-LOGGED_MODEL = "model"  # the MLflow PyTorch model: mlflow.pytorch.load_model("runs:/<id>/model")
+LOGGED_MODEL = "model"  # the MLflow model, runs:/<id>/model (benchmarks.tracking.models)
 SPARSE_STATE = ("sparse", "state_dict.pt")  # a pruned model's weights as nonzeros plus a bitmap
 
 

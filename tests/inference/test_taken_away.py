@@ -1,4 +1,4 @@
-"""A run's model leaves the suite: its MLflow PyTorch model loads in a fresh process and
+"""A run's model leaves the suite: its logged model loads in a fresh process and
 reproduces the run's own test metrics, and the export tool writes ONNX, torch.export and state
 dict files whose outputs match it."""
 
@@ -20,12 +20,13 @@ pytestmark = pytest.mark.slow
 # config.yaml, evaluate as the run did (one thread, its eval batch size), print the metrics.
 EVALUATE = """
 import json, sys, tempfile, mlflow, torch, yaml
+from benchmarks.cells.logged_network import load_logged_network
 from benchmarks.training.evaluation import evaluate
 from datasets.registry import dataset_from_config
 uri, run_id = sys.argv[1], sys.argv[2]
 torch.set_num_threads(1)
 mlflow.set_tracking_uri(uri)
-model = mlflow.pytorch.load_model(f"runs:/{run_id}/model")
+model, _ = load_logged_network(uri, run_id)
 config = yaml.safe_load(open(mlflow.artifacts.download_artifacts(
     run_id=run_id, artifact_path="config.yaml", dst_path=tempfile.mkdtemp())))
 bundle = dataset_from_config(config["dataset"])

@@ -144,7 +144,7 @@ def test_a_failed_export_leaves_the_previous_file_whole(finished_store, tmp_path
 def test_a_damaged_model_file_is_named_as_such(finished_store):
     """Every logged model file of the session's store cut short, then put back."""
     run = finished_store.runs["dense"]
-    files = {p: p.read_bytes() for p in finished_store.folder.rglob("model.pth")}
+    files = {p: p.read_bytes() for p in finished_store.folder.rglob("weights.pt")}
     assert files
     try:
         for path, content in files.items():
