@@ -4,9 +4,12 @@ PNG files (the session's finished store: ``finished_store`` in conftest)."""
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
 
+from benchmarks.reporting import leaderboard
 from benchmarks.sweep.hydra_callbacks import LeaderboardAfterMultirun
 from tests.helpers import smoke_config
 
@@ -84,3 +87,24 @@ def test_a_multirun_ends_with_one_leaderboard_of_the_store(finished_store, tmp_p
             columns=[c for c in again if c.startswith("time/")]
         )
     )
+
+
+def test_links_planted_at_staging_names_are_never_followed(finished_store, tmp_path):
+    """Issue 29 S2: a link at every name the staged files of this process could be guessed to
+    have (the old scheme: ``.<stem>.<pid>.partial<suffix>``) points at a victim file; the
+    leaderboard leaves the victim alone and writes regular files."""
+    results = tmp_path / "results"
+    results.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not yours")
+    for final in finished_store.results.iterdir():
+        guessed = results / f".{final.stem}.{os.getpid()}.partial{final.suffix}"
+        guessed.symlink_to(victim)
+    arguments = ["--tracking-uri", finished_store.uri, "--results-dir", str(results)]
+    assert leaderboard.main(arguments) == 0
+    assert victim.read_text() == "not yours"
+    written = [p for p in results.iterdir() if not p.name.startswith(".")]
+    assert sorted(p.name for p in written) == sorted(
+        p.name for p in finished_store.results.iterdir()
+    )
+    assert not any(p.is_symlink() for p in written)
