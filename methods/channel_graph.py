@@ -68,6 +68,7 @@ class ChannelGraph:
         if getattr(model, DENSE_COUNTS_ATTRIBUTE, None) is not None:
             raise ValueError("this network's channels were already removed; prune it only once")
         self.model = model
+        self.example = example
         self._module_names = {module: name for name, module in model.named_modules()}
         self._shapes = {n: _weight_shape(model, n) for n in dense_weight_counts(model)}
         was_training = model.training
@@ -145,7 +146,24 @@ class ChannelGraph:
                 f"where its dependency groups predict {expected}: Torch-Pruning does not handle "
                 "this network's couplings (see the README's structured-pruning section)"
             )
+        self._check_forward()
         setattr(self.model, DENSE_COUNTS_ATTRIBUTE, dense_counts)
+
+    def _check_forward(self) -> None:
+        """The pruned network still runs on the example: a coupling Torch-Pruning missed can
+        leave the weight count right and the shapes wrong (NDDR-CNN's concatenation)."""
+        was_training = self.model.training
+        try:
+            with torch.no_grad():
+                self.model.eval()(self.example)
+        except RuntimeError as error:
+            raise RuntimeError(
+                f"channel pruning of {type(self.model).__name__} broke its forward pass "
+                f"({str(error)[:200]}): Torch-Pruning does not handle this network's couplings "
+                "(see the README's structured-pruning section)"
+            ) from None
+        finally:
+            self.model.train(was_training)
 
 
 def _weight_shape(model: nn.Module, weight: str) -> tuple[int, ...]:

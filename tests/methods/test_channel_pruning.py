@@ -138,6 +138,19 @@ def test_a_network_whose_couplings_torch_pruning_misses_fails_loudly():
         graph.prune(removal)
 
 
+def test_a_network_whose_pruned_forward_breaks_is_refused_by_name():
+    """NDDR-CNN concatenates the tasks' features through a stack: Torch-Pruning's weight count
+    comes out right but the fused convs' inputs do not (issue 29 N5)."""
+    torch.manual_seed(0)
+    model = build_method("nddr_cnn", {}).build_network(
+        model_parts("small_cnn", {"width": 4}), TASKS
+    )
+    graph = graph_of(model)
+    removal = ranked_removal(graph, {g.name: torch.rand(g.size) for g in graph.groups}, 0.5, 1)
+    with pytest.raises(RuntimeError, match="channel pruning of .* broke its forward pass"):
+        graph.prune(removal)
+
+
 @pytest.mark.parametrize(
     "name", ["channel_magnitude", "channel_taylor", "disparse_channel", "channel_random"]
 )
