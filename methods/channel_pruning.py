@@ -62,4 +62,17 @@ class PruneChannels(PrunePretrained):
         example = next(ctx.batches(1))["image"][:1]
         graph = ChannelGraph(ctx.model, example)
         graph.prune(self.select(ctx, graph))
-        return MaskSet.dense(ctx.model)
+        masks = MaskSet.dense(ctx.model)
+        self.check_reached(masks.sparsity(), ctx.sparsity)
+        return masks
+
+    def check_reached(self, reached: float, target: float) -> None:
+        """Fail the cell, with the reason, when the channel granularity kept it from its target:
+        its row would otherwise be ranked at a sparsity it does not have."""
+        if abs(reached - target) > CHANNEL_TOLERANCE:
+            raise ValueError(
+                f"{self.name} removed channels down to sparsity {reached:.4f}, not the "
+                f"{target:.4f} asked for (tolerance {CHANNEL_TOLERANCE}): with round_to="
+                f"{self.options.round_to} the groups' channel counts cannot get there. Lower "
+                "method.round_to, widen the model, or choose another sparsity"
+            )

@@ -106,11 +106,25 @@ def test_union_removal_keeps_a_shared_channel_any_task_ranks_high():
 
 @pytest.mark.parametrize("name", ["channel_magnitude", "disparse_channel"])
 def test_round_to_keeps_multiples_of_it(name, context_factory):
-    model = small_net(width=8)
+    model = small_net(width=16)
     build_method(name, {"round_to": 4}).make_masks(context_factory(model, 0.5))
     for weight, param in prunable_parameters(model).items():
         if not weight.endswith(("heads.seg.1.weight", "heads.normal.1.weight")):
             assert param.shape[0] % 4 == 0, weight
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "width", "sparsity"),
+    [("channel_magnitude", {"round_to": 64}, 4, 0.9), ("channel_random", {}, 1, 0.99)],
+)
+def test_a_target_the_channels_cannot_reach_fails_the_cell_with_the_reason(
+    name, options, width, sparsity, context_factory
+):
+    """Issue 29 N6: round_to past the groups' sizes left everything; one channel per group cannot
+    go below what the heads' prediction convs keep. Neither may be ranked at the target."""
+    model = small_net(width=width)
+    with pytest.raises(ValueError, match=rf"{name} removed channels down to sparsity .* not the"):
+        build_method(name, options).make_masks(context_factory(model, sparsity))
 
 
 @pytest.mark.parametrize("head", ["aspp", "aspp_fc"])
