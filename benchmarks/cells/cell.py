@@ -40,7 +40,11 @@ def _shown(value: Any) -> str:
 @dataclass(frozen=True)
 class Cell:
     """Everything that determines a run's result. The device is not part of it (a CPU and a CUDA
-    run of the same cell count as the same cell); tracking and output paths are not either."""
+    run of the same cell count as the same cell); tracking and output paths are not either.
+
+    ``threads``: the torch threads of a CPU cell (``threads_per_cell``), which change its
+    numbers in the last digits; None on a GPU. One thread (the default sweep's) is the identity
+    cells had before it counted, so their runs keep their ids."""
 
     dataset: dict[str, Any]
     model: dict[str, Any]
@@ -48,6 +52,7 @@ class Cell:
     method: dict[str, Any]
     sparsity: float
     seed: int
+    threads: int | None = None
 
     def groups(self) -> dict[str, dict[str, Any]]:
         return {
@@ -59,7 +64,15 @@ class Cell:
 
     def as_dict(self) -> dict[str, Any]:
         """The cell as configured (what ``config.yaml`` of its run holds)."""
-        return {**self.groups(), "sparsity": self.sparsity, "seed": self.seed}
+        return {**self.groups(), "sparsity": self.sparsity, "seed": self.seed, **self._threads()}
+
+    def _threads(self) -> dict[str, int]:
+        """``{"threads": n}`` for a CPU cell, else nothing."""
+        return {} if self.threads is None else {"threads": self.threads}
+
+    def _counted_threads(self) -> dict[str, int]:
+        """The thread count where it enters the ids: anything but one thread (or a GPU)."""
+        return {} if self.threads in (None, 1) else {"threads": self.threads}
 
     @cached_property
     def typed_options(self) -> dict[str, Any]:
@@ -92,19 +105,22 @@ class Cell:
         groups = {
             g: identity.resolved(g, c, self.typed_options[g]) for g, c in self.groups().items()
         }
-        return {**groups, "sparsity": self.sparsity, "seed": self.seed}
+        return {**groups, "sparsity": self.sparsity, "seed": self.seed, **self._counted_threads()}
 
     @cached_property
     def cell_id(self) -> str:
-        """Hash of the options that differ from their defaults (``benchmarks.cells.identity``)."""
+        """Hash of the options that differ from their defaults (``benchmarks.cells.identity``)
+        and of a thread count other than one."""
         groups = {g: self._identity(g) for g in self.groups()}
-        return identity.stable_hash({**groups, "sparsity": self.sparsity, "seed": self.seed})
+        cell = {**groups, "sparsity": self.sparsity, "seed": self.seed}
+        return identity.stable_hash({**cell, **self._counted_threads()})
 
     @cached_property
     def setting_id(self) -> str:
-        """Identity of the comparison a cell belongs to: same data, model and protocol."""
-        setting = ("dataset", "model", "protocol")
-        return identity.stable_hash({g: self._identity(g) for g in setting})
+        """Identity of the comparison a cell belongs to: same data, model, protocol and thread
+        count (seeds of one row never mix thread counts)."""
+        setting = {g: self._identity(g) for g in ("dataset", "model", "protocol")}
+        return identity.stable_hash({**setting, **self._counted_threads()})
 
     @cached_property
     def start_from(self) -> str | None:

@@ -35,7 +35,13 @@ def cell_from_params(params: dict[str, str]) -> Cell:
         for parent in parents:
             node = node.setdefault(parent, {})
         node[leaf] = param_value(text)
-    return Cell(**groups, sparsity=float(params["sparsity"]), seed=int(param_value(params["seed"])))
+    threads = param_value(params["threads"]) if "threads" in params else None
+    return Cell(
+        **groups,
+        sparsity=float(params["sparsity"]),
+        seed=int(param_value(params["seed"])),
+        threads=threads,
+    )
 
 
 def cell_of(run: Run) -> Cell | None:

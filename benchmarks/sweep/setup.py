@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -99,6 +100,8 @@ def prepare_sweep(cfg: DictConfig, cells: list[Cell] | None = None):
     if is_multirun():
         workers = _share_cores_with_other_jobs(cfg.workers)
     threads = threads_per_cell(cfg.get("threads_per_cell"), device, min(workers, len(cells)))
+    if device.type == "cpu":  # a CPU cell's numbers depend on its thread count: its identity
+        cells = [replace(cell, threads=threads) for cell in cells]
     store = store_config(cfg)
     tracker = store.open()
     for orphan in tracker.reap_orphans():

@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if report.failed:
         print(report.summary(), file=sys.stderr)
         return 1
+    base, longer = cells[: len(base)], cells[len(base) :]  # as run: with their thread count
     steps = base[0].protocol["steps"]
     print(f"dense: delta-m of {args.factor * steps} steps against {steps} steps, same seed")
     changes = []

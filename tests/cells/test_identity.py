@@ -12,14 +12,15 @@ import torch
 from benchmarks.cells import identity
 from benchmarks.cells.cell import Cell, flatten
 from benchmarks.cells.resources import CellResources
-from benchmarks.cells.stored import rekey_legacy_runs
+from benchmarks.cells.stored import cell_from_params, rekey_legacy_runs
 from benchmarks.sweep.serial import run_sweep
+from benchmarks.sweep.setup import prepare_sweep
 from benchmarks.sweep.staleness import stale_cells
 from benchmarks.tracking.store import Tracker
 from benchmarks.training.protocol import Protocol
 from core.registry import Entry
 from methods.registry import METHODS
-from tests.helpers import smoke_cells
+from tests.helpers import smoke_cells, smoke_config
 
 pytestmark = pytest.mark.slow
 
@@ -132,3 +133,27 @@ def test_a_store_from_before_cell_ids_is_re_keyed_and_its_runs_count_as_stale(tm
     assert found is not None and found.info.run_id == run_id
     assert found.data.tags["setting_id"] == cell.setting_id
     assert stale_cells(tracker, [cell]) == [cell]  # its code is unknown
+
+
+def test_a_thread_count_other_than_one_is_another_cell_and_another_setting():
+    """Issue 29 N9: the thread count changes a CPU cell's numbers, so a 2-thread run is neither
+    reused for a 1-thread cell nor averaged with 1-thread seeds; one thread (and a GPU cell,
+    whose thread count is not recorded) keeps the ids cells had before threads counted."""
+    (cell,) = smoke_cells("method=magnitude", "sparsity=0.5", "seed=0")
+    one, two = dataclasses.replace(cell, threads=1), dataclasses.replace(cell, threads=2)
+    assert one.cell_id == cell.cell_id and one.setting_id == cell.setting_id
+    assert two.cell_id != cell.cell_id and two.setting_id != cell.setting_id
+    back = cell_from_params(flatten(two.resolved))
+    assert back.threads == 2 and back.cell_id == two.cell_id
+    assert cell_from_params(flatten(one.resolved)).cell_id == one.cell_id
+
+
+def test_a_sweep_does_not_take_a_run_made_with_other_threads_as_done(finished_store):
+    config = ["method=disparse_static", "sparsity=0.5", "seed=0", "workers=1"]
+    config.append(f"tracking.uri={finished_store.uri}")
+    for threads, done in ((1, True), (2, False)):
+        cfg = smoke_config(*config, f"threads_per_cell={threads}")
+        cells, resources, _, _ = prepare_sweep(cfg)
+        (cell,) = [c for c in cells if c.method_name == "disparse_static"]
+        assert cell.threads == threads
+        assert (resources.tracker.find_finished(cell.key) is not None) == done, threads
