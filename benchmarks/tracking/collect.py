@@ -93,8 +93,9 @@ def collect_runs(
     plus the columns ``annotate(run)`` computes, and with ``loss_spikes`` each run's
     ``loss_spike`` (a request per run, so only when asked).
 
-    When a cell was run more than once (a store holding runs of older versions), only its
-    newest finished run is kept.
+    When a cell was run more than once (a store holding runs of older versions), one run is
+    kept: the newest made by today's code when ``annotate`` says which are ``stale``, else the
+    newest.
     """
     client = MlflowClient(tracking_uri=uri)
     experiment_id = _experiment_id(client, uri, experiment)
@@ -108,10 +109,18 @@ def collect_runs(
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame = frame.sort_values("start_time").drop_duplicates(CELL_ID, keep="last")
+    frame = _one_run_per_cell(frame)
     frame["sparsity"] = frame["sparsity"].astype(float)
     frame["seed"] = frame["seed"].astype(int)
     return frame.reset_index(drop=True)
+
+
+def _one_run_per_cell(frame: pd.DataFrame) -> pd.DataFrame:
+    """The kept run of each cell: runs of today's code rank above stale ones, then by time, so a
+    newer run of edited (or reverted) code never hides one that matches the code as it is."""
+    fresh = ~frame["stale"].astype(bool) if "stale" in frame else pd.Series(True, frame.index)
+    order = frame.assign(_fresh=fresh).sort_values(["_fresh", "start_time"], kind="stable")
+    return order.drop_duplicates(CELL_ID, keep="last").drop(columns="_fresh")
 
 
 def collect_failures(uri: str, experiment: str, finished: set[str]) -> pd.DataFrame:
@@ -136,5 +145,5 @@ def collect_failures(uri: str, experiment: str, finished: set[str]) -> pd.DataFr
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame = frame.sort_values("start_time").drop_duplicates(CELL_ID, keep="last")
+    frame = _one_run_per_cell(frame)
     return frame.reset_index(drop=True)

@@ -8,9 +8,14 @@ import os
 
 import pandas as pd
 import pytest
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
 
+from benchmarks.cells.stored import describe
 from benchmarks.reporting import leaderboard
 from benchmarks.sweep.hydra_callbacks import LeaderboardAfterMultirun
+from benchmarks.tracking.collect import collect_runs
+from benchmarks.tracking.schema import CODE_FINGERPRINT
 from tests.helpers import smoke_config
 
 PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
@@ -108,3 +113,26 @@ def test_links_planted_at_staging_names_are_never_followed(finished_store, tmp_p
         p.name for p in finished_store.results.iterdir()
     )
     assert not any(p.is_symlink() for p in written)
+
+
+def test_a_run_of_todays_code_is_shown_over_a_newer_stale_run_of_its_cell(finished_store, tmp_path):
+    """Issue 29 N7: edit a method, rerun, revert: the cell then has an older run made by the code
+    as it is and a newer one by the edited code. The leaderboard shows the former."""
+    source = finished_store.runs["disparse_static"]
+    client = MlflowClient(f"sqlite:///{tmp_path}/copy.db")
+    experiment = client.create_experiment("mtl-sparse-bench")
+    copies = {}
+    for age, fingerprint in (("older", source.data.tags[CODE_FINGERPRINT]), ("newer", "edited")):
+        start = source.info.start_time + (1000 if age == "newer" else 0)
+        run = client.create_run(experiment, start_time=start)
+        tags = {**source.data.tags, CODE_FINGERPRINT: fingerprint}
+        client.log_batch(
+            run.info.run_id,
+            params=[Param(k, v) for k, v in source.data.params.items()],
+            tags=[RunTag(k, v) for k, v in tags.items() if not k.startswith("mlflow.")],
+            metrics=[Metric(k, v, 0, 0) for k, v in source.data.metrics.items()],
+        )
+        client.set_terminated(run.info.run_id, "FINISHED")
+        copies[age] = run.info.run_id
+    (row,) = collect_runs(client.tracking_uri, "mtl-sparse-bench", describe).to_dict("records")
+    assert row["run_id"] == copies["older"] and not row["stale"]
