@@ -104,6 +104,7 @@ def prepare_sweep(cfg: DictConfig, cells: list[Cell] | None = None):
         cells = [replace(cell, threads=threads) for cell in cells]
     store = store_config(cfg)
     tracker = store.open()
+    tracker.check_artifacts_writable()
     for orphan in tracker.reap_orphans():
         log.warning("run %s was left RUNNING: marked KILLED; its cell runs again", orphan)
     rekey_legacy_runs(tracker)

@@ -6,14 +6,18 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import sqlalchemy
+
 STORE_HINT = "Use a writable path such as sqlite:///mlflow.db or a reachable tracking server."
 PROBE_TIMEOUT_S = 5.0
+QUERY_TIMEOUT_S = 10.0
 SQLITE = "sqlite:///"
 DATABASES = ("postgresql", "mysql", "mssql")  # SQLAlchemy URIs: postgresql+psycopg://... too
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
@@ -74,16 +78,46 @@ def _sqlite_problem(path: Path) -> str | None:
 
 def _database_problem(uri: str) -> str | None:
     """A database server must accept a TCP connection (MLflow retries one that does not for
-    minutes)."""
+    minutes) and answer a query."""
     parsed = urllib.parse.urlsplit(uri)
     scheme = parsed.scheme.split("+")[0]
-    host, port = parsed.hostname or "localhost", parsed.port or DEFAULT_PORTS.get(scheme)
+    if parsed.hostname is None:  # a Unix socket (``postgresql://user@/db?host=/run/pg``)
+        return _query_problem(uri, "its Unix socket")
+    host, port = parsed.hostname, parsed.port or DEFAULT_PORTS.get(scheme)
     if port is None:
         return None
     try:
         socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S).close()
     except OSError as error:
         return f"no database server accepts connections at {host}:{port} ({error})"
+    return _query_problem(uri, f"{host}:{port}")
+
+
+def _query_problem(uri: str, where: str) -> str | None:
+    """A database that accepts connections must also answer ``SELECT 1`` within
+    ``QUERY_TIMEOUT_S`` (one that never answers stalls MLflow for many minutes). The query runs
+    in a daemon thread, so a server that hangs mid-handshake cannot hang the probe."""
+    outcome: list[str | None] = []
+
+    def query() -> None:
+        try:
+            engine = sqlalchemy.create_engine(uri, poolclass=sqlalchemy.pool.NullPool)
+            with engine.connect() as connection:
+                connection.execute(sqlalchemy.text("SELECT 1"))
+            outcome.append(None)
+        except Exception as error:  # any driver's error: wrong password, no database, no driver
+            outcome.append(f"{type(error).__name__}: {str(error).strip()[:300]}")
+
+    probe = threading.Thread(target=query, daemon=True)
+    probe.start()
+    probe.join(QUERY_TIMEOUT_S)
+    if probe.is_alive():
+        return (
+            f"the database server at {where} accepts connections but did not answer a query "
+            f"within {QUERY_TIMEOUT_S:.0f} s (is it a database server, and is it up?)"
+        )
+    if outcome[0] is not None:
+        return f"the database at {where} does not answer a query ({outcome[0]})"
     return None
 
 

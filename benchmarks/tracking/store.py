@@ -8,6 +8,7 @@ import os
 import socket
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -100,6 +101,11 @@ def open_existing(uri: str, experiment: str) -> Tracker | None:
     return Tracker(uri, experiment)
 
 
+class StoreSetupError(RuntimeError):
+    """The store opens but a sweep cannot log to it (a deleted experiment, unwritable artifacts):
+    said once at start-up, never retried."""
+
+
 class Tracker(CellClaims):
     """Thin layer over ``MlflowClient`` for one MLflow experiment."""
 
@@ -127,6 +133,8 @@ class Tracker(CellClaims):
                 self.client = MlflowClient(tracking_uri=uri)
                 self.experiment_id = self._experiment_id(experiment, artifact_location)
                 break
+            except StoreSetupError:
+                raise
             except Exception as error:  # MLflow raises many types for a bad store
                 if attempt + 1 == OPEN_ATTEMPTS:
                     raise RuntimeError(
@@ -137,10 +145,37 @@ class Tracker(CellClaims):
 
     def _experiment_id(self, experiment: str, artifact_location: str | None) -> str:
         found = self.client.get_experiment_by_name(experiment)
+        if found is not None and found.lifecycle_stage == "deleted":
+            raise StoreSetupError(
+                f"the MLflow experiment {experiment!r} of tracking.uri={self.uri!r} was deleted "
+                f"(id {found.experiment_id}): restore it (mlflow experiments restore "
+                f"--experiment-id {found.experiment_id}), or log to another one "
+                "(tracking.experiment=NAME)"
+            )
         if found is not None:
             return found.experiment_id
         location = artifact_location or default_artifact_location(self.uri)
         return self.client.create_experiment(experiment, location)
+
+    def check_artifacts_writable(self) -> None:
+        """Fail once, before any cell, when the experiment's artifact location is a local folder
+        that cannot be written (every cell would fail at its first artifact otherwise). Remote
+        locations (s3://, a server's proxied artifacts) are checked by their first write."""
+        location = self.client.get_experiment(self.experiment_id).artifact_location
+        if not location.startswith(("file:", "/")):
+            return
+        folder = Path(urllib.parse.unquote(urllib.parse.urlsplit(location).path))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
+                pass
+        except OSError as error:
+            raise StoreSetupError(
+                f"the artifact location {location} of experiment {self.experiment!r} cannot be "
+                f"written ({error.strerror}: {error.filename}): make it writable, or log to an "
+                "experiment with another location (tracking.experiment=NAME "
+                "tracking.artifact_location=file:///writable/folder)"
+            ) from None
 
     @property
     def config(self) -> StoreConfig:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import PROJECT_ROOT as ROOT
+from benchmarks.tracking.store import Tracker
 from tests.helpers import smoke_command, store_runs
 
 pytestmark = pytest.mark.slow
@@ -207,3 +208,10 @@ def wait_until(condition, process: subprocess.Popen, output: Path) -> None:
         assert process.poll() is None, output.read_text()[-2000:]
         assert time.monotonic() < deadline, output.read_text()[-2000:]
         time.sleep(0.2)
+
+
+def test_a_store_straight_on_postgresql_opens_after_its_probe_query(postgres, tmp_path):
+    """The start-up probe's query (issue 29 D5) answers on a real server, over its Unix socket."""
+    uri = postgres.uri.replace("postgresql://", "postgresql+psycopg://")
+    tracker = Tracker(uri, "probe", artifact_location=tmp_path.as_uri())
+    assert tracker.client.get_experiment(tracker.experiment_id).name == "probe"

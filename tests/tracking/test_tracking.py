@@ -138,3 +138,51 @@ def test_a_run_stopped_while_claiming_its_cell_ends_killed_not_running(tmp_path,
     (run,) = tracker.client.search_runs([tracker.experiment_id])
     assert run.info.status == "KILLED"
     assert "while claiming its cell" in run.data.tags["failure_reason"]
+
+
+def sweep_setup_error(caplog, *overrides: str) -> str:
+    """The start-up error of a smoke sweep with ``overrides`` (it must exit 2 before any cell)."""
+    from benchmarks.sweep.main import sweep
+    from tests.helpers import smoke_config
+
+    with pytest.raises(SystemExit) as stopped:
+        sweep(smoke_config("method=magnitude", "sparsity=0.5", "sweep.seeds=[0]", *overrides))
+    assert stopped.value.code == 2
+    return caplog.text
+
+
+def test_a_deleted_experiment_is_one_start_up_message_not_a_failed_run_per_cell(tmp_path, caplog):
+    """Issue 29 D4: MLflow finds a deleted experiment by name and refuses every run in it."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracker = Tracker(uri, "mtl-sparse-bench")
+    tracker.client.delete_experiment(tracker.experiment_id)
+    message = sweep_setup_error(caplog, f"tracking.uri={uri}", f"results_dir={tmp_path}/r")
+    restore = f"mlflow experiments restore --experiment-id {tracker.experiment_id}"
+    assert "'mtl-sparse-bench'" in message and "was deleted" in message and restore in message
+    runs = tracker.client.search_runs([tracker.experiment_id], run_view_type=3)  # deleted too
+    assert not runs
+
+
+def test_an_unwritable_artifact_location_is_one_start_up_message(tmp_path, caplog):
+    """Issue 29 D4: artifacts under a path that cannot be a folder (a file is in the way: it
+    holds even as root, unlike a read-only mode)."""
+    (tmp_path / "a-file").write_text("")
+    location = (tmp_path / "a-file" / "artifacts").as_uri()
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    overrides = (f"tracking.uri={uri}", f"tracking.artifact_location={location}")
+    message = sweep_setup_error(caplog, *overrides, f"results_dir={tmp_path}/r")
+    assert f"the artifact location {location}" in message and "cannot be written" in message
+    tracker = Tracker(uri, "mtl-sparse-bench")
+    assert not tracker.client.search_runs([tracker.experiment_id])
+
+
+def test_a_database_port_that_accepts_and_never_answers_is_named_in_seconds():
+    """Issue 29 D5: a listening socket nobody serves (the kernel completes the connection, no
+    reply ever comes) stalled a sweep for more than 15 minutes behind MLflow's retries."""
+    pytest.importorskip("psycopg")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        with pytest.raises(RuntimeError, match="accepts connections but did not answer a query"):
+            Tracker(f"postgresql+psycopg://u@127.0.0.1:{port}/db", "x")
