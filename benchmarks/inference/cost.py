@@ -6,7 +6,10 @@ Metrics (a run logs them under ``inference/``; parameters and MACs are its ``mod
   as saved, gzipped (level 6), and with pruned weights stored as nonzeros plus a bitmap;
 - ``latency_b1_ms``, ``latency_b8_ms``: median milliseconds per forward pass at batch 1 and 8;
   ``latency_ratio_b1``, ``latency_ratio_b8``: against the dense network timed interleaved with
-  it (median of per-round ratios; a dense run shows the measurement's noise, about 1);
+  it (median of per-round ratios), with ``_low`` / ``_high`` its 95% interval, ``_rounds`` the
+  rounds timed, ``latency_control_b1`` / ``_b8`` the ratio of an identical copy of the dense
+  network timed in the same rounds, and ``latency_noisy_b1`` / ``_b8`` 1 when that control is
+  off 1 by more than ``CONTROL_TOLERANCE`` (the pass cannot tell such differences), else 0;
 - ``peak_memory_b8_mb`` and ``peak_memory_ratio_b8``: peak memory of one batch-8 forward pass;
 - ``macs_ratio``, ``params_ratio``: MACs executed and parameters stored, against dense.
 Tags: ``kernel`` (what exploits the compression: ``dense kernels (channels removed)``,
@@ -15,7 +18,9 @@ Tags: ``kernel`` (what exploits the compression: ``dense kernels (channels remov
 
 from __future__ import annotations
 
+import copy
 import statistics
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -23,8 +28,8 @@ from torch import nn
 from benchmarks.inference.measure import (
     DEFAULT_PLAN,
     LatencyPlan,
+    LatencyRatio,
     interleaved_latency,
-    median_ratio,
     peak_forward_bytes,
     storage_sizes,
 )
@@ -51,6 +56,28 @@ def kernel_of(model: nn.Module) -> str:
     return DENSE_KERNEL
 
 
+def narrow(width: float) -> Callable[[dict[str, list[float]]], bool]:
+    """Whether the model's ratio interval is within ``width`` of the ratio (rounds may stop)."""
+
+    def settled(times: dict[str, list[float]]) -> bool:
+        ratio = LatencyRatio.from_rounds(times["model"], times["dense"], times["control"])
+        return ratio.relative_width <= width
+
+    return settled
+
+
+def latency_metrics(latency: LatencyRatio, suffix: str) -> dict[str, float]:
+    """The ``inference/`` metrics of one batch size's latency."""
+    return {
+        f"latency_ratio{suffix}": latency.ratio,
+        f"latency_ratio{suffix}_low": latency.low,
+        f"latency_ratio{suffix}_high": latency.high,
+        f"latency_ratio{suffix}_rounds": float(latency.rounds),
+        f"latency_control{suffix}": latency.control,
+        f"latency_noisy{suffix}": float(latency.noisy),
+    }
+
+
 def inference_cost(
     model: nn.Module,
     dense: nn.Module,
@@ -60,13 +87,16 @@ def inference_cost(
 ) -> tuple[dict[str, float], dict[str, str]]:
     """(metrics, tags) of ``model`` against the dense network ``dense`` of its setting."""
     was_training = model.training
+    control = copy.deepcopy(dense)
     metrics = {k.replace("_bytes", "_mb"): v / MB for k, v in storage_sizes(model).items()}
     generator = torch.Generator().manual_seed(INPUT_SEED)
     for batch in BATCH_SIZES:
         x = torch.randn((batch, *image_shape), generator=generator).to(device)
-        times = interleaved_latency({"model": model, "dense": dense}, x, plan)
+        models = {"model": model, "dense": dense, "control": control}
+        times = interleaved_latency(models, x, plan, settled=narrow(plan.target_width))
+        latency = LatencyRatio.from_rounds(times["model"], times["dense"], times["control"])
         metrics[f"latency_b{batch}_ms"] = statistics.median(times["model"]) * 1e3
-        metrics[f"latency_ratio_b{batch}"] = median_ratio(times["model"], times["dense"])
+        metrics.update(latency_metrics(latency, f"_b{batch}"))
         if batch == MEMORY_BATCH:
             peak, dense_peak = peak_forward_bytes(model, x), peak_forward_bytes(dense, x)
             metrics[f"peak_memory_b{batch}_mb"] = peak / MB

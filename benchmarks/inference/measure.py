@@ -1,13 +1,16 @@
 """What a model costs at inference, measured: bytes on disk (plain, gzipped, sparse), latency
 against a reference model timed interleaved in one process, and peak memory of a forward pass.
 
-Latency: every round times each model in a fresh random order (``rounds`` rounds, each timing
-repeats the forward pass until it lasts ``min_time_s``), and a model's ratio is the median over
-rounds of its time divided by the reference's time in the same round, so drift in the machine's
-speed (another process, the clock) cancels instead of landing on one model. On CUDA each timing
-is synchronised. Peak memory on the CPU: the largest sum of live tensor storages during the
-forward (weights, input and every intermediate, counted at the operator level: kernels' private
-scratch space is not seen); on CUDA ``torch.cuda.max_memory_allocated``.
+Latency: every round times each model in a fresh random order (each timing repeats the forward
+pass until it lasts ``min_time_s``), and a model's ratio is the median over rounds of its time
+divided by the reference's time in the same round, so drift in the machine's speed (another
+process, the clock) cancels instead of landing on one model. Rounds go on until the ratio's
+distribution-free 95% interval is narrow or a bound is reached (``LatencyPlan``), and an
+identical copy of the reference timed in the same rounds is the control: when its ratio is off
+1 by more than ``CONTROL_TOLERANCE`` the pass was too noisy to tell (``LatencyRatio.noisy``).
+On CUDA each timing is synchronised. Peak memory on the CPU: the largest sum of live tensor
+storages during the forward (weights, input and every intermediate, counted at the operator
+level: kernels' private scratch space is not seen); on CUDA ``torch.cuda.max_memory_allocated``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import random
 import statistics
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,14 +144,72 @@ def peak_forward_bytes(model: nn.Module, x: torch.Tensor) -> int:
 
 @dataclass(frozen=True)
 class LatencyPlan:
-    """How latency is timed: rounds in random order, each timing at least ``min_time_s``."""
+    """How latency is timed: rounds in random order, each timing at least ``min_time_s``; at
+    least ``min_rounds``, then more until the ratio's interval is within ``target_width`` of the
+    ratio, ``max_rounds`` are done or ``max_seconds`` have passed (the bound that keeps a big
+    network on a CPU from spending minutes here)."""
 
-    rounds: int = 5
+    min_rounds: int = 5
+    max_rounds: int = 25
+    target_width: float = 0.10
+    max_seconds: float = 10.0
     min_time_s: float = 0.01
     seed: int = 0  # the order of the models in each round
 
 
 DEFAULT_PLAN = LatencyPlan()
+CONTROL_TOLERANCE = 0.10  # a dense-vs-dense control further than this from 1 marks the pass
+CONFIDENCE = 0.95
+
+
+def median_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Distribution-free interval of the median: the order statistics ``[x_(j), x_(n+1-j)]``
+    with the largest ``j`` whose coverage ``1 - 2 P(Binomial(n, 1/2) < j)`` is at least
+    ``confidence`` (min and max when no ``j`` reaches it: five values give 93.75%)."""
+    ordered, n = sorted(values), len(values)
+    j, below = 1, 0.0  # below: P(B <= j - 1)
+    while j < (n + 1) / 2:
+        below_next = below + math.comb(n, j) / 2**n  # P(B <= j)
+        if 1 - 2 * below_next < confidence:
+            break
+        j, below = j + 1, below_next
+    return ordered[j - 1], ordered[n - j]
+
+
+@dataclass(frozen=True)
+class LatencyRatio:
+    """A model's latency against the reference timed in the same rounds: the median of the
+    per-round ratios, its interval, and the same for an identical copy of the reference (the
+    control: about 1 on a quiet machine). ``noisy``: the control is off by more than
+    ``CONTROL_TOLERANCE``, so the machine's noise is as large as the effects measured."""
+
+    ratio: float
+    low: float
+    high: float
+    control: float
+    rounds: int
+
+    @property
+    def noisy(self) -> bool:
+        return abs(self.control - 1.0) > CONTROL_TOLERANCE
+
+    @property
+    def relative_width(self) -> float:
+        return (self.high - self.low) / self.ratio
+
+    @classmethod
+    def from_rounds(
+        cls, times: list[float], reference: list[float], control: list[float]
+    ) -> LatencyRatio:
+        ratios = [t / r for t, r in zip(times, reference, strict=True)]
+        low, high = median_interval(ratios)
+        return cls(
+            statistics.median(ratios),
+            low,
+            high,
+            median_ratio(control, reference),
+            len(ratios),
+        )
 
 
 def _synchronize(x: torch.Tensor) -> None:
@@ -167,10 +228,15 @@ def _time_once(model: nn.Module, x: torch.Tensor, repeats: int) -> float:
 
 @torch.inference_mode()
 def interleaved_latency(
-    models: Mapping[str, nn.Module], x: torch.Tensor, plan: LatencyPlan | None = None
+    models: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    plan: LatencyPlan | None = None,
+    settled: Callable[[dict[str, list[float]]], bool] | None = None,
 ) -> dict[str, list[float]]:
-    """Seconds per forward pass of each model on ``x``, one entry per round."""
+    """Seconds per forward pass of each model on ``x``, one entry per round: ``min_rounds``,
+    then more until ``settled(times)`` says so or the plan's bounds are reached."""
     plan = plan or DEFAULT_PLAN
+    started = time.perf_counter()
     for model in models.values():
         model.eval()
     repeats = {}
@@ -180,10 +246,14 @@ def interleaved_latency(
         repeats[name] = max(1, math.ceil(plan.min_time_s / once))
     order, times = list(models), {name: [] for name in models}
     rng = random.Random(plan.seed)
-    for _ in range(plan.rounds):
+    for done in range(1, plan.max_rounds + 1):
         rng.shuffle(order)
         for name in order:
             times[name].append(_time_once(models[name], x, repeats[name]))
+        if done >= plan.min_rounds and (
+            settled is None or settled(times) or time.perf_counter() - started > plan.max_seconds
+        ):
+            break
     return times
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.reporting.settings import KIND_ORDER, UNPRUNED_KINDS, Comparison, Setting
+from benchmarks.reporting.settings import (
+    KIND_ORDER,
+    UNPRUNED_KINDS,
+    Comparison,
+    Setting,
+    latency_noisy,
+)
 from methods.lifecycle import MethodKind
 
 FRONTIER_X = "inference/latency_ratio_b1"
@@ -112,11 +118,13 @@ def _draw_references(ax, references: pd.DataFrame, comparison: Comparison) -> No
 
 
 def frontier_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows with both a measured latency and a delta-m; none unless some compressed row has
-    them (a dense-only setting has no frontier)."""
+    """Rows with both a measured latency and a delta-m, leaving out those whose latency pass
+    was noisy (``tables.latency_noisy``); none unless some compressed row is left (a dense-only
+    setting has no frontier)."""
     if f"{FRONTIER_X}:mean" not in table:
         return table.iloc[0:0]
     rows = table.dropna(subset=[f"{FRONTIER_X}:mean", "delta_m:mean"])
+    rows = rows[~rows.apply(latency_noisy, axis=1)] if len(rows) else rows
     return rows if (~rows["kind"].isin(UNPRUNED_KINDS)).any() else rows.iloc[0:0]
 
 

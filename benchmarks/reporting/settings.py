@@ -190,6 +190,11 @@ def aggregate(setting: Setting) -> pd.DataFrame:
     return table.sort_values(["sparsity", "kind_order", "method"]).drop(columns="kind_order")
 
 
+def latency_noisy(row: pd.Series) -> bool:
+    """Some seed's latency pass had a dense-vs-dense control off by more than the tolerance."""
+    return any(row.get(f"inference/latency_noisy_b{b}:mean", 0) > 0 for b in (1, 8))
+
+
 def health_note(runs: pd.DataFrame) -> str:
     """What broke in a row's runs: layers pruned away and tasks cut off from the input at the
     end of training, and a train loss that rose above ``LOSS_SPIKE_FACTOR`` times its first

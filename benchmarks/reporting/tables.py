@@ -8,6 +8,7 @@ import math
 import pandas as pd
 from tabulate import tabulate
 
+from benchmarks.inference.measure import CONTROL_TOLERANCE
 from benchmarks.reporting.delta_m import VARIANTS, delta_m_metrics
 from benchmarks.reporting.reference import reference_section
 from benchmarks.reporting.sanity_table import render_sanity_table
@@ -16,6 +17,7 @@ from benchmarks.reporting.settings import (
     UNPRUNED_KINDS,
     Comparison,
     Setting,
+    latency_noisy,
 )
 from benchmarks.reporting.statistics import mean_ranks, ties_with_best
 from core.tasks import metric_specs
@@ -53,7 +55,8 @@ def _inference(row: pd.Series) -> list[str]:
     b1, b8 = (row.get(f"inference/latency_ratio_b{b}:mean", math.nan) for b in (1, 8))
     plain = row.get("inference/state_dict_mb:mean", math.nan)
     sparse = row.get("inference/sparse_state_dict_mb:mean", math.nan)
-    latency = "-" if math.isnan(b1) else f"{b1:.2f} / {b8:.2f}"
+    noisy = " ~" if latency_noisy(row) else ""
+    latency = "-" if math.isnan(b1) else f"{b1:.2f} / {b8:.2f}{noisy}"
     if math.isnan(plain):
         return [latency, "-"]
     size = f"{plain:.2f}" if not sparse < 0.99 * plain else f"{plain:.2f} ({sparse:.2f})"
@@ -126,9 +129,14 @@ def caption(tasks: dict[str, str], comparison: Comparison) -> str:
         "(multiply-accumulates of conv/linear layers for one input at "
         "the benchmark resolution), in brackets counting nonzero weights only. Latency × dense: "
         "median time of a forward pass at batch 1 / 8 divided by the setting's dense network's, "
-        "timed interleaved in the run's process (one CPU thread in the default sweep; dense rows "
-        "show the noise, about 1): channel-pruned rows run smaller dense kernels, masked rows "
-        "the dense kernels. MB: the state dict as saved, in brackets with pruned weights stored "
+        "timed interleaved in the run's process (one CPU thread in the default sweep), median of "
+        "the per-round ratios, rounds added until its 95% interval is within 10% of it or 25 "
+        "rounds or 10 s (the CSV has the interval: latency_ratio_b1_low/_high): channel-pruned "
+        "rows run smaller dense kernels, masked rows the dense kernels. An identical copy of "
+        "the dense network is timed in the same rounds as a control; ~ marks a row where some "
+        f"seed's control was off 1 by more than {CONTROL_TOLERANCE:.0%}: the machine was too "
+        "busy to tell such differences, and the frontier plot leaves the row out. MB: the state "
+        "dict as saved, in brackets with pruned weights stored "
         "as nonzeros plus a bitmap (when smaller); every inference figure is in the CSV, with "
         "the row's run ids. Train steps and "
         "FLOPs: every optimiser step that produced the model (the source model's included for "

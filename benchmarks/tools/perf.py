@@ -295,7 +295,7 @@ def print_inference(args: argparse.Namespace) -> None:
         "train step (x dense)",
         "train peak memory",
     ]
-    plan = LatencyPlan(rounds=args.rounds, min_time_s=0.01)
+    plan = LatencyPlan(min_rounds=args.rounds, max_rounds=args.rounds, min_time_s=0.01)
     for network in networks(args.deeplab_side, tuple(side), args.inference_models):
         print(
             f"\n{network.label}, {args.threads} thread(s), {args.rounds} interleaved rounds "

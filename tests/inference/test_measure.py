@@ -11,7 +11,12 @@ from torch import nn
 
 from benchmarks.inference.cost import kernel_of
 from benchmarks.inference.measure import (
+    CONTROL_TOLERANCE,
+    LatencyPlan,
+    LatencyRatio,
     dense_from_sparse,
+    interleaved_latency,
+    median_interval,
     median_ratio,
     peak_forward_bytes,
     serialized_bytes,
@@ -57,6 +62,45 @@ def test_median_ratio_is_the_median_of_per_round_ratios():
         median_ratio([1.0], [1.0, 2.0])
 
 
+def test_the_medians_interval_is_the_order_statistics_of_its_binomial_coverage():
+    # n = 9: [x(2), x(8)] covers 1 - 2 (1 + 9) / 512 = 96.1%; [x(3), x(7)] only 82.0%
+    assert median_interval([9.0, 1.0, 8.0, 2.0, 7.0, 3.0, 6.0, 4.0, 5.0]) == (2.0, 8.0)
+    # n = 5: even [min, max] covers only 1 - 2 / 32 = 93.75%: the widest is given
+    assert median_interval([5.0, 1.0, 4.0, 2.0, 3.0]) == (1.0, 5.0)
+    # n = 17: [x(5), x(13)] covers 1 - 2 P(B <= 4) = 95.1%; [x(6), x(12)] 85.7%
+    assert median_interval([float(v) for v in range(1, 18)]) == (5.0, 13.0)
+
+
+def test_a_pass_whose_dense_control_is_off_by_2x_is_marked_and_a_steady_one_is_not():
+    """Issue 29 N8, on given per-round timings (seconds): the model against dense, and an
+    identical dense copy against dense in the same rounds."""
+    dense = [1.0, 1.0, 2.0, 1.0, 1.0]
+    model = [0.5, 0.6, 1.0, 0.4, 0.5]  # ratios 0.5, 0.6, 0.5, 0.4, 0.5
+    steady = LatencyRatio.from_rounds(model, dense, control=[1.0, 1.1, 2.0, 0.95, 1.0])
+    assert (steady.ratio, steady.low, steady.high, steady.rounds) == (0.5, 0.4, 0.6, 5)
+    assert steady.control == 1.0 and not steady.noisy
+    assert steady.relative_width == pytest.approx(0.4)
+    busy = LatencyRatio.from_rounds(model, dense, control=[2.0, 2.2, 4.0, 1.8, 2.0])
+    assert busy.control == 2.0 and busy.noisy
+    assert abs(LatencyRatio.from_rounds(model, dense, [1.11] * 5).control - 1) > CONTROL_TOLERANCE
+
+
+def test_rounds_stop_when_settled_and_go_on_to_the_bound_when_not():
+    models = {"a": nn.Linear(2, 2), "b": nn.Linear(2, 2)}
+    plan = LatencyPlan(min_rounds=3, max_rounds=7, min_time_s=0.0, max_seconds=1e9)
+    x = torch.zeros(1, 2)
+    seen = []
+
+    def never(times):
+        seen.append(len(times["a"]))
+        return False
+
+    assert [len(t) for t in interleaved_latency(models, x, plan, never).values()] == [7, 7]
+    assert seen == [3, 4, 5, 6, 7]
+    settled = interleaved_latency(models, x, plan, lambda times: True)
+    assert [len(t) for t in settled.values()] == [3, 3]
+
+
 def test_kernel_names_what_exploits_the_compression():
     model = nn.Sequential(nn.Conv2d(3, 4, 3))
     assert kernel_of(model) == "none (dense model)"
@@ -65,3 +109,25 @@ def test_kernel_names_what_exploits_the_compression():
     assert kernel_of(model) == "none (masks on dense kernels)"
     setattr(model, DENSE_COUNTS_ATTRIBUTE, {"0.weight": 200})
     assert kernel_of(model) == "dense kernels (channels removed)"
+
+
+def test_a_noisy_rows_latency_is_marked_in_the_table_and_left_out_of_the_frontier():
+    import pandas as pd
+
+    from benchmarks.reporting.plots import frontier_rows
+    from benchmarks.reporting.tables import _inference
+
+    table = pd.DataFrame(
+        {
+            "kind": ["static", "static", "structured"],
+            "method": ["magnitude", "snip", "channel_magnitude"],
+            "inference/latency_ratio_b1:mean": [1.02, 0.98, 0.61],
+            "inference/latency_ratio_b8:mean": [1.01, 0.99, 0.55],
+            "inference/latency_noisy_b1:mean": [0.0, 0.5, 0.0],  # one of snip's two seeds
+            "inference/latency_noisy_b8:mean": [0.0, 0.0, 0.0],
+            "delta_m:mean": [-3.0, -4.0, -9.0],
+        }
+    )
+    assert list(frontier_rows(table)["method"]) == ["magnitude", "channel_magnitude"]
+    shown = [_inference(row)[0] for _, row in table.iterrows()]
+    assert shown == ["1.02 / 1.01", "0.98 / 0.99 ~", "0.61 / 0.55"]
