@@ -30,7 +30,7 @@ from benchmarks.reporting.settings import (
     split_settings,
     with_shared_cells,
 )
-from benchmarks.reporting.staged import remove_leftovers, staged_files
+from benchmarks.reporting.staged import new_generation, remove_leftovers
 from benchmarks.reporting.tables import failure_lines, render_setting
 from benchmarks.tracking.arguments import add_store_arguments
 from benchmarks.tracking.collect import collect_failures, collect_runs
@@ -60,7 +60,7 @@ def write_leaderboard(
     out.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)  # staged files of leaderboards killed midway
     sections = []
-    with staged_files() as files:  # all files replaced at once, or none
+    with new_generation(out) as (folder, files):  # every file replaced at once, or none
         for setting in split_settings(with_shared_cells(frame), comparison):
             table = aggregate(setting)
             text = render_setting(setting, table, comparison)
@@ -68,19 +68,21 @@ def write_leaderboard(
             if not failures.empty:
                 text += "\n".join(failure_lines(failures[failures[SETTING_ID] == setting_id]))
             name = f"{setting.slug}{suffix}"
-            files.write_text(out / f"{name}.md", f"# Leaderboard\n\n{text}")
-            table.to_csv(files.path(out / f"{name}.csv"), index=False, float_format="%.6g")
+            files.write_text(folder / f"{name}.md", f"# Leaderboard\n\n{text}")
+            table.to_csv(files.path(folder / f"{name}.csv"), index=False, float_format="%.6g")
             if delta_m_rows(table).size:  # a dense-only setting has nothing to plot
-                plot_delta_m(setting, table, files.path(out / f"{name}_delta_m.png"), comparison)
+                plot_delta_m(setting, table, files.path(folder / f"{name}_delta_m.png"), comparison)
             if frontier_rows(table).size:  # runs from before latency was measured have none
-                plot_frontier(setting, table, files.path(out / f"{name}_frontier.png"), comparison)
+                plot_frontier(
+                    setting, table, files.path(folder / f"{name}_frontier.png"), comparison
+                )
             sections.append(text)
         if not failures.empty:  # settings where nothing finished
             orphans = failures[~failures[SETTING_ID].isin(set(frame[SETTING_ID]))]
             sections += failure_lines(orphans)
         full = "\n".join(sections)
         files.write_text(
-            out / f"leaderboard{suffix}.md",
+            folder / f"leaderboard{suffix}.md",
             f"# Leaderboard\n\nGenerated from {uri} (MLflow experiment {experiment}).\n\n{full}",
         )
     return full

@@ -279,11 +279,13 @@ def leaderboard_paused_at(moment: str, k: int, results: Path, uri: str) -> tuple
     return stopped, board.stderr.read().decode()
 
 
-def test_a_leaderboard_killed_mid_write_leaves_the_previous_files_whole(tmp_path):
+def test_a_leaderboard_killed_mid_write_shows_one_generation_whole(tmp_path):
     """kill -9 at moments the test picks and sees happen: just after the leaderboard opened its
-    first and its last output file for writing (created or truncated, nothing written), and just
-    after its first and its last rename. Every visible file is whole and is either the old
-    generation's or the new one's; the staged leftovers are removed by the next leaderboard."""
+    first and its last output file for writing (created or truncated, nothing written), just
+    after its first and its last rename, and just after its new generation took the results
+    folder's place. Before that moment every visible file is the old generation's, after it every
+    one is the new one's: never a mix (issue 29 D12). The next leaderboard removes the leftovers
+    beside the folder."""
     uri = sqlite_uri(tmp_path)
     two_seeds = run_benchmark(tmp_path, "method=magnitude", "sparsity=0.5", "sweep.seeds=[0,1]")
     assert two_seeds.returncode == 0, two_seeds.stderr[-2000:]
@@ -297,28 +299,31 @@ def test_a_leaderboard_killed_mid_write_leaves_the_previous_files_whole(tmp_path
     stopped, stderr = leaderboard_paused_at("open", 10**6, fresh, uri)  # to the end: counts
     counts = stderr.strip().splitlines()[-1]
     assert not stopped and counts.startswith("opened"), stderr[-2000:]
-    opened, renamed = (int(n) for n in counts.split()[1::2])
+    opened, renamed, swapped = (int(n) for n in counts.split()[1::2])
+    assert swapped == 1
     new = visible_files(fresh)
     assert set(new) == set(old) and new != old
-    moments = [("open", 1), ("open", opened), ("rename", 1), ("rename", renamed - 1)]
+    texts = {n for n in new if not n.endswith(".png")}
+    moments = [("open", 1), ("open", opened), ("rename", 1), ("rename", renamed), ("swap", 1)]
     for moment, k in moments:
         stopped, _ = leaderboard_paused_at(moment, k, results, uri)
         assert stopped, f"the leaderboard never reached its {moment} number {k}"
         visible = visible_files(results)
-        assert set(visible) == set(old), (moment, k)
-        for name, content in visible.items():
-            if name.endswith(".png"):
-                assert content.endswith(PNG_END), (moment, k, name)
-            else:
-                assert content in (old[name], new[name]), (moment, k, name, content[:80])
-        assert any(p.name.startswith(".") for p in results.iterdir()), "nothing was staged"
+        generation = new if moment == "swap" else old
+        assert set(visible) == set(generation), (moment, k)
+        assert {n: visible[n] for n in texts} == {n: generation[n] for n in texts}, (moment, k)
+        for name in set(visible) - texts:
+            assert visible[name].endswith(PNG_END), (moment, k, name)
+        leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".results.")]
+        assert leftovers, (moment, k)  # the killed writer's generation folder
     subprocess.run(
         [sys.executable, "-m", "benchmarks.leaderboard", *board_options(uri, results)],
         cwd=ROOT,
         check=True,
         capture_output=True,
     )
-    assert sorted(p.name for p in results.iterdir()) == sorted(new)  # leftovers removed
-    assert {n: c for n, c in visible_files(results).items() if not n.endswith(".png")} == {
-        n: c for n, c in new.items() if not n.endswith(".png")
+    assert sorted(p.name for p in results.iterdir()) == sorted(new)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".results.")]
+    assert {n: c for n, c in visible_files(results).items() if n in texts} == {
+        n: new[n] for n in texts
     }
