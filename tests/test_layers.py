@@ -1,8 +1,9 @@
 """The layering: benchmarks' sub-packages -> (methods, datasets) -> core, nothing upward.
 
 Inside ``benchmarks``: tools and the entry points may use everything; sweep runs cells and
-reports; reporting reads the store and rebuilds cells; cells use training, tracking and
-inference; training, tracking and inference sit on the library packages only.
+reports; reporting reads the store, rebuilds cells and reads the inference measurement's
+tolerances; cells use training, tracking and inference; training, tracking and inference sit on
+the library packages only.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ ALLOWED = {
     "benchmarks.inference": LIBRARY,
     "benchmarks.cells": LIBRARY
     | {"benchmarks.training", "benchmarks.tracking", "benchmarks.inference"},
-    "benchmarks.reporting": LIBRARY | {"benchmarks.cells", "benchmarks.tracking"},
+    "benchmarks.reporting": LIBRARY
+    | {"benchmarks.cells", "benchmarks.tracking", "benchmarks.inference"},
     "benchmarks.sweep": LIBRARY
     | {"benchmarks.cells", "benchmarks.training", "benchmarks.tracking", "benchmarks.reporting"},
 }
