@@ -170,15 +170,16 @@ def build_file_bundle(
             raise DatasetError(f"{where}: the {split} split has no samples")
     splits = {split: samples[:limit] for split, samples in splits.items()}
     check_files(where, splits)
-    train_transform = None
+    train_transform, train_crop = None, None
     if crop is not None:
         if len(crop) != 2 or min(crop) < 1:
             raise DatasetError(f"dataset.crop must be [height, width], got {list(crop)}")
-        train_transform = JointTrainTransform(tasks, (int(crop[0]), int(crop[1])))
+        train_crop = (int(crop[0]), int(crop[1]))
+        train_transform = JointTrainTransform(tasks, train_crop)
     datasets = {
         split: FileMultiTaskDataset(
             samples, decoders, train_transform if split == "train" else None
         )
         for split, samples in splits.items()
     }
-    return DatasetBundle(name, tasks, datasets, datasets["test"].resolution())
+    return DatasetBundle(name, tasks, datasets, datasets["test"].resolution(), train_crop)

@@ -27,11 +27,17 @@ class DatasetBundle:
     tasks: tuple[TaskSpec, ...]
     splits: dict[str, Dataset]
     resolution: tuple[int, int]
+    crop: tuple[int, int] | None = None  # the training crop, when training images are cropped
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of an evaluation image, the input size costs are counted at."""
         return (IMAGE_CHANNELS, *self.resolution)
+
+    @property
+    def train_image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of a training image (the crop, if any): what a training step costs at."""
+        return (IMAGE_CHANNELS, *(self.crop or self.resolution))
 
     def summary(self) -> list[str]:
         task_list = ", ".join(t.name for t in self.tasks)

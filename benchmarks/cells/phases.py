@@ -67,7 +67,7 @@ class TrainingPhases:
             device,
             protocol.num_workers,
         )
-        self.cost = TrainingCost(model, bundle.image_shape, protocol.batch_size)
+        self.cost = TrainingCost(model, bundle.train_image_shape, protocol.batch_size)
         self.steps_done = 0
         self.phase = 0  # train_for calls so far: what a checkpoint's position counts in
         self._resume = plan.resume

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 
 import pytest
@@ -91,3 +92,21 @@ def test_runs_log_their_whole_training_budget_source_model_included(tmp_path):
     assert runs["dense"]["budget/train_flops"] == pytest.approx(dense_flops)
     finetune_flops = finetune * per_mac * runs["magnitude"]["model/macs_nonzero"]
     assert runs["magnitude"]["budget/train_flops"] == pytest.approx(dense_flops + finetune_flops)
+
+
+def test_a_training_step_is_counted_at_the_crop_not_the_evaluation_resolution(tmp_path):
+    """Issue 25: real datasets train on crops of their images; the FLOPs of a step are those of
+    the crop. A 3->2 3x3 conv (padding 1) keeps 54 weights, each used at every pixel."""
+    from benchmarks.cells.phases import TrainingPhases
+    from datasets.registry import build_dataset
+    from tests.dataset_files import write_nyu_adashare
+    from tests.helpers import TINY_PROTOCOL
+
+    write_nyu_adashare(tmp_path / "nyu")
+    bundle = build_dataset("nyuv2", {"root": str(tmp_path / "nyu"), "crop": [8, 12]})
+    height, width = bundle.resolution
+    assert bundle.train_image_shape == (3, 8, 12) and (height, width) != (8, 12)
+    conv = nn.Conv2d(3, 2, 3, padding=1, bias=False)
+    protocol = dataclasses.replace(TINY_PROTOCOL, batch_size=2)
+    phases = TrainingPhases(conv, bundle, protocol, None, None, None, 0, torch.device("cpu"))
+    assert phases.cost.step_flops(MaskSet({}, {})) == 54 * 8 * 12 * 2 * 3 * 2
