@@ -23,9 +23,10 @@ from benchmarks.cells.resources import CellResources
 from benchmarks.cells.resume import ResumePoint, find_resume_point
 from benchmarks.cells.source import SourceModel, source_cell
 from benchmarks.tracking.claims import CellTakenError
-from benchmarks.tracking.run_log import TrackedRun
+from benchmarks.tracking.run_log import TrackedRun, delete_artifacts
 from benchmarks.tracking.schema import (
     PRETRAINED_RUN_ID,
+    RESUME_CHECKPOINT,
     RESUMED_AT,
     RESUMED_FROM,
     SNAPSHOTS,
@@ -226,7 +227,16 @@ def run_cell(resources: CellResources, cell: Cell) -> str:
         )
         records.log_inference(run, setup.model, setup.dense_network(), bundle, phases.steps_done)
         records.log_artifacts(run, cell, setup.model, masks, bundle)
+        _drop_resume_checkpoints(resources, run, cell)
         return run.run_id
+
+
+def _drop_resume_checkpoints(resources: CellResources, run: TrackedRun, cell: Cell) -> None:
+    """The cell finished: nothing resumes from its checkpoints again (this run's, its killed
+    runs'), each as large as the model and its optimiser state."""
+    run.delete_artifacts(RESUME_CHECKPOINT[0])
+    for killed in resources.tracker.runs_of(cell.key, "KILLED"):
+        delete_artifacts(resources.tracker.client, killed.info.run_id, RESUME_CHECKPOINT[0])
 
 
 def _continue_killed_run(

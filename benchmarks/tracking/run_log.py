@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import threading
 import time
@@ -29,6 +30,19 @@ def heartbeat_period(stale_after_s: float) -> float:
 def now() -> str:
     """A heartbeat's value: seconds since the epoch."""
     return f"{time.time():.0f}"
+
+
+def delete_artifacts(client: MlflowClient, run_id: str, folder: str) -> None:
+    """Remove a run's artifact ``folder`` (a resume checkpoint nothing will read again); a store
+    whose artifacts cannot be deleted keeps it, with a warning."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    location = client.get_run(run_id).info.artifact_uri
+    repository = get_artifact_repository(location, tracking_uri=client.tracking_uri)
+    try:
+        repository.delete_artifacts(folder)
+    except (NotImplementedError, OSError) as error:
+        logging.getLogger(__name__).warning("run %s: %s/ kept (%s)", run_id, folder, error)
 
 
 class TrackedRun:
@@ -100,6 +114,10 @@ class TrackedRun:
         from benchmarks.tracking.models import log_model
 
         log_model(self.client, self.run_id, model, description, image_shape)
+
+    def delete_artifacts(self, folder: str) -> None:
+        """Remove the run's artifact ``folder`` (``delete_artifacts``)."""
+        delete_artifacts(self.client, self.run_id, folder)
 
     def artifact_text(self, text: str, filename: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:

@@ -73,6 +73,7 @@ def test_sigterm_saves_a_checkpoint_and_the_rerun_resumes_from_it(tmp_path):
     step = int(killed.data.tags["resume_point"].split()[-1])  # "phase 0 step N"
     history = client.get_metric_history(finished.info.run_id, "train/loss")
     assert min(m.step for m in history) > step  # nothing before the checkpoint trained again
+    assert not list((tmp_path / "mlartifacts").rglob("resume/checkpoint.pt"))  # none kept
 
 
 def test_after_kill_9_a_rerun_redoes_only_the_killed_cell(tmp_path):
@@ -245,6 +246,8 @@ def test_a_truncated_checkpoint_is_passed_over_and_the_cell_completes(tmp_path):
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "its checkpoint cannot be read" in rerun.stdout + rerun.stderr
     assert runs_by_status(tmp_path) == Counter({("0", "KILLED"): 1, ("0", "FINISHED"): 1})
+    # the cell finished: no checkpoint of it is kept, the killed run's included (issue 25)
+    assert not list((tmp_path / "mlartifacts").rglob("resume/checkpoint.pt"))
 
 
 PNG_END = b"IEND\xaeB`\x82"  # the last chunk of a complete PNG file
