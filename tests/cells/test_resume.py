@@ -15,6 +15,7 @@ from benchmarks.tracking.store import Tracker
 from benchmarks.training import preemption
 from benchmarks.training.stream import BatchStream
 from datasets.registry import build_dataset
+from tests.helpers import TINY_PROTOCOL
 
 
 def synthetic_split(tmp_path):
@@ -121,3 +122,17 @@ def test_sigterm_then_rerun_resumes_and_matches_an_uninterrupted_run(
         # snapshots saved before the kill were carried over (lth reads them)
         folder = cut.download(got[2].info.run_id, "snapshots", str(tmp_path / "snap"))
         assert sorted(p.name for p in folder.glob("*.pt")) == ["step_0.pt", "step_2.pt"]
+
+
+def test_scoring_batches_stay_in_host_memory_and_reach_the_device_as_they_are_read(tiny_bundle):
+    """Issue 25: 50 cached scoring batches held on a GPU for a whole cell. Read on the ``meta``
+    device (any device but the CPU shows where a batch goes), they arrive there, while another
+    reader's CPU batches of the same seed hold the values, the same on every call."""
+    from benchmarks.cells.execute import scoring_batches
+
+    on_meta = scoring_batches(tiny_bundle, TINY_PROTOCOL, 0, torch.device("meta"))
+    assert all(v.device.type == "meta" for batch in on_meta(2) for v in batch.values())
+    on_cpu = scoring_batches(tiny_bundle, TINY_PROTOCOL, 0, torch.device("cpu"))
+    first, again = list(on_cpu(2)), list(on_cpu(3))
+    assert len(again) == 3
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(first, again[:2], strict=True) for k in a)
