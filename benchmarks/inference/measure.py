@@ -10,7 +10,9 @@ identical copy of the reference timed in the same rounds is the control: when it
 1 by more than ``CONTROL_TOLERANCE`` the pass was too noisy to tell (``LatencyRatio.noisy``).
 On CUDA each timing is synchronised. Peak memory on the CPU: the largest sum of live tensor
 storages during the forward (weights, input and every intermediate, counted at the operator
-level: kernels' private scratch space is not seen); on CUDA ``torch.cuda.max_memory_allocated``.
+level: kernels' private scratch space is not seen); on CUDA the rise of
+``torch.cuda.max_memory_allocated`` during the forward plus the weights and the input, so
+tensors other work left on the device do not count.
 """
 
 from __future__ import annotations
@@ -130,13 +132,16 @@ def peak_forward_bytes(model: nn.Module, x: torch.Tensor) -> int:
     """Peak bytes in use during ``model(x)``: weights, buffers, the input and live
     intermediates."""
     model.eval()
-    if x.is_cuda:
-        torch.cuda.synchronize()
+    resident = [*model.state_dict().values(), x]
+    if x.is_cuda:  # what the forward adds on top of what was allocated, plus weights and input
+        torch.cuda.synchronize(x.device)
+        before = torch.cuda.memory_allocated(x.device)
         torch.cuda.reset_peak_memory_stats(x.device)
         model(x)
-        torch.cuda.synchronize()
-        return int(torch.cuda.max_memory_allocated(x.device))
-    tracker = _LiveStorage([*model.state_dict().values(), x])
+        torch.cuda.synchronize(x.device)
+        added = torch.cuda.max_memory_allocated(x.device) - before
+        return int(added + sum(t.untyped_storage().nbytes() for t in resident))
+    tracker = _LiveStorage(resident)
     with tracker:
         model(x)
     return tracker.peak

@@ -59,3 +59,20 @@ def test_metrics_on_cuda_match_cpu(tiny_tasks, tiny_bundle):
     on_gpu = evaluate(gpu_model, split, tiny_bundle.tasks, torch.device("cuda"), 4)
     for key, value in on_cpu.items():
         assert on_gpu[key] == pytest.approx(value, rel=1e-3, abs=1e-3), key
+
+
+def test_cuda_peak_memory_counts_the_forward_not_what_else_is_on_the_device():
+    """Issue 25: a cell's other tensors (optimiser state, cached batches) were counted in the
+    inference figure. 256 MB left on the device must not move it."""
+    from torch import nn
+
+    from benchmarks.inference.measure import peak_forward_bytes
+
+    model = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 8)).cuda()
+    x = torch.zeros(64, 256, device="cuda")
+    alone = peak_forward_bytes(model, x)
+    other_work = torch.empty(256 * 2**20, dtype=torch.uint8, device="cuda")
+    assert peak_forward_bytes(model, x) == alone
+    del other_work
+    on_cpu = peak_forward_bytes(model.cpu(), x.cpu())
+    assert on_cpu <= alone < on_cpu + 64 * 2**10  # the caching allocator rounds blocks up
