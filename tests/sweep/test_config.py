@@ -163,3 +163,20 @@ def test_a_misspelt_override_names_the_close_valid_options():
     assert "did you mean protocol?" in unknown_key_message(["protocl.steps=3"])
     assert unknown_key_message(["method=snip", "method.scoring_batches=3", "seed=0"]) is None
     assert unknown_key_message(["-m", "method=snip,grasp", "sparsity=0.5,0.9"]) is None
+
+
+@pytest.mark.parametrize("preset", ["paper_nyuv2", "paper_cityscapes", "paper_taskonomy"])
+def test_another_model_on_a_paper_preset_replaces_the_presets_model_whole(preset):
+    """Issue 25: the preset's deeplab options (head, init) made `model=small_cnn` an error."""
+    authors = expand_sweep(compose_with(f"experiment={preset}", "method=dense"))[0].model
+    assert authors == {
+        "name": "deeplab_resnet34",
+        "pretrained_path": None,
+        "head": "aspp_fc",
+        "init": "authors",
+    }
+    cell = expand_sweep(compose_with(f"experiment={preset}", "model=small_cnn", "method=dense"))[0]
+    assert cell.model == {"name": "small_cnn", "width": 16}
+    assert cell.model_options.width == 16
+    tuned = expand_sweep(compose_with(f"experiment={preset}", "model.head=aspp", "method=dense"))
+    assert tuned[0].model["head"] == "aspp" and tuned[0].model["init"] == "authors"
