@@ -12,8 +12,9 @@ Metrics (a run logs them under ``inference/``; parameters and MACs are its ``mod
   off 1 by more than ``CONTROL_TOLERANCE`` (the pass cannot tell such differences), else 0;
 - ``peak_memory_b8_mb`` and ``peak_memory_ratio_b8``: peak memory of one batch-8 forward pass;
 - ``macs_ratio``, ``params_ratio``: MACs executed and parameters stored, against dense.
-Tags: ``kernel`` (what exploits the compression: ``dense kernels (channels removed)``,
-``none (masks on dense kernels)`` or ``none (dense model)``), ``device``, ``threads``.
+Tags: ``input`` (the image shape measured at, CxHxW), ``kernel`` (what exploits the
+compression: ``dense kernels (channels removed)``, ``none (masks on dense kernels)`` or ``none
+(dense model)``), ``device``, ``threads``.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ def inference_cost(
     metrics["params_ratio"] = count_parameters(model)[0] / count_parameters(dense)[0]
     model.train(was_training)
     tags = {
+        "input": "x".join(str(n) for n in image_shape),
         "kernel": kernel_of(model),
         "device": str(device),
         "threads": str(torch.get_num_threads()),

@@ -151,8 +151,9 @@ def peak_forward_bytes(model: nn.Module, x: torch.Tensor) -> int:
 class LatencyPlan:
     """How latency is timed: rounds in random order, each timing at least ``min_time_s``; at
     least ``min_rounds``, then more until the ratio's interval is within ``target_width`` of the
-    ratio, ``max_rounds`` are done or ``max_seconds`` have passed (the bound that keeps a big
-    network on a CPU from spending minutes here)."""
+    ratio or ``max_rounds`` are done. ``max_seconds`` bounds it all: past it, timing stops after
+    the round under way once there are two (a big network on a CPU, where one round takes
+    seconds, never spends minutes here; its ``_rounds`` and wide interval say so)."""
 
     min_rounds: int = 5
     max_rounds: int = 25
@@ -163,6 +164,7 @@ class LatencyPlan:
 
 
 DEFAULT_PLAN = LatencyPlan()
+MIN_ROUNDS_IN_TIME = 2  # the fewest rounds the time bound leaves: one ratio has no spread
 CONTROL_TOLERANCE = 0.10  # a dense-vs-dense control further than this from 1 marks the pass
 CONFIDENCE = 0.95
 
@@ -239,7 +241,7 @@ def interleaved_latency(
     settled: Callable[[dict[str, list[float]]], bool] | None = None,
 ) -> dict[str, list[float]]:
     """Seconds per forward pass of each model on ``x``, one entry per round: ``min_rounds``,
-    then more until ``settled(times)`` says so or the plan's bounds are reached."""
+    then more until ``settled(times)`` says so, or fewer when ``max_seconds`` run out."""
     plan = plan or DEFAULT_PLAN
     started = time.perf_counter()
     for model in models.values():
@@ -255,8 +257,9 @@ def interleaved_latency(
         rng.shuffle(order)
         for name in order:
             times[name].append(_time_once(models[name], x, repeats[name]))
-        if done >= plan.min_rounds and (
-            settled is None or settled(times) or time.perf_counter() - started > plan.max_seconds
+        out_of_time = time.perf_counter() - started > plan.max_seconds
+        if (done >= MIN_ROUNDS_IN_TIME and out_of_time) or (
+            done >= plan.min_rounds and (settled is None or settled(times))
         ):
             break
     return times

@@ -99,6 +99,9 @@ def test_rounds_stop_when_settled_and_go_on_to_the_bound_when_not():
     assert seen == [3, 4, 5, 6, 7]
     settled = interleaved_latency(models, x, plan, lambda times: True)
     assert [len(t) for t in settled.values()] == [3, 3]
+    no_time = LatencyPlan(min_rounds=5, max_rounds=7, min_time_s=0.0, max_seconds=0.0)
+    cut = interleaved_latency(models, x, no_time, never)  # the bound wins, after two rounds
+    assert [len(t) for t in cut.values()] == [2, 2]
 
 
 def test_kernel_names_what_exploits_the_compression():
