@@ -96,7 +96,7 @@ def prepare_sweep(cfg: DictConfig, cells: list[Cell] | None = None):
     validate(cells)
     check_results_dir(str(cfg.results_dir))
     device = resolve_device(str(cfg.device))
-    workers = resolve_workers(cfg.workers, str(device))
+    workers = resolve_workers(cfg.workers, str(device), cells_per_gpu(cfg.get("cells_per_gpu", 1)))
     if is_multirun():
         workers = _share_cores_with_other_jobs(cfg.workers)
     threads = threads_per_cell(cfg.get("threads_per_cell"), device, min(workers, len(cells)))
@@ -113,6 +113,10 @@ def prepare_sweep(cfg: DictConfig, cells: list[Cell] | None = None):
     for cell in cells:  # load (or render) each dataset now: a bad root fails before training
         resources.dataset(cell)
     return cells, resources, workers, threads
+
+
+def cells_per_gpu(value: object) -> int:
+    return positive_integer("cells_per_gpu", value, "1 (one cell per GPU)")
 
 
 def threads_per_cell(chosen: int | str | None, device, workers: int) -> int:

@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
+from multiprocessing.sharedctypes import Synchronized
 
 from benchmarks.cells.cell import Cell
 from benchmarks.sweep.progress import Progress
@@ -60,14 +61,27 @@ def positive_integer(option: str, value: object, alternative: str) -> int:
     return count
 
 
-def resolve_workers(workers: int | str, device: str) -> int:
-    """``auto``: one per core on the CPU (measured fastest here), one on a GPU (cells share it)."""
+def resolve_workers(workers: int | str, device: str, cells_per_gpu: int = 1) -> int:
+    """``auto``: one per core on the CPU (measured fastest here); on ``cuda``, ``cells_per_gpu``
+    per visible GPU (each worker pinned to one: ``worker_device``); one on a chosen ``cuda:N``."""
     if workers == "auto":
+        if device == "cuda":
+            import torch
+
+            return max(1, torch.cuda.device_count()) * cells_per_gpu
         return 1 if device.startswith("cuda") else available_cores()
     return positive_integer("workers", workers, "auto")
 
 
-def _start_worker(setup: WorkerSetup) -> None:
+def worker_device(device: str, index: int, gpus: int) -> str:
+    """The device of the ``index``-th worker: on ``cuda`` (no index) the GPUs in turn, so the
+    workers of a node spread over all of them; a chosen ``cuda:N`` or the CPU as given."""
+    if device == "cuda" and gpus > 0:
+        return f"cuda:{index % gpus}"
+    return device
+
+
+def _start_worker(setup: WorkerSetup, started: Synchronized) -> None:
     import torch
 
     from benchmarks.cells.resources import CellResources
@@ -76,10 +90,17 @@ def _start_worker(setup: WorkerSetup) -> None:
     global _RESOURCES
     preemption.install()
     torch.set_num_threads(setup.threads)
+    with started.get_lock():  # this worker's number: which GPU it takes
+        index = started.value
+        started.value += 1
+    gpus = torch.cuda.device_count() if setup.device == "cuda" else 0
+    device = torch.device(worker_device(setup.device, index, gpus))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # allocations without a device land on this worker's GPU
     logging.basicConfig(
-        level=logging.INFO, format=f"[worker {os.getpid()}] %(levelname)s %(message)s"
+        level=logging.INFO, format=f"[worker {os.getpid()} {device}] %(levelname)s %(message)s"
     )
-    _RESOURCES = CellResources(setup.store.open(), torch.device(setup.device))
+    _RESOURCES = CellResources(setup.store.open(), device)
     _IDLE.set()
     threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
 
@@ -134,7 +155,8 @@ class WorkerPool:
 
     def _start(self) -> ProcessPoolExecutor:
         context = get_context("spawn")  # a clean interpreter: no inherited torch threads or locks
-        return ProcessPoolExecutor(self.workers, context, _start_worker, (self.setup,))
+        started = context.Value("i", 0)  # workers number themselves from it, in start order
+        return ProcessPoolExecutor(self.workers, context, _start_worker, (self.setup, started))
 
     def submit(self, cell: Cell) -> Future:
         return self.executor.submit(_run_in_worker, cell)

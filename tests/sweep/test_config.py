@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
@@ -180,3 +181,29 @@ def test_another_model_on_a_paper_preset_replaces_the_presets_model_whole(preset
     assert cell.model_options.width == 16
     tuned = expand_sweep(compose_with(f"experiment={preset}", "model.head=aspp", "method=dense"))
     assert tuned[0].model["head"] == "aspp" and tuned[0].model["init"] == "authors"
+
+
+def test_the_slurm_gpu_launcher_asks_each_job_for_a_gpu_cpus_and_memory():
+    """Issue 25: hydra/launcher=slurm asked for no GPU and one CPU: a job trained on one core."""
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=["experiment=paper_nyuv2", "hydra/launcher=slurm_gpu"],
+            return_hydra_config=True,
+        )
+    launcher = cfg.hydra.launcher
+    assert launcher.gpus_per_node == 1 and launcher.mem_gb >= 32
+    assert launcher.cpus_per_task > cfg.protocol.num_workers  # the loader's and the trainer's
+    assert launcher.additional_parameters.requeue and launcher.max_num_timeout == 3  # slurm's
+    assert "submitit" in launcher._target_ and cfg.device == "cuda"
+
+
+@pytest.mark.parametrize("preset", ["paper_nyuv2", "paper_cityscapes", "paper_taskonomy"])
+def test_a_paper_preset_on_a_machine_without_cuda_fails_at_start_up(preset, monkeypatch, caplog):
+    from benchmarks.sweep.main import sweep
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as stopped:
+        sweep(compose_with(f"experiment={preset}", "dataset.root=/nonexistent"))
+    assert stopped.value.code == 2
+    assert "device=cuda but PyTorch sees no CUDA device" in caplog.text

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from benchmarks.sweep.report import SweepReport
 from benchmarks.sweep.schedule import Schedule, cells_to_run
 from benchmarks.sweep.setup import execute_sweep, prepare_sweep
-from benchmarks.sweep.workers import resolve_workers
+from benchmarks.sweep.workers import resolve_workers, worker_device
 from tests.helpers import smoke_cells, smoke_config, store_runs
 
 
@@ -55,6 +56,46 @@ def test_finished_cells_are_skipped_and_a_finished_source_is_not_waited_for():
 )
 def test_worker_count(workers, device, expected):
     assert resolve_workers(workers, device) == expected
+
+
+def test_auto_runs_cells_per_gpu_workers_on_every_visible_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    assert resolve_workers("auto", "cuda") == 8
+    assert resolve_workers("auto", "cuda", cells_per_gpu=2) == 16
+    assert resolve_workers("auto", "cuda:3") == 1  # a chosen GPU: one worker on it
+
+
+def test_workers_on_cuda_take_the_gpus_in_turn():
+    """Issue 25: every worker trained on GPU 0. Worker i takes GPU i mod the GPUs."""
+    assert [worker_device("cuda", i, 4) for i in range(6)] == [
+        "cuda:0",
+        "cuda:1",
+        "cuda:2",
+        "cuda:3",
+        "cuda:0",
+        "cuda:1",
+    ]
+    assert worker_device("cuda:2", 5, 4) == "cuda:2"  # chosen: all on it
+    assert worker_device("cpu", 1, 0) == "cpu"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
+def test_two_workers_on_cuda_run_their_cells_on_two_different_gpus(tmp_path):
+    cfg = smoke_config(
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        f"results_dir={tmp_path}/results",
+        f"dataset.cache_dir={tmp_path}/cache",
+        "method=dense",
+        "sweep.seeds=[0,1,2,3]",
+        "device=cuda",
+        "workers=2",
+    )
+    cells, resources, workers, threads = prepare_sweep(cfg)
+    report = execute_sweep(cells, resources, workers, threads)
+    assert not report.failed, report.summary()
+    devices = {r.data.params["device"] for r in store_runs(f"sqlite:///{tmp_path}/mlflow.db")}
+    assert devices == {"cuda:0", "cuda:1"}
 
 
 @pytest.mark.parametrize("workers", [0, -1, "two", 1.5])
