@@ -25,6 +25,7 @@ import numpy as np
 
 from core.tasks import make_task
 from datasets.file_dataset import (
+    FileDatasetOptions,
     SampleFiles,
     build_file_bundle,
     depth_from_array,
@@ -32,7 +33,7 @@ from datasets.file_dataset import (
     labels_from_array,
 )
 from datasets.files import DatasetError, numbered_ids, require_dir, resolve_layout
-from datasets.registry import DatasetBundle, DatasetOptions, register_dataset
+from datasets.registry import DatasetBundle, register_dataset
 
 LAYOUTS = {  # name -> (marker that identifies it, description)
     "adashare": (
@@ -47,7 +48,7 @@ LAYOUTS = {  # name -> (marker that identifies it, description)
 
 
 @dataclass(frozen=True)
-class CityscapesOptions(DatasetOptions):
+class CityscapesOptions(FileDatasetOptions):
     root: str | None = field(
         default=None,
         metadata={
@@ -169,4 +170,5 @@ def build_cityscapes(options: CityscapesOptions) -> DatasetBundle:
         options.crop,
         f"Cityscapes ({layout} layout) at {root}",
         limit=options.limit,
+        array_cache=options.array_cache,
     )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from datasets.array_cache import ArrayCache
 from datasets.files import DatasetError, read_array
+from datasets.registry import DatasetBundle, DatasetOptions
 
 # Turns the raw array of a file into the field's tensor (image [3,H,W] float, labels per task).
 Decoder = Callable[[np.ndarray], torch.Tensor]
@@ -23,16 +25,33 @@ class SampleFiles:
     paths: dict[str, Path]  # "image" and one entry per task name
 
 
+@dataclass(frozen=True)
+class FileDatasetOptions(DatasetOptions):
+    """Options every dataset read from files takes."""
+
+    array_cache: str | None = field(
+        default=".cache/arrays",
+        metadata={
+            "help": "folder of the memory-mapped arrays decoded once from the files (same "
+            "tensors, no PNG decoding each epoch); null: read the files every time (not part "
+            "of a cell's identity)",
+            "identity": False,
+        },
+    )
+
+
 class FileMultiTaskDataset(Dataset):
     def __init__(
         self,
         samples: Sequence[SampleFiles],
         decoders: dict[str, Decoder],
         transform: Transform | None = None,
+        arrays: ArrayCache | None = None,
     ):
         self.samples = list(samples)
         self.decoders = decoders
         self.transform = transform
+        self.arrays = arrays
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -43,7 +62,8 @@ class FileMultiTaskDataset(Dataset):
         for name, decode in self.decoders.items():
             path = sample.paths[name]
             try:
-                fields[name] = decode(read_array(path))
+                cached = self.arrays.read(name, index) if self.arrays is not None else None
+                fields[name] = decode(read_array(path) if cached is None else cached)
             except (ValueError, IndexError, RuntimeError, TypeError) as error:
                 if isinstance(error, DatasetError) and str(path) in str(error):
                     raise
@@ -150,6 +170,13 @@ def check_files(where: str, splits: dict[str, list[SampleFiles]]) -> None:
     )
 
 
+def _arrays(folder: str | None, samples: list[SampleFiles], fields: list[str]):
+    """The split's array cache, built or refreshed now (None: no cache)."""
+    if folder is None:
+        return None
+    return ArrayCache(Path(folder), {f: [s.paths[f] for s in samples] for f in fields}).prepare()
+
+
 def build_file_bundle(
     name: str,
     tasks: tuple,
@@ -158,11 +185,11 @@ def build_file_bundle(
     crop: Sequence[int] | None,
     where: str,
     limit: int | None = None,
+    array_cache: str | None = None,
 ):
     """The DatasetBundle of a file dataset: augmentation on train (when ``crop`` is set),
-    full resolution on val/test, at most ``limit`` samples per split; an empty split is an error
-    naming ``where``."""
-    from datasets.registry import DatasetBundle
+    full resolution on val/test, at most ``limit`` samples per split, raw arrays kept under
+    ``array_cache`` (``datasets.array_cache``); an empty split is an error naming ``where``."""
     from datasets.transforms import JointTrainTransform
 
     for split, samples in splits.items():
@@ -178,7 +205,10 @@ def build_file_bundle(
         train_transform = JointTrainTransform(tasks, train_crop)
     datasets = {
         split: FileMultiTaskDataset(
-            samples, decoders, train_transform if split == "train" else None
+            samples,
+            decoders,
+            train_transform if split == "train" else None,
+            _arrays(array_cache, samples, list(decoders)),
         )
         for split, samples in splits.items()
     }

@@ -24,6 +24,7 @@ import torch
 
 from core.tasks import make_task
 from datasets.file_dataset import (
+    FileDatasetOptions,
     SampleFiles,
     build_file_bundle,
     channels_first,
@@ -32,7 +33,7 @@ from datasets.file_dataset import (
     labels_from_array,
 )
 from datasets.files import DatasetError, numbered_ids, require_dir, resolve_layout
-from datasets.registry import DatasetBundle, DatasetOptions, register_dataset
+from datasets.registry import DatasetBundle, register_dataset
 
 LAYOUTS = {  # name -> (marker that identifies it, description)
     "adashare": (
@@ -51,7 +52,7 @@ MTAN_FOLDERS = {"image": "image", "seg": "label", "normal": "normal", "depth": "
 
 
 @dataclass(frozen=True)
-class NYUv2Options(DatasetOptions):
+class NYUv2Options(FileDatasetOptions):
     root: str | None = field(
         default=None,
         metadata={
@@ -190,4 +191,5 @@ def build_nyuv2(options: NYUv2Options) -> DatasetBundle:
         options.crop,
         f"NYUv2 ({layout} layout) at {root}",
         limit=options.limit,
+        array_cache=options.array_cache,
     )

@@ -35,9 +35,15 @@ import torch.nn.functional as F
 
 from core.options import check_choice
 from core.tasks import make_task
-from datasets.file_dataset import SampleFiles, build_file_bundle, channels_first, image_from_array
+from datasets.file_dataset import (
+    FileDatasetOptions,
+    SampleFiles,
+    build_file_bundle,
+    channels_first,
+    image_from_array,
+)
 from datasets.files import DatasetError, read_npy, require_dir
-from datasets.registry import DatasetBundle, DatasetOptions, register_dataset
+from datasets.registry import DatasetBundle, register_dataset
 
 log = logging.getLogger(__name__)
 DOMAINS = {
@@ -56,7 +62,7 @@ AUTHORS_MAP_RANGE = {"keypoint": 0.005, "edge": 0.08}  # of the 16-bit range, th
 
 
 @dataclass(frozen=True)
-class TaskonomyOptions(DatasetOptions):
+class TaskonomyOptions(FileDatasetOptions):
     root: str | None = field(
         default=None,
         metadata={
@@ -271,4 +277,5 @@ def build_taskonomy(options: TaskonomyOptions) -> DatasetBundle:
         options.crop,
         f"Taskonomy at {root} (splits from {split_file})",
         limit=options.limit,
+        array_cache=options.array_cache,
     )

@@ -111,6 +111,7 @@ class TrainingPhases:
             self.objective.tasks,
             self.device,
             self.protocol.eval_batch_size,
+            self.protocol.num_workers,
         )
 
     def test_loss(self) -> float:
@@ -121,6 +122,7 @@ class TrainingPhases:
             dict(self.objective.loss_weights),
             self.device,
             self.protocol.eval_batch_size,
+            self.protocol.num_workers,
         )
 
     def save_snapshot(self, step: int) -> None:

@@ -150,6 +150,52 @@ def print_loader_throughput(samples: Path, worker_counts: list[int], appetite: f
     print(f"  the dense step above consumes {appetite:8.1f} images/s")
 
 
+def print_loader_costs(samples: Path) -> None:
+    """CPU ms per image of today's data path and the array cache, and the loader cores an H200
+    would need at each (``benchmarks.tools.loader_perf``)."""
+    from tabulate import tabulate
+
+    from benchmarks.tools.loader_perf import (
+        PAPER_CROP,
+        UTILISATION,
+        gpu_appetite,
+        nyuv2_loader_costs,
+        training_gflop_per_image,
+    )
+
+    costs = nyuv2_loader_costs(samples)
+    gflop = training_gflop_per_image()
+    appetite = gpu_appetite(gflop)
+    crop = "x".join(map(str, PAPER_CROP))
+    print(
+        f"NYUv2 loader, CPU ms per image (one thread; shared samples at 480x640, {crop} crop, "
+        "scale and flip for training, full size for evaluation):"
+    )
+    rows = []
+    for cost in costs:
+        cores = {p: [r * cost.train_ms / 1e3 for r in rates] for p, rates in appetite.items()}
+        rows.append(
+            [
+                cost.name,
+                f"{cost.train_ms:.1f}",
+                f"{cost.eval_ms:.1f}",
+                f"{1e3 / cost.train_ms:.0f}",
+                *(f"{lo:.1f}-{hi:.1f}" for lo, hi in cores.values()),
+            ]
+        )
+    header = ["path", "train ms/img", "eval ms/img", "train img per core-s"]
+    header += [f"H200 loader cores ({p})" for p in appetite]
+    print(tabulate(rows, headers=header, tablefmt="github"))
+    share = "-".join(f"{u:.0%}" for u in UTILISATION)
+    rates = "; ".join(f"{p} {lo:.0f}-{hi:.0f}" for p, (lo, hi) in appetite.items())
+    print(
+        f"an H200 at {share} of its dense peak trains {rates} images/s of deeplab_resnet34 "
+        f"(aspp_fc, seg 40 + normal) at {crop}: {gflop:.0f} GFLOP per training image "
+        "(3 x 2 x the suite's MAC count)"
+    )
+    print(f"  ({costs[0].train_ms / costs[1].train_ms:.2f}x less CPU per training image cached)")
+
+
 def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
     """``--inference`` and what it measures (``benchmarks.tools.inference_perf``)."""
     parser.add_argument(
@@ -206,6 +252,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "--loaders",
         action="store_true",
         help="also time the real NYUv2 loader (shared samples, replicated) at --loader-workers",
+    )
+    parser.add_argument(
+        "--loader",
+        action="store_true",
+        help="also print the CPU ms per training and evaluation image of the NYUv2 loader, "
+        "reading its files and from the array cache, and the loader cores an H200 would need",
     )
     parser.add_argument(
         "--loader-workers",
@@ -312,6 +364,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.inference:
         print_inference(args)
     dense_step_s = print_step_ratio(device, args)
+    if args.loader:
+        print_loader_costs(args.nyuv2_samples)
     if args.loaders:
         batch = default_config(*args.override).protocol.batch_size
         print_loader_throughput(args.nyuv2_samples, args.loader_workers, batch / dense_step_s)

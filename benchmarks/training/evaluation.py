@@ -13,14 +13,26 @@ from core.tasks import TaskSpec, weighted_task_losses
 
 
 def _eval_batches(
-    model: torch.nn.Module, split: Dataset, device: torch.device, batch_size: int
+    model: torch.nn.Module,
+    split: Dataset,
+    device: torch.device,
+    batch_size: int,
+    num_workers: int = 0,
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """The split in order, on ``device``, with the model in eval mode meanwhile."""
+    """The split in order, on ``device`` (read by ``num_workers`` loader processes, pinned on a
+    GPU), with the model in eval mode meanwhile."""
     was_training = model.training
     model.eval()
+    loader = DataLoader(
+        split,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+    )
     try:
-        for batch in DataLoader(split, batch_size=batch_size, shuffle=False):
-            yield {k: v.to(device) for k, v in batch.items()}
+        for batch in loader:
+            yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}
     finally:
         model.train(was_training)
 
@@ -32,11 +44,12 @@ def evaluate(
     tasks: Sequence[TaskSpec],
     device: torch.device,
     batch_size: int,
+    num_workers: int = 0,
 ) -> dict[str, float]:
     """Metrics of every task over the full split, keyed ``<task>/<metric>``."""
     accumulators = {t.name: t.new_accumulator() for t in tasks}
     progress = Progress("  evaluating", math.ceil(len(split) / batch_size))
-    for batch in _eval_batches(model, split, device, batch_size):
+    for batch in _eval_batches(model, split, device, batch_size, num_workers):
         outputs = model(batch["image"])
         for task in tasks:
             accumulators[task.name].update(outputs[task.name], batch[task.name])
@@ -56,11 +69,14 @@ def split_loss(
     loss_weights: dict[str, float],
     device: torch.device,
     batch_size: int,
+    num_workers: int = 0,
 ) -> float:
-    """The weighted multitask loss over a whole split (mean over samples), in eval mode."""
-    total, count = 0.0, 0
-    for batch in _eval_batches(model, split, device, batch_size):
+    """The weighted multitask loss over a whole split (mean over samples), in eval mode. The sum
+    stays on the device (float64, the sum a host loop of ``.item()`` values would make) and is
+    read once: no wait for the device after every batch."""
+    total, count = torch.zeros((), dtype=torch.float64, device=device), 0
+    for batch in _eval_batches(model, split, device, batch_size, num_workers):
         loss, _ = weighted_task_losses(model(batch["image"]), batch, tasks, loss_weights)
-        total += loss.item() * len(batch["image"])
+        total += loss.detach().double() * len(batch["image"])
         count += len(batch["image"])
-    return total / max(count, 1)
+    return total.item() / max(count, 1)

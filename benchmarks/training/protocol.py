@@ -65,8 +65,8 @@ class Protocol:
         identity=False,
     )
     num_workers: int = _option(
-        "DataLoader worker processes reading training batches; 0: in the training process "
-        "(not part of the cell's identity)",
+        "DataLoader worker processes reading training and evaluation batches; 0: in the "
+        "training process (not part of the cell's identity)",
         identity=False,
     )
     amp: str = _option(

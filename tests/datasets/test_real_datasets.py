@@ -182,8 +182,9 @@ def test_empty_split_is_an_error(tmp_path):
 
 
 def test_missing_unreadable_and_mismatched_files_are_named(tmp_path):
+    """Files that break after the dataset was opened, read from the files (no array cache)."""
     write_nyu_adashare(tmp_path)
-    bundle = build_dataset("nyuv2", {"root": str(tmp_path)})
+    bundle = build_dataset("nyuv2", {"root": str(tmp_path), "array_cache": None})
     (tmp_path / "seg" / "0001.png").unlink()
     with pytest.raises(DatasetError, match=r"missing file .*seg/0001.png"):
         bundle.splits["train"][0]
@@ -207,7 +208,7 @@ def test_out_of_range_labels_and_wrong_class_count_are_errors(tmp_path):
 
 def test_bad_files_that_used_to_load_silently_or_crash_are_named_errors(tmp_path):
     write_nyu_adashare(tmp_path / "nyu")
-    nyu = build_dataset("nyuv2", {"root": str(tmp_path / "nyu")})
+    nyu = build_dataset("nyuv2", {"root": str(tmp_path / "nyu"), "array_cache": None})
     png(tmp_path / "nyu" / "normal_mask" / "0001.png", np.full((H, W), 127, np.uint8))  # grey
     with pytest.raises(DatasetError, match=r"normal_mask/0001.png.*HxWx3 normal map"):
         nyu.splits["train"][0]
@@ -218,7 +219,9 @@ def test_bad_files_that_used_to_load_silently_or_crash_are_named_errors(tmp_path
     with pytest.raises(DatasetError, match=r"depth/0003.npy.*complex64"):
         nyu.splits["test"][0]
     write_taskonomy(tmp_path / "taskonomy")
-    taskonomy = build_dataset("taskonomy", {"root": str(tmp_path / "taskonomy")})
+    taskonomy = build_dataset(
+        "taskonomy", {"root": str(tmp_path / "taskonomy"), "array_cache": None}
+    )
     seg = tmp_path / "taskonomy" / "alpha" / "segmentsemantic"
     png(seg / "point_0_view_0_domain_segmentsemantic.png", np.full((H, W), 40, np.uint8))
     with pytest.raises(DatasetError, match=r"point_0_view_0_domain_segmentsemantic.png.*0 .*to 17"):
