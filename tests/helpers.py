@@ -54,6 +54,7 @@ TINY_PROTOCOL = Protocol(
     num_workers=0,
     amp="none",
     channels_last=False,
+    cudnn_benchmark=False,
 )
 
 

@@ -108,6 +108,7 @@ class CellSetup:
         self.protocol = cell.protocol_options
         self.bundle = resources.dataset(cell)
         self.generator = seed_everything(cell.seed)  # model init and the method's random choices
+        torch.backends.cudnn.benchmark = self.protocol.cudnn_benchmark  # CUDA only
         model = build_network(cell, method, self.bundle).to(resources.device)
         if self.protocol.channels_last:
             model = model.to(memory_format=torch.channels_last)

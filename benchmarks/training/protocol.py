@@ -77,6 +77,12 @@ class Protocol:
         "channels-last memory format for model and training images (faster convolutions on "
         "recent GPUs)"
     )
+    cudnn_benchmark: bool = _option(
+        "on CUDA, cuDNN times its convolution algorithms for each shape and keeps the fastest: "
+        "faster steps, results that differ at float rounding (as CPU and GPU already do; not "
+        "part of the cell's identity)",
+        identity=False,
+    )
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Protocol:

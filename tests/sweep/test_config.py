@@ -207,3 +207,12 @@ def test_a_paper_preset_on_a_machine_without_cuda_fails_at_start_up(preset, monk
         sweep(compose_with(f"experiment={preset}", "dataset.root=/nonexistent"))
     assert stopped.value.code == 2
     assert "device=cuda but PyTorch sees no CUDA device" in caplog.text
+
+
+def test_the_gpu_variant_of_a_preset_is_the_preset_in_bf16_channels_last_as_its_own_setting():
+    plain = expand_sweep(compose_with("experiment=paper_nyuv2", "method=dense"))[0]
+    fast = expand_sweep(compose_with("experiment=paper_nyuv2_gpu", "method=dense"))[0]
+    assert fast.protocol == {**plain.protocol, "amp": "bf16", "channels_last": True}
+    assert fast.model == plain.model and fast.dataset == plain.dataset
+    assert fast.setting_id != plain.setting_id  # its numbers are never averaged with fp32 ones
+    assert plain.protocol["cudnn_benchmark"] is True
