@@ -92,3 +92,35 @@ def write_taskonomy(root: Path, buildings=("alpha", "beta", "gamma")) -> None:
             )
     csv = "id,train,val,test\ralpha,1,0,0\rbeta,0,1,0\rgamma,0,0,1\r"  # old Mac line endings
     (root / "train_val_test_tiny.csv").write_text(csv)
+
+
+NYU_FULL = (480, 640)  # NYUv2's images, as the AdaShare/DiSparse tree stores them
+
+
+def write_nyu_full_size(root: Path, train: int = 2, test: int = 2) -> None:
+    """A NYUv2 tree in the AdaShare layout at full resolution (480x640): RGB PNGs, 40-class label
+    PNGs with unlabelled pixels, normal PNGs with invalid pixels, depth in metres as float32
+    ``.npy``, and the split file. Rendered (smooth gradients and blocks, so PNGs compress and
+    decode as photos roughly do), so tests never depend on data outside the repository."""
+    rng = np.random.default_rng(2)
+    height, width = NYU_FULL
+    y, x = np.mgrid[0:height, 0:width]
+    ids = [f"{i:04d}" for i in range(1, train + test + 1)]
+    for i in ids:
+        shift = int(rng.integers(0, 255))
+        image = np.stack([(x + shift) % 256, (y + 2 * shift) % 256, (x + y) % 256], axis=-1)
+        png(root / "img" / f"{i}.png", image.astype(np.uint8))
+        seg = ((x // 80 + y // 60 + shift) % 40).astype(np.uint8)
+        seg[:8] = 255
+        png(root / "seg" / f"{i}.png", seg)
+        normal = np.full((height, width, 3), 127, np.uint8)
+        normal[..., 2] = 254
+        normal[:, :4] = 255  # invalid
+        png(root / "normal_mask" / f"{i}.png", normal)
+        depth = (0.5 + (x + y) / (height + width) * 8.0).astype(np.float32)
+        npy(root / "depth" / f"{i}.npy", depth)
+    rows = [
+        [f"/img/{i}.png", f"/seg/{i}.png", f"/normal_mask/{i}.png", f"/depth/{i}.npy"] for i in ids
+    ]
+    split = {"train": rows[:train], "test": rows[train:]}
+    (root / "nyu_v2_3task.json").write_text(json.dumps(split))

@@ -179,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
         default=[1, 8],
         help="worker counts (GPUs on CUDA) to give the wall time for (default: 1 8)",
     )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="NAME",
+        help="only these methods' cells of the sweep (as a multirun -m method=a,b runs them), "
+        "with the dense cells they start from",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per measurement")
     args = parser.parse_args(argv)
     cfg = default_config(*args.overrides)
@@ -186,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cpu" and cfg.get("threads_per_cell") is not None:
         torch.set_num_threads(int(cfg.threads_per_cell))
     cells = expand_sweep(cfg)
+    if args.methods:
+        chosen = set(args.methods) | {"dense"}
+        cells = [cell for cell in cells if cell.method_name in chosen]
     settings: dict[str, list[Cell]] = {}
     for cell in cells:
         settings.setdefault(cell.setting_id, []).append(cell)

@@ -3,6 +3,8 @@ resolution, through the real runner and MLflow; and the paper rows in the leader
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 import torch
@@ -14,7 +16,12 @@ from benchmarks.reporting.reference import reference_section
 from benchmarks.sweep.expand import expand_sweep
 from benchmarks.sweep.serial import run_sweep
 from benchmarks.tracking.store import Tracker
-from tests.dataset_files import write_cityscapes_mtan, write_nyu_adashare, write_taskonomy
+from tests.dataset_files import (
+    write_cityscapes_mtan,
+    write_nyu_adashare,
+    write_nyu_full_size,
+    write_taskonomy,
+)
 
 pytestmark = pytest.mark.slow
 TINY = [
@@ -191,3 +198,35 @@ def test_cityscapes_paper_pixel_accuracy_is_compared_with_the_authors_variant():
     assert "seg pixel_acc_adashare" in text and "seg pixel_acc " not in text
     ours = next(line for line in text.splitlines() if "| ours " in line)
     assert "70.00" in ours and "99.00" not in ours
+
+
+def test_the_nyuv2_preset_runs_end_to_end_at_full_resolution_on_the_cpu(tmp_path):
+    """Issue 25: the paper preset on a full-size tree (480x640 images in the AdaShare format),
+    a few steps: the crop, the array cache, the selection on full-size test images, the
+    inference measurement at the crop, the logged model. The DeepLab small heads keep it
+    minutes, not tens of minutes, on two cores."""
+    write_nyu_full_size(tmp_path / "data")
+    overrides = [
+        "experiment=paper_nyuv2",
+        f"dataset.root={tmp_path / 'data'}",
+        f"dataset.array_cache={tmp_path / 'arrays'}",
+        "method=disparse_pretrained",
+        "++method_options.disparse_pretrained.scoring_batches=1",
+        *[o for o in TINY if not o.startswith(("model=", "dataset.crop"))],
+        "protocol.selection_every=1",
+        "model.head=aspp",
+    ]
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        cells = expand_sweep(compose("config", overrides=overrides))
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "full-size")
+    report = run_sweep(CellResources(tracker, torch.device("cpu")), cells)
+    assert not report.failed, report.failed
+    runs = {
+        r.data.tags["method"]: r
+        for r in MlflowClient(tracker.uri).search_runs([tracker.experiment_id])
+    }
+    pruned = runs["disparse_pretrained"]
+    assert abs(pruned.data.metrics["sparsity/overall"] - 0.9) < 0.001
+    assert pruned.data.tags["inference/input"] == "3x321x321"  # the crop, not 480x640
+    assert all(math.isfinite(v) for k, v in pruned.data.metrics.items() if k.startswith("test/"))
+    assert (tmp_path / "arrays").is_dir()
