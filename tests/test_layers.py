@@ -1,9 +1,9 @@
 """The layering: benchmarks' sub-packages -> (methods, datasets) -> core, nothing upward.
 
-Inside ``benchmarks``: tools and the entry points may use everything; sweep runs cells and
-reports; reporting reads the store, rebuilds cells and reads the inference measurement's
-tolerances; cells use training, tracking and inference; training, tracking and inference sit on
-the library packages only.
+Inside ``benchmarks``: tools and the entry points may use everything; sweep runs cells, estimates
+their time and reports; reporting reads the store, rebuilds cells and reads the inference
+measurement's tolerances; cells use training, tracking and inference; training, tracking and
+inference sit on the library packages only.
 """
 
 from __future__ import annotations
@@ -27,7 +27,13 @@ ALLOWED = {
     "benchmarks.reporting": LIBRARY
     | {"benchmarks.cells", "benchmarks.tracking", "benchmarks.inference"},
     "benchmarks.sweep": LIBRARY
-    | {"benchmarks.cells", "benchmarks.training", "benchmarks.tracking", "benchmarks.reporting"},
+    | {
+        "benchmarks.cells",
+        "benchmarks.training",
+        "benchmarks.tracking",
+        "benchmarks.reporting",
+        "benchmarks.inference",
+    },
 }
 ALLOWED["benchmarks.tools"] = set(ALLOWED) - {"benchmarks.tools"}  # tools may use any layer
 EVERYTHING = set(ALLOWED)
@@ -67,7 +73,7 @@ def test_each_layer_imports_only_the_layers_below_it(layer):
 
 def test_benchmarks_top_level_holds_only_entry_points():
     top = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py"))
-    entries = ["compare_runs", "convergence", "export", "leaderboard", "perf", "run"]
+    entries = ["compare_runs", "convergence", "estimate", "export", "leaderboard", "perf", "run"]
     assert top == ["__init__", *entries], top
     for name in top[1:]:
         lines = (ROOT / "benchmarks" / f"{name}.py").read_text().splitlines()

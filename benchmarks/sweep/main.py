@@ -16,15 +16,19 @@ def sweep(cfg: DictConfig) -> None:
     multirun: its jobs report through Hydra)."""
     from benchmarks.reporting.leaderboard import write_leaderboard
     from benchmarks.reporting.settings import Comparison
+    from benchmarks.sweep.estimate import log_estimate, wants_estimate
     from benchmarks.sweep.setup import execute_sweep, is_multirun, prepare_sweep
 
     try:
         comparison = Comparison(cfg.leaderboard.baseline, cfg.leaderboard.delta_m)
         cells, resources, workers, threads = prepare_sweep(cfg)
+        estimating = wants_estimate(cfg.get("estimate", "auto"), resources.device)
     except (ValueError, KeyError, LookupError, FileNotFoundError, RuntimeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         log.error("configuration error: %s", message)
         sys.exit(2)
+    if estimating and not is_multirun():
+        log_estimate(cells, resources, workers)
     log.info(
         "%d cell(s) on %s; tracking %s (MLflow experiment %s)",
         len(cells),

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import PROJECT_ROOT
+from benchmarks.sweep.estimate import cpu_ms_per_image
 from benchmarks.training.stream import BatchStream
 from datasets.registry import build_dataset
 
@@ -78,16 +79,6 @@ class LoaderCost:
     name: str
     train_ms: float
     eval_ms: float
-
-
-def cpu_ms_per_image(split, count: int) -> float:
-    """CPU time of this process per sample read from ``split`` (one thread, after a warm-up)."""
-    torch.manual_seed(0)
-    split[0]
-    start = time.process_time()
-    for index in range(count):
-        split[index % len(split)]
-    return (time.process_time() - start) * 1e3 / count
 
 
 def nyuv2_loader_costs(samples: Path, count: int = 32) -> list[LoaderCost]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.cells.builders import cell_method
+from benchmarks.sweep.estimate import SettingSpeed, planned_steps
 from benchmarks.tools import estimate
-from benchmarks.tools.estimate import SettingSpeed, planned_steps
 from tests.helpers import smoke_cells
 
 
@@ -51,3 +51,33 @@ def test_the_command_prints_the_wall_time_of_a_sweep(capsys):
     assert estimate.main(["experiment=smoke", "method=dense", "--workers", "1", "4"]) == 0
     out = capsys.readouterr().out
     assert "estimated wall time on 1 worker(s)" in out and "on 4 worker(s)" in out
+
+
+def test_a_sweep_logs_its_estimate_first_when_asked(tmp_path, caplog):
+    import logging
+
+    from benchmarks.sweep.main import sweep
+    from tests.helpers import smoke_config
+
+    caplog.set_level(logging.INFO)
+    cfg = smoke_config(
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        f"results_dir={tmp_path}/results",
+        "method=dense",
+        "seed=0",
+        "estimate=true",
+        "leaderboard.enabled=false",
+    )
+    sweep(cfg)
+    assert "before running 1 cell(s)" in caplog.text
+    assert "estimated wall time on" in caplog.text
+
+
+def test_a_bad_estimate_option_is_a_configuration_error(tmp_path, caplog):
+    from benchmarks.sweep.main import sweep
+    from tests.helpers import smoke_config
+
+    cfg = smoke_config(f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "estimate=sometimes")
+    with pytest.raises(SystemExit) as stopped:
+        sweep(cfg)
+    assert stopped.value.code == 2 and "estimate='sometimes': choose auto" in caplog.text
