@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -32,7 +33,12 @@ from benchmarks.reporting.settings import (
 )
 from benchmarks.reporting.staged import new_generation, remove_leftovers
 from benchmarks.reporting.tables import failure_lines, render_setting
-from benchmarks.tracking.arguments import add_store_arguments
+from benchmarks.tracking.arguments import (
+    add_store_arguments,
+    results_folder_of,
+    same_store,
+    store_uri,
+)
 from benchmarks.tracking.collect import collect_failures, collect_runs
 from benchmarks.tracking.schema import CELL_ID, SETTING_ID
 
@@ -88,6 +94,20 @@ def write_leaderboard(
     return full
 
 
+def leaderboard_after_sweep(
+    uri: str, experiment: str, results_dir: str, comparison: Comparison
+) -> None:
+    """A sweep's closing leaderboard, printed and written, unless ``results_dir`` holds another
+    store's (then a warning says how to write it)."""
+    try:
+        check_same_store(Path(results_dir), uri)
+    except LookupError as error:
+        log.warning("leaderboard not written: %s (results_dir=FOLDER)", error)
+        return
+    print(write_leaderboard(uri, experiment, results_dir, comparison))
+    log.info("leaderboard written under %s/", results_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.leaderboard",
@@ -96,8 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     add_store_arguments(parser)
     parser.add_argument(
         "--results-dir",
-        default="results",
-        help="where tables and plots are written (default: %(default)s)",
+        default=None,
+        help="where tables and plots are written (default: results/ for the default store, "
+        "else the folder of the store's SQLite file: smoke/ for the smoke store)",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="write even where the folder holds the leaderboard of another store",
     )
     parser.add_argument(
         "--baseline",
@@ -115,10 +141,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     comparison = Comparison(args.baseline, args.delta_m)
+    uri = store_uri(args)
+    folder = Path(args.results_dir) if args.results_dir else results_folder_of(uri)
     try:
-        print(write_leaderboard(args.tracking_uri, args.experiment, args.results_dir, comparison))
+        if not args.replace:
+            check_same_store(folder, uri)
+        print(write_leaderboard(uri, args.experiment, folder, comparison))
     except LookupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"\nwritten under {args.results_dir}/")
+    print(f"\nwritten under {folder}/")
     return 0
+
+
+GENERATED_FROM = re.compile(r"^Generated from (\S+) \(MLflow experiment", re.MULTILINE)
+
+
+def check_same_store(folder: Path, uri: str) -> None:
+    """Refuse (``LookupError``) to write into ``folder`` when its leaderboard came from another
+    store: the committed ``results/`` is not overwritten by a smoke store's tables."""
+    index = folder / "leaderboard.md"
+    found = GENERATED_FROM.search(index.read_text()) if index.is_file() else None
+    if found and not same_store(found.group(1), uri):
+        raise LookupError(
+            f"{folder}/ holds the leaderboard of {found.group(1)}, not of {uri}: pass "
+            f"--results-dir for this store's tables (e.g. {results_folder_of(uri)}), or --replace"
+        )

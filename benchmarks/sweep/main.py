@@ -14,7 +14,7 @@ log = logging.getLogger("benchmarks.run")
 def sweep(cfg: DictConfig) -> None:
     """Exit 2 on a configuration error (before any cell), 1 when a cell failed (not in a
     multirun: its jobs report through Hydra)."""
-    from benchmarks.reporting.leaderboard import write_leaderboard
+    from benchmarks.reporting.leaderboard import leaderboard_after_sweep
     from benchmarks.reporting.settings import Comparison
     from benchmarks.sweep.estimate import log_estimate, wants_estimate
     from benchmarks.sweep.setup import execute_sweep, is_multirun, prepare_sweep
@@ -39,14 +39,8 @@ def sweep(cfg: DictConfig) -> None:
     report = execute_sweep(cells, resources, workers, threads)
     log.info("sweep: %s", report.summary())
     if cfg.leaderboard.enabled and not is_multirun():
-        print(
-            write_leaderboard(
-                cfg.tracking.uri,
-                cfg.tracking.experiment,
-                cfg.results_dir,
-                comparison,
-            )
+        leaderboard_after_sweep(
+            cfg.tracking.uri, cfg.tracking.experiment, cfg.results_dir, comparison
         )
-        log.info("leaderboard written under %s/", cfg.results_dir)
     if report.failed and not is_multirun():
         sys.exit(1)

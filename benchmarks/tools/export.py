@@ -24,7 +24,12 @@ import torch
 
 from benchmarks.cells.logged_network import load_logged_network
 from benchmarks.reporting.staged import staged_files
-from benchmarks.tracking.arguments import add_store_arguments
+from benchmarks.tracking.arguments import (
+    DEFAULT_URI,
+    add_store_arguments,
+    given_store,
+    known_stores,
+)
 from benchmarks.tracking.models import DamagedModelError, NoLoggedModelError
 from benchmarks.tracking.store import open_run
 
@@ -73,6 +78,24 @@ def check_output(out: Path) -> None:
     folder = next((p for p in (out.parent, *out.parent.parents) if p.exists()), None)
     if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK):
         raise SystemExit(f"--out {out}: cannot create files under {folder}; choose another path")
+
+
+def store_of_run(run_id: str, given: str | None) -> str:
+    """The store to read ``run_id`` from: the one named, else whichever of the stores this
+    checkout writes by default (the default sweep's, the smoke experiment's) holds the run.
+    Nothing is created."""
+    if given is not None:
+        return given
+    for uri in known_stores():
+        try:
+            open_run(uri, run_id)
+        except LookupError:
+            continue
+        return uri
+    searched = " or ".join(known_stores()) or f"{DEFAULT_URI} (absent)"
+    raise SystemExit(
+        f"no run {run_id} in {searched}; pass --tracking-uri of the store it was logged to"
+    )
 
 
 def check_run(run_id: str, tracking_uri: str, allow_unfinished: bool) -> None:
@@ -154,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.format == "onnx" and importlib.util.find_spec("onnxscript") is None:
         raise SystemExit("--format onnx needs onnx and onnxscript: pip install -e '.[export]'")
     check_output(args.out)
-    check_run(args.run_id, args.tracking_uri, args.allow_unfinished)
-    difference = export(args.run_id, args.format, args.out, args.tracking_uri)
+    uri = store_of_run(args.run_id, given_store(args))
+    check_run(args.run_id, uri, args.allow_unfinished)
+    difference = export(args.run_id, args.format, args.out, uri)
     print(f"wrote {args.out} ({args.format}, {args.out.stat().st_size / 1e6:.2f} MB)")
     if difference is None:
         print("not checked: onnxruntime is not installed (pip install onnxruntime)")

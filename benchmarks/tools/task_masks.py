@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.cells.task_masks import write_analysis
-from benchmarks.tracking.arguments import add_store_arguments
+from benchmarks.tracking.arguments import add_store_arguments, store_uri
 from benchmarks.tracking.schema import TASK_MASKS, artifact
 from benchmarks.tracking.store import Tracker
 
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     add_store_arguments(parser)
     parser.add_argument("--out", default="results/analysis", help="folder for the CSV and plot")
     args = parser.parse_args(argv)
-    tracker = Tracker(args.tracking_uri, args.experiment)
+    tracker = Tracker(store_uri(args), args.experiment)
     try:
         state = tracker.download_torch(args.run_id, artifact(TASK_MASKS), "cpu")
     except Exception as error:  # MLflow raises several types for a missing artifact

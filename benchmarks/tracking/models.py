@@ -49,8 +49,10 @@ def requirements() -> list[str]:
 @contextlib.contextmanager
 def _quiet_store(uri: str) -> Iterator[None]:
     """MLflow's model logging resolves the store through its global tracking URI: point it at
-    ``uri`` for the call, then restore it (and the loggers it warns through)."""
-    previous = mlflow.get_tracking_uri()
+    ``uri`` for the call, then restore it (and the loggers it warns through). An unset URI is
+    unset again: MLflow mirrors the global URI into $MLFLOW_TRACKING_URI, which would otherwise
+    name this store to every later command of the process."""
+    previous = mlflow.get_tracking_uri() if mlflow.tracking.is_tracking_uri_set() else None
     levels = {name: logging.getLogger(name).level for name in QUIET}
     mlflow.set_tracking_uri(uri)
     for name in QUIET:

@@ -12,9 +12,11 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from benchmarks.reporting import leaderboard
 from benchmarks.tools import compare_runs, export, task_masks
 from benchmarks.tracking.store import Tracker
 from methods.masks import prunable_parameters
+from tests.helpers import store_runs
 
 
 def test_exported_state_dict_rebuilds_the_runs_model_with_its_outputs(finished_store, tmp_path):
@@ -154,3 +156,46 @@ def test_a_damaged_model_file_is_named_as_such(finished_store):
     finally:
         for path, content in files.items():
             path.write_bytes(content)
+
+
+@pytest.fixture
+def checkout_with_a_smoke_store(finished_store, tmp_path, monkeypatch):
+    """A working folder as a fresh checkout has it after the quick start's smoke run: the store
+    at smoke/mlflow.db (a copy of the session's: its artifacts stay where they are), no
+    mlflow.db, and a committed results/ of the default store."""
+    (tmp_path / "smoke").mkdir()
+    shutil.copy(finished_store.folder / "mlflow.db", tmp_path / "smoke" / "mlflow.db")
+    (tmp_path / "results").mkdir()
+    committed = "# Leaderboard\n\nGenerated from sqlite:///mlflow.db (MLflow experiment x).\n"
+    (tmp_path / "results" / "leaderboard.md").write_text(committed)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def test_export_finds_a_smoke_run_without_being_told_the_store(checkout_with_a_smoke_store):
+    """Issue 28: the quick start's export of a smoke run looked in ./mlflow.db, failed after 34 s
+    and left an empty mlflow.db behind."""
+    folder = checkout_with_a_smoke_store
+    run_id = next(iter(store_runs(f"sqlite:///{folder}/smoke/mlflow.db"))).info.run_id
+    assert export.main([run_id, "--format", "state_dict", "--out", "m.pt"]) == 0
+    assert (folder / "m.pt").is_file() and not (folder / "mlflow.db").exists()
+    with pytest.raises(SystemExit, match="no run 0123abcd in sqlite:///smoke/mlflow.db; pass"):
+        export.main(["0123abcd", "--format", "state_dict", "--out", "m.pt"])
+    assert not (folder / "mlflow.db").exists()
+
+
+def test_the_leaderboard_of_the_smoke_store_leaves_the_committed_results_alone(
+    checkout_with_a_smoke_store,
+):
+    folder = checkout_with_a_smoke_store
+    committed = (folder / "results" / "leaderboard.md").read_text()
+    assert leaderboard.main(["--tracking-uri", "sqlite:///smoke/mlflow.db"]) == 0
+    assert (folder / "smoke" / "leaderboard.md").is_file()  # the smoke store's own folder
+    assert sorted(p.name for p in (folder / "results").iterdir()) == ["leaderboard.md"]
+    assert (folder / "results" / "leaderboard.md").read_text() == committed
+    named = ["--tracking-uri", "sqlite:///smoke/mlflow.db", "--results-dir", "results"]
+    assert leaderboard.main(named) == 2  # another store's leaderboard is there: refused
+    assert (folder / "results" / "leaderboard.md").read_text() == committed
+    assert leaderboard.main([*named, "--replace"]) == 0
+    assert "sqlite:///smoke/mlflow.db" in (folder / "results" / "leaderboard.md").read_text()
