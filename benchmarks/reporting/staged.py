@@ -171,9 +171,10 @@ def new_generation(folder: Path) -> Iterator[tuple[Path, StagedFiles]]:
     stay, at no cost; rewritten ones are replaced, never written through a link). When the block
     ends without an error, ``staging`` takes ``folder``'s place in one step; on an error nothing
     changes. A folder that holds the working directory is not swapped (that would move the
-    directory out from under the process): its files are replaced one by one instead."""
+    directory out from under the process), nor one whose parent cannot be written (no room for
+    the copy beside it): their files are replaced one by one instead."""
     folder = folder.resolve()
-    if Path.cwd().is_relative_to(folder):
+    if Path.cwd().is_relative_to(folder) or not os.access(folder.parent, os.W_OK):
         with staged_files() as files:
             yield folder, files
         return

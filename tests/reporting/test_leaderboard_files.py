@@ -136,3 +136,26 @@ def test_a_run_of_todays_code_is_shown_over_a_newer_stale_run_of_its_cell(finish
         copies[age] = run.info.run_id
     (row,) = collect_runs(client.tracking_uri, "mtl-sparse-bench", describe).to_dict("records")
     assert row["run_id"] == copies["older"] and not row["stale"]
+
+
+def test_a_results_folder_in_a_parent_that_cannot_be_written_is_updated_file_by_file(
+    tmp_path, monkeypatch
+):
+    """No copy can be made beside such a folder: its files are replaced one by one (staged),
+    as before generations were swapped. (As root every folder is writable: the check is
+    answered here as a read-only parent would answer it.)"""
+    from benchmarks.reporting import staged
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "kept.md").write_text("a file of the folder")
+    real_access = os.access
+    monkeypatch.setattr(
+        staged.os, "access", lambda p, mode: False if p == tmp_path else real_access(p, mode)
+    )
+    with staged.new_generation(results) as (folder, files):
+        assert folder == results.resolve()
+        files.write_text(folder / "new.md", "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]  # no copy beside it
+    assert (results / "new.md").read_text() == "new"
+    assert (results / "kept.md").read_text() == "a file of the folder"
