@@ -63,32 +63,41 @@ def write_cityscapes_mtan(root: Path, label_folder="label_7") -> None:
             npy(root / split / "depth" / f"{i}.npy", depth)
 
 
-def write_taskonomy(root: Path, buildings=("alpha", "beta", "gamma")) -> None:
+TASKONOMY_FULL = (512, 512)  # Taskonomy's released images
+CITYSCAPES_FULL = (256, 512)  # AdaShare's and the DiSparse authors' Cityscapes arrays
+
+
+def write_taskonomy(
+    root: Path, buildings=("alpha", "beta", "gamma"), size: tuple[int, int] = (H, W)
+) -> None:
+    """Taskonomy as released (a folder per building and domain, one PNG per point and domain)
+    with the official split file; ``size=TASKONOMY_FULL`` for full-size images."""
     rng = np.random.default_rng(3)  # its own: contents never depend on test order
     for b in buildings:
         for p in range(2):
             stem = f"point_{p}_view_0_domain_"
             png(
-                root / b / "rgb" / f"{stem}rgb.png", rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+                root / b / "rgb" / f"{stem}rgb.png",
+                rng.integers(0, 256, (*size, 3), dtype=np.uint8),
             )
             png(
                 root / b / "segmentsemantic" / f"{stem}segmentsemantic.png",
-                rng.integers(0, 18, (H, W), dtype=np.uint8),
+                rng.integers(0, 18, size, dtype=np.uint8),
             )
             png(
                 root / b / "normal" / f"{stem}normal.png",
-                rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
+                rng.integers(0, 256, (*size, 3), dtype=np.uint8),
             )
-            depth = rng.integers(0, 60000, (H, W)).astype(np.uint16)
+            depth = rng.integers(0, 60000, size).astype(np.uint16)
             depth[0, 0] = 65000  # invalid
             png(root / b / "depth_zbuffer" / f"{stem}depth_zbuffer.png", depth)
             png(
                 root / b / "keypoints2d" / f"{stem}keypoints2d.png",
-                rng.integers(0, 65535, (H, W)).astype(np.uint16),
+                rng.integers(0, 65535, size).astype(np.uint16),
             )
             png(
                 root / b / "edge_texture" / f"{stem}edge_texture.png",
-                rng.integers(0, 65535, (H, W)).astype(np.uint16),
+                rng.integers(0, 65535, size).astype(np.uint16),
             )
     csv = "id,train,val,test\ralpha,1,0,0\rbeta,0,1,0\rgamma,0,0,1\r"  # old Mac line endings
     (root / "train_val_test_tiny.csv").write_text(csv)
@@ -124,3 +133,24 @@ def write_nyu_full_size(root: Path, train: int = 2, test: int = 2) -> None:
     ]
     split = {"train": rows[:train], "test": rows[train:]}
     (root / "nyu_v2_3task.json").write_text(json.dumps(split))
+
+
+def write_cityscapes_full_size(root: Path, train: int = 2, test: int = 2) -> None:
+    """Cityscapes in the AdaShare layout at its 256x512: image, disparity (0 = no measurement)
+    and 2/7/19-class labels (-1 = ignore) as ``.npy``, listed by ``cityscape.json``."""
+    rng = np.random.default_rng(4)
+    height, width = CITYSCAPES_FULL
+    rows = []
+    for i in range(train + test):
+        image = rng.random((height, width, 3)).astype(np.float32)
+        depth = rng.random((height, width, 1)).astype(np.float32)
+        depth[:4] = 0
+        names = {"image": image, "depth": depth}
+        for classes in (2, 7, 19):
+            labels = rng.integers(-1, classes, (height, width)).astype(np.float32)
+            names[f"label{classes}"] = labels
+        for folder, array in names.items():
+            npy(root / folder / f"{i}.npy", array)
+        rows.append([f"/{folder}/{i}.npy" for folder in names])
+    split = {"train": rows[:train], "test": rows[train:]}
+    (root / "cityscape.json").write_text(json.dumps(split))

@@ -4,6 +4,7 @@ resolution, through the real runner and MLflow; and the paper rows in the leader
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pandas as pd
 import pytest
@@ -17,6 +18,8 @@ from benchmarks.sweep.expand import expand_sweep
 from benchmarks.sweep.serial import run_sweep
 from benchmarks.tracking.store import Tracker
 from tests.dataset_files import (
+    TASKONOMY_FULL,
+    write_cityscapes_full_size,
     write_cityscapes_mtan,
     write_nyu_adashare,
     write_nyu_full_size,
@@ -200,14 +203,25 @@ def test_cityscapes_paper_pixel_accuracy_is_compared_with_the_authors_variant():
     assert "70.00" in ours and "99.00" not in ours
 
 
-def test_the_nyuv2_preset_runs_end_to_end_at_full_resolution_on_the_cpu(tmp_path):
-    """Issue 25: the paper preset on a full-size tree (480x640 images in the AdaShare format),
-    a few steps: the crop, the array cache, the selection on full-size test images, the
-    inference measurement at the crop, the logged model. The DeepLab small heads keep it
-    minutes, not tens of minutes, on two cores."""
-    write_nyu_full_size(tmp_path / "data")
+FULL_SIZE = [
+    ("paper_nyuv2", write_nyu_full_size, "3x321x321"),
+    ("paper_cityscapes", write_cityscapes_full_size, "3x224x224"),
+    ("paper_taskonomy", partial(write_taskonomy, size=TASKONOMY_FULL), "3x224x224"),
+]
+
+
+@pytest.mark.parametrize("preset,writer,crop", FULL_SIZE, ids=[p for p, _, _ in FULL_SIZE])
+def test_each_paper_preset_runs_end_to_end_on_full_size_files_on_the_cpu(
+    preset, writer, crop, tmp_path
+):
+    """Issue 25: each paper preset on a full-size tree in its real format (NYUv2 480x640 PNGs,
+    Cityscapes 256x512 arrays, Taskonomy 512x512 PNGs resized to 256 as the authors do), a few
+    steps: the crop, the array cache, the selection on full-size test images, the inference
+    measurement at the crop, the logged model. DeepLab's small heads keep it minutes, not tens
+    of minutes, on two cores."""
+    writer(tmp_path / "data")
     overrides = [
-        "experiment=paper_nyuv2",
+        f"experiment={preset}",
         f"dataset.root={tmp_path / 'data'}",
         f"dataset.array_cache={tmp_path / 'arrays'}",
         "method=disparse_pretrained",
@@ -227,6 +241,6 @@ def test_the_nyuv2_preset_runs_end_to_end_at_full_resolution_on_the_cpu(tmp_path
     }
     pruned = runs["disparse_pretrained"]
     assert abs(pruned.data.metrics["sparsity/overall"] - 0.9) < 0.001
-    assert pruned.data.tags["inference/input"] == "3x321x321"  # the crop, not 480x640
+    assert pruned.data.tags["inference/input"] == crop  # the crop, not the full images
     assert all(math.isfinite(v) for k, v in pruned.data.metrics.items() if k.startswith("test/"))
     assert (tmp_path / "arrays").is_dir()
