@@ -85,3 +85,23 @@ def test_a_file_that_cannot_be_read_is_named_when_the_cache_is_built(tmp_path):
     (tmp_path / "data" / "seg" / "0002.png").write_bytes(b"not a png")
     with pytest.raises(DatasetError, match=r"cannot read image .*seg/0002.png"):
         bundle("nyuv2", tmp_path / "data", str(tmp_path / "cache"))
+
+
+def test_prepare_data_builds_a_sweeps_array_cache_before_it_runs(tmp_path, capsys):
+    from benchmarks.tools import prepare_data
+
+    write_nyu_adashare(tmp_path / "data")
+    overrides = [
+        "experiment=smoke",
+        "dataset=nyuv2",
+        f"dataset.root={tmp_path / 'data'}",
+        f"dataset.array_cache={tmp_path / 'arrays'}",
+        "method=dense",
+    ]
+    assert prepare_data.main(overrides) == 0
+    assert "nyuv2/train: 2 samples" in capsys.readouterr().out
+    folders = {p.parent for p in (tmp_path / "arrays").rglob("image.npy")}
+    assert len(folders) == 2  # train, and test (which val shares)
+    for folder in folders:
+        names = {p.name for p in folder.glob("*.npy")}
+        assert names == {"image.npy", "seg.npy", "normal.npy", "depth.npy"}
