@@ -16,17 +16,16 @@ included), so nothing large is pickled.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from core.file_lock import exclusive
 from datasets.files import read_array
 
 log = logging.getLogger(__name__)
@@ -35,17 +34,6 @@ FORMAT = 1
 
 def _stats(paths: Sequence[Path]) -> list[list[int]]:
     return [[(s := p.stat()).st_size, s.st_mtime_ns] for p in paths]
-
-
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class ArrayCache:
@@ -64,7 +52,8 @@ class ArrayCache:
 
     def prepare(self) -> ArrayCache:
         """Build the arrays, or read again the files that changed since they were built."""
-        with _locked(self.folder):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with exclusive(self.folder / ".lock"):
             for field, paths in self.paths.items():
                 if self._prepare(field, paths):
                     self.cached.add(field)

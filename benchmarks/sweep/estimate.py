@@ -112,7 +112,8 @@ def cpu_ms_per_image(split, count: int) -> float:
     return (time.process_time() - start) * 1e3 / count
 
 
-def _synchronize(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (timings on CUDA end when the work does)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -122,10 +123,10 @@ def _timed(step, repeats: int, device: torch.device) -> float:
     step()
     times = []
     for _ in range(repeats):
-        _synchronize(device)
+        synchronize(device)
         start = time.perf_counter()
         step()
-        _synchronize(device)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
 

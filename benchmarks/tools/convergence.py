@@ -10,34 +10,29 @@ when the mean change is below ``--threshold`` points (default 1), because a comp
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 
-from hydra import compose, initialize_config_module
 from mlflow.entities import Run
 
 from benchmarks.reporting.delta_m import delta_m
 from benchmarks.reporting.statistics import t_interval
 from benchmarks.sweep.expand import expand_sweep
 from benchmarks.sweep.setup import execute_sweep, prepare_sweep
+from benchmarks.tools.overrides import default_config, overrides_parser
 from benchmarks.tracking.schema import TEST
 
 
 def dense_cells(overrides: list[str], factor: int):
     """(config, cells at the protocol's length, the same cells ``factor`` times longer)."""
-    with initialize_config_module("benchmarks.conf", version_base="1.3"):
-        cfg = compose("config", overrides=[*overrides, "method=dense"])
-        steps, name = int(cfg.protocol.steps), str(cfg.protocol.name)
-        longer = compose(
-            "config",
-            overrides=[
-                *overrides,
-                "method=dense",
-                f"protocol.steps={factor * steps}",
-                f"protocol.name={name}_x{factor}",  # its own leaderboard section, named apart
-            ],
-        )
+    cfg = default_config(*overrides, "method=dense")
+    steps, name = int(cfg.protocol.steps), str(cfg.protocol.name)
+    longer = default_config(
+        *overrides,
+        "method=dense",
+        f"protocol.steps={factor * steps}",
+        f"protocol.name={name}_x{factor}",  # its own leaderboard section, named apart
+    )
     return cfg, expand_sweep(cfg), expand_sweep(longer)
 
 
@@ -48,12 +43,7 @@ def metrics_on_test_split(run: Run) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.convergence",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for benchmarks.run")
+    parser = overrides_parser("python -m benchmarks.convergence", __doc__)
     parser.add_argument("--factor", type=int, default=2, help="longer run = factor x steps")
     parser.add_argument("--threshold", type=float, default=1.0, help="points of delta-m")
     args = parser.parse_args(argv)

@@ -3,8 +3,6 @@ this hardware, before spending it (``benchmarks.sweep.estimate`` measures and co
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 from benchmarks.cells.builders import cell_dataset
@@ -12,16 +10,11 @@ from benchmarks.sweep.device import resolve_device
 from benchmarks.sweep.estimate import __doc__ as HOW
 from benchmarks.sweep.estimate import estimate_report
 from benchmarks.sweep.expand import expand_sweep
-from benchmarks.tools.perf import default_config
+from benchmarks.tools.overrides import default_config, overrides_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.estimate",
-        description=f"{__doc__}\n{HOW}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for benchmarks.run")
+    parser = overrides_parser("python -m benchmarks.estimate", f"{__doc__}\n{HOW}")
     parser.add_argument(
         "--workers",
         type=int,

@@ -23,29 +23,20 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_module
 
 from benchmarks.cells.builders import cell_dataset, cell_model_parts
 from benchmarks.sweep.device import resolve_device
+from benchmarks.sweep.estimate import synchronize
 from benchmarks.sweep.expand import expand_sweep
 from benchmarks.tools.inference_perf import INFERENCE_MODELS
 from benchmarks.tools.loader_perf import DEFAULT_SAMPLES
+from benchmarks.tools.overrides import default_config
 from benchmarks.training.optim import make_optimizer
 from core.tasks import weighted_task_losses
 from methods.budgets import masks_from_scores
 from methods.lifecycle import MethodKind
 from methods.masks import MaskSet, owners_of, prunable_parameters
 from methods.registry import get_method
-
-
-def default_config(*overrides: str):
-    with initialize_config_module("benchmarks.conf", version_base="1.3"):
-        return compose("config", overrides=list(overrides))
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def step_times(
@@ -75,13 +66,13 @@ def step_times(
 
     def one_step(name: str) -> float:
         model, optimizer = runs[name]
-        _synchronize(device)
+        synchronize(device)
         start = time.perf_counter()
         loss, _ = weighted_task_losses(model(batch["image"]), batch, bundle.tasks, {})
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        _synchronize(device)
+        synchronize(device)
         return time.perf_counter() - start
 
     for name in runs:  # warm-up

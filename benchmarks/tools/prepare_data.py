@@ -5,21 +5,15 @@ find the arrays ready instead of building them side by side."""
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from benchmarks.cells.builders import cell_dataset
 from benchmarks.sweep.expand import expand_sweep
-from benchmarks.tools.perf import default_config
+from benchmarks.tools.overrides import default_config, overrides_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.tools.prepare_data",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for benchmarks.run")
+    parser = overrides_parser("python -m benchmarks.tools.prepare_data", __doc__)
     args = parser.parse_args(argv)
     opened = set()
     for cell in expand_sweep(default_config(*args.overrides)):

@@ -3,7 +3,6 @@ tables one process at a time."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 import threading
@@ -14,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy
+
+from core.file_lock import exclusive
 
 STORE_HINT = "Use a writable path such as sqlite:///mlflow.db or a reachable tracking server."
 PROBE_TIMEOUT_S = 5.0
@@ -130,9 +131,5 @@ def creation_lock(uri: str) -> Iterator[None]:
         yield
         return
     path = Path(uri.removeprefix(SQLITE)).expanduser()
-    with open(f"{path}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with exclusive(Path(f"{path}.lock")):
+        yield

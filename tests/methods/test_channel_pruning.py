@@ -139,30 +139,28 @@ def test_deeplab_channels_are_removed_to_the_target_with_both_heads(head):
     assert out["seg"].shape == (1, 7, 32, 32) and out["normal"].shape == (1, 3, 32, 32)
 
 
-def test_a_network_whose_couplings_torch_pruning_misses_fails_loudly():
-    """The scalar cross-stitch mixes stage outputs through an einsum over a stack, and
-    Torch-Pruning leaves those convs whole: the count check refuses the result."""
+@pytest.mark.parametrize(
+    ("architecture", "sparsity", "refusal"),
+    [
+        # The scalar cross-stitch mixes stage outputs through an einsum over a stack, and
+        # Torch-Pruning leaves those convs whole: the count check refuses the result.
+        ("cross_stitch", 0.7, "Torch-Pruning does not handle"),
+        # NDDR-CNN concatenates the tasks' features through a stack: the weight count comes out
+        # right but the fused convs' inputs do not (issue 29 N5): the forward check refuses it.
+        ("nddr_cnn", 0.5, "channel pruning of .* broke its forward pass"),
+    ],
+)
+def test_a_network_whose_couplings_torch_pruning_misses_is_refused_by_name(
+    architecture, sparsity, refusal
+):
     torch.manual_seed(0)
-    model = build_method("cross_stitch", {}).build_network(
+    model = build_method(architecture, {}).build_network(
         model_parts("small_cnn", {"width": 4}), TASKS
     )
     graph = graph_of(model)
-    removal = ranked_removal(graph, {g.name: torch.rand(g.size) for g in graph.groups}, 0.7, 1)
-    with pytest.raises(RuntimeError, match="Torch-Pruning does not handle"):
-        graph.prune(removal)
-
-
-def test_a_network_whose_pruned_forward_breaks_is_refused_by_name():
-    """NDDR-CNN concatenates the tasks' features through a stack: Torch-Pruning's weight count
-    comes out right but the fused convs' inputs do not (issue 29 N5)."""
-    torch.manual_seed(0)
-    model = build_method("nddr_cnn", {}).build_network(
-        model_parts("small_cnn", {"width": 4}), TASKS
-    )
-    graph = graph_of(model)
-    removal = ranked_removal(graph, {g.name: torch.rand(g.size) for g in graph.groups}, 0.5, 1)
-    with pytest.raises(RuntimeError, match="channel pruning of .* broke its forward pass"):
-        graph.prune(removal)
+    scores = {g.name: torch.rand(g.size) for g in graph.groups}
+    with pytest.raises(RuntimeError, match=refusal):
+        graph.prune(ranked_removal(graph, scores, sparsity, 1))
 
 
 @pytest.mark.parametrize(

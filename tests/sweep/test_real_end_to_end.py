@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 import torch
 from hydra import compose, initialize_config_module
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from benchmarks.cells.cell import Cell
 from benchmarks.cells.resources import CellResources
 from benchmarks.reporting.reference import reference_section
 from benchmarks.sweep.expand import expand_sweep
@@ -27,6 +29,24 @@ from tests.dataset_files import (
 )
 
 pytestmark = pytest.mark.slow
+
+
+def cells_of(overrides: list[str]) -> list[Cell]:
+    """The cells of ``python -m benchmarks.run`` with ``overrides``."""
+    with initialize_config_module("benchmarks.conf", version_base="1.3"):
+        return expand_sweep(compose("config", overrides=overrides))
+
+
+def runs_on_the_cpu(cells: list[Cell], tmp_path, experiment: str) -> dict[str, Run]:
+    """Run ``cells`` in this process into a store under ``tmp_path``, none failing; the runs by
+    method."""
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", experiment)
+    report = run_sweep(CellResources(tracker, torch.device("cpu")), cells)
+    assert not report.failed, report.failed
+    runs = MlflowClient(tracker.uri).search_runs([tracker.experiment_id])
+    return {r.data.tags["method"]: r for r in runs}
+
+
 TINY = [
     "protocol.steps=2",
     "protocol.finetune_steps=1",
@@ -57,13 +77,7 @@ def test_method_runs_on_each_format_with_deeplab(dataset, writer, method, tmp_pa
         "sparsity=0.5",
         *TINY,
     ]
-    with initialize_config_module("benchmarks.conf", version_base="1.3"):
-        cells = expand_sweep(compose("config", overrides=overrides))
-    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "real")
-    report = run_sweep(CellResources(tracker, torch.device("cpu")), cells)
-    assert not report.failed, report.failed
-    runs = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs([tracker.experiment_id])
-    run = next(r for r in runs if r.data.tags["method"] == method)
+    run = runs_on_the_cpu(cells_of(overrides), tmp_path, "real")[method]
     assert abs(run.data.metrics["sparsity/overall"] - 0.5) < 0.001
     assert any(k.startswith("test/seg/") for k in run.data.metrics)
 
@@ -124,33 +138,25 @@ def test_paper_preset_composes_the_authors_setup_and_runs_on_tiny_files(
 ):
     writer(tmp_path / "data")
     base = [f"experiment={preset}", f"dataset.root={tmp_path / 'data'}", "seed=0"]
-    with initialize_config_module("benchmarks.conf", version_base="1.3"):
-        preset_cell = expand_sweep(
-            compose("config", overrides=[*base, "method=disparse_pretrained"])
-        )
-        tiny = [
-            *base,
-            "method=disparse_pretrained",
-            "++method_options.disparse_pretrained.scoring_batches=2",
-            *[o for o in TINY if not o.startswith(("model=", "seed="))],
-            "dataset.limit=2",
-            *(["dataset.resize=[8,8]"] if preset == "paper_taskonomy" else []),
-            # The run takes DeepLab's small head: the authors' 1024-wide heads (asserted in the
-            # composed preset below; their weight counts in test_deeplab) are 68-84% of the
-            # network, and their top-k, gzip and artifacts made this run 2.5 minutes, not 20 s.
-            "model.head=aspp",
-        ]
-        cells = expand_sweep(compose("config", overrides=tiny))
+    preset_cell = cells_of([*base, "method=disparse_pretrained"])
+    tiny = [
+        *base,
+        "method=disparse_pretrained",
+        "++method_options.disparse_pretrained.scoring_batches=2",
+        *[o for o in TINY if not o.startswith(("model=", "seed="))],
+        "dataset.limit=2",
+        *(["dataset.resize=[8,8]"] if preset == "paper_taskonomy" else []),
+        # The run takes DeepLab's small head: the authors' 1024-wide heads (asserted in the
+        # composed preset below; their weight counts in test_deeplab) are 68-84% of the
+        # network, and their top-k, gzip and artifacts made this run 2.5 minutes, not 20 s.
+        "model.head=aspp",
+    ]
     cell = preset_cell[0]
     assert cell.model["head"] == "aspp_fc" and cell.model["init"] == "authors"
     assert cell.protocol["lr_schedule"] == "step" and cell.protocol["weight_decay"] == 0.0005
     assert cell.method["score"] == score and cell.method["scoring_batches"] == 50
     assert cell.sparsity == 0.9
-    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "paper")
-    report = run_sweep(CellResources(tracker, torch.device("cpu")), cells)
-    assert not report.failed, report.failed
-    runs = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs([tracker.experiment_id])
-    pruned = next(r for r in runs if r.data.tags["method"] == "disparse_pretrained")
+    pruned = runs_on_the_cpu(cells_of(tiny), tmp_path, "paper")["disparse_pretrained"]
     assert abs(pruned.data.metrics["sparsity/overall"] - 0.9) < 0.001
     assert pruned.data.tags["selection"] == "best_test_loss"  # the authors' checkpoint rule
     assert pruned.data.metrics["selection/best_step"] == 1  # one fine-tune step, checked at its end
@@ -177,8 +183,7 @@ def test_smoke_preset_checks_a_real_dataset(dataset, writer, tmp_path):
         "protocol.batch_size=1",
         "protocol.eval_batch_size=1",
     ]
-    with initialize_config_module("benchmarks.conf", version_base="1.3"):
-        cells = expand_sweep(compose("config", overrides=overrides))
+    cells = cells_of(overrides)
     env = CellResources(Tracker(f"sqlite:///{tmp_path}/mlflow.db", "smoke"), torch.device("cpu"))
     assert all(len(split) == 1 for split in env.dataset(cells[0]).splits.values())
     report = run_sweep(env, cells)
@@ -230,16 +235,7 @@ def test_each_paper_preset_runs_end_to_end_on_full_size_files_on_the_cpu(
         "protocol.selection_every=1",
         "model.head=aspp",
     ]
-    with initialize_config_module("benchmarks.conf", version_base="1.3"):
-        cells = expand_sweep(compose("config", overrides=overrides))
-    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "full-size")
-    report = run_sweep(CellResources(tracker, torch.device("cpu")), cells)
-    assert not report.failed, report.failed
-    runs = {
-        r.data.tags["method"]: r
-        for r in MlflowClient(tracker.uri).search_runs([tracker.experiment_id])
-    }
-    pruned = runs["disparse_pretrained"]
+    pruned = runs_on_the_cpu(cells_of(overrides), tmp_path, "full-size")["disparse_pretrained"]
     assert abs(pruned.data.metrics["sparsity/overall"] - 0.9) < 0.001
     assert pruned.data.tags["inference/input"] == crop  # the crop, not the full images
     assert all(math.isfinite(v) for k, v in pruned.data.metrics.items() if k.startswith("test/"))

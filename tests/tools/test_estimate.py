@@ -13,7 +13,7 @@ from tests.helpers import smoke_cells
 
 def default_cell(method: str, sparsity: float = 0.9):
     from benchmarks.sweep.expand import expand_sweep
-    from benchmarks.tools.perf import default_config
+    from benchmarks.tools.overrides import default_config
 
     return expand_sweep(default_config(f"method={method}", f"sparsity={sparsity}", "seed=0"))[0]
 
