@@ -2,7 +2,8 @@
 name with its typed options (a frozen dataclass), and every config is validated in one place.
 
 A registry discovers its entries by importing every module of its package on first use, so a new
-entry is one file with one decorator.
+entry is one file with one decorator; modules of other installed packages join through the
+registry's entry-point group (``core.plugins``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from core.options import OptionError, options_from_mapping
+from core.plugins import load_plugin_modules
 
 B = TypeVar("B")  # what is registered: a method class, a dataset or model builder
 
@@ -49,13 +51,18 @@ class Registry(Generic[B]):
         return decorate
 
     def _discover(self) -> None:
-        """Import every module of the package once, so their decorators run."""
+        """Import every module of the package and of the plugins once, so their decorators run."""
         if self._discovered:
             return
         self._discovered = True
         package = importlib.import_module(self.package)
         for module in pkgutil.walk_packages(package.__path__, f"{self.package}."):
             importlib.import_module(module.name)
+        load_plugin_modules(self.kind)
+
+    def shipped(self, name: str) -> bool:
+        """Whether ``name`` comes with this project (not from a plugin or a test)."""
+        return self.entry(name).builder.__module__.startswith(f"{self.package}.")
 
     def remove(self, name: str) -> None:
         """Forget an entry (a test's temporary method)."""

@@ -73,6 +73,8 @@ class Method:
     start_from: str | None = None  # a class constant, or a property that reads the options
     prunes: ClassVar[bool] = True  # runs at every swept sparsity (else once, at sparsity 0)
     keeps_snapshots: ClassVar[bool] = False
+    # Reads features inside encoder stages (MTAN): the model must keep the contract's stage rule.
+    reads_inside_stages: ClassVar[bool] = False
 
     def __init__(self, options: Any):
         self.options = options

@@ -32,6 +32,7 @@ class MTANOptions:
 class MTAN(Architecture):
     Options = MTANOptions
     paper = "Liu et al., End-to-End Multi-Task Learning with Attention, CVPR 2019"
+    reads_inside_stages = True
 
     def build_network(self, parts: ModelParts, tasks: Sequence[TaskSpec]) -> MultiTaskNet:
         return AttentionNet(parts, tasks, self.options.gate_reduction)

@@ -12,6 +12,8 @@ from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
+from benchmarks.config_search import with_plugin_configs
+
 SWEEP_SYNTAX = (",", "glob(", "range(", "choice(", "interval(")
 
 
@@ -32,7 +34,7 @@ def _key(override: str) -> str:
 
 def _compose(overrides: list[str]) -> DictConfig:
     with initialize_config_module("benchmarks.conf", version_base="1.3"):
-        return compose("config", overrides=overrides)
+        return compose("config", overrides=with_plugin_configs(overrides))
 
 
 def unknown_key_message(overrides: list[str]) -> str | None:

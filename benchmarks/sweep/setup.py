@@ -32,6 +32,7 @@ from benchmarks.sweep.workers import (
 )
 from benchmarks.tracking.keys import Reuse
 from benchmarks.tracking.store import StoreConfig
+from methods.networks.contract import check_model_parts
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +78,15 @@ def check_results_dir(path: str) -> None:
 
 def validate(cells: list[Cell]) -> None:
     """Every option of every cell, before any training starts (errors name the option)."""
-    built: set[str] = set()
+    checked: set[tuple[str, bool]] = set()
     for cell in cells:
         _ = cell.key  # reads every group into its typed options
-        cell_method(cell).check_protocol(tuple(cell.protocol_options.snapshot_steps))
-        model = stable_hash(cell.model)
-        if model not in built:  # a model's builder checks its files (pretrained weights)
-            cell_model_parts(cell)
-            built.add(model)
+        method = cell_method(cell)
+        method.check_protocol(tuple(cell.protocol_options.snapshot_steps))
+        model = (stable_hash(cell.model), method.reads_inside_stages)
+        if model not in checked:  # a model's builder checks its files (pretrained weights)
+            check_model_parts(cell.model["name"], cell_model_parts(cell), model[1])
+            checked.add(model)
 
 
 def prepare_sweep(cfg: DictConfig, cells: list[Cell] | None = None):

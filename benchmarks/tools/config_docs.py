@@ -6,7 +6,8 @@ yaml file repeats them for Hydra, and a test keeps the two equal); a protocol's 
 yaml file (``Protocol`` has no defaults); the help texts are the dataclass fields' ``help``. This
 module renders both as markdown between marker comments in README.md, and writes the help file
 (``benchmarks.tools.help_text``); ``--check`` fails when either is out of date (the test suite
-runs it).
+runs it). Only what this project ships is documented here; plugins' methods are listed with
+their options by ``python -m benchmarks.tools.methods_info``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import yaml
 from benchmarks import CONF_DIR, PROJECT_ROOT
 from benchmarks.tools.help_text import HELP_FILE, help_file
 from benchmarks.training.protocol import Protocol
-from methods.registry import get_method, list_methods
+from methods.registry import METHODS, get_method, list_methods
 
 README = PROJECT_ROOT / "README.md"
 
@@ -37,9 +38,9 @@ def _value(value: object) -> str:
 
 
 def method_options_markdown() -> str:
-    """One row per option of every registered method: default and meaning."""
+    """One row per option of every method this project ships: default and meaning."""
     lines = ["| method | option | default | meaning |", "|---|---|---|---|"]
-    for name in list_methods():
+    for name in filter(METHODS.shipped, list_methods()):
         fields = dataclasses.fields(get_method(name).Options)
         if not fields:
             lines.append(f"| `{name}` | | | no options |")

@@ -13,12 +13,15 @@ import re
 import textwrap
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from benchmarks import CONF_DIR
+from benchmarks.config_search import find_config
 from benchmarks.training.protocol import Protocol
 from core.options import describe_options
 from datasets.registry import DATASETS
 from methods.networks import MODELS
-from methods.registry import get_method, list_methods
+from methods.registry import METHODS, get_method, list_methods
 
 HELP_FILE = CONF_DIR / "hydra" / "help" / "benchmark.yaml"
 WIDTH = 100
@@ -93,8 +96,19 @@ def _lines(rows: list[tuple[str, str, str]], prefix: str = "") -> list[str]:
     return out
 
 
-def _dataclass_rows(options: type) -> list[tuple[str, str, str]]:
-    return [(n, d.strip("'"), h) for n, d, h in describe_options(options)]
+def _dataclass_rows(options: type, config: Path | None = None) -> list[tuple[str, str, str]]:
+    """(option, value, meaning) of an options dataclass; the value is the one ``config`` (the
+    entry's yaml file, which the run composes) sets, else the dataclass default."""
+    values = OmegaConf.to_container(OmegaConf.load(config)) if config is not None else {}
+    assert isinstance(values, dict)
+    return [
+        (n, _shown(values[n]) if n in values else d.strip("'"), h)
+        for n, d, h in describe_options(options)
+    ]
+
+
+def _shown(value: object) -> str:
+    return "null" if value is None else str(value).replace("'", "")
 
 
 def options_text() -> str:
@@ -107,10 +121,11 @@ def options_text() -> str:
     sections += ["", "protocol.* (values: benchmarks/conf/protocol/<name>.yaml):"]
     sections += _lines(protocol, "protocol.")
     for registry, group in ((MODELS, "model"), (DATASETS, "dataset")):
-        for name in registry.names():
+        for name in filter(registry.shipped, registry.names()):
+            options = registry.entry(name).options
             sections += ["", f"{group}={name}: {group}.* options"]
-            sections += _lines(_dataclass_rows(registry.entry(name).options), f"{group}.")
-    for name in list_methods():
+            sections += _lines(_dataclass_rows(options, find_config(group, name)), f"{group}.")
+    for name in filter(METHODS.shipped, list_methods()):
         rows = _dataclass_rows(get_method(name).Options)
         sections += ["", f"method={name}" + (": method.* options" if rows else ": no options")]
         sections += _lines(rows, "method.")

@@ -8,6 +8,8 @@ import argparse
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
+from benchmarks.config_search import with_plugin_configs
+
 
 def overrides_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """A parser for ``python -m <prog> [OVERRIDES...]``: its docstring as the help text."""
@@ -21,4 +23,4 @@ def overrides_parser(prog: str, description: str) -> argparse.ArgumentParser:
 def default_config(*overrides: str) -> DictConfig:
     """The config ``python -m benchmarks.run`` composes with ``overrides``."""
     with initialize_config_module("benchmarks.conf", version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+        return compose("config", overrides=with_plugin_configs(list(overrides)))

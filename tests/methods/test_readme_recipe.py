@@ -1,5 +1,5 @@
-"""The README's "Adding a method" recipe, followed verbatim: its Python snippet and its yaml,
-taken from the README itself, give a method that registers, matches its config, hits the
+"""The "A method" recipe of ``docs/extending.md``, followed verbatim: its Python snippet and its
+yaml, taken from that page itself, give a method that registers, matches its config, hits the
 requested sparsity and has the sanity-check ablations."""
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from methods.lifecycle import MethodKind
 from methods.registry import METHODS, build_method, list_methods
 from tests.helpers import make_context
 
-README = PROJECT_ROOT / "README.md"
+GUIDE = PROJECT_ROOT / "docs" / "extending.md"
 
 
 def recipe_blocks() -> tuple[str, str]:
-    """The python and yaml code blocks of the README's "Adding a method" section."""
-    section = README.read_text().split("### Adding a method", 1)[1].split("\n## ", 1)[0]
-    blocks = dict(re.findall(r"```(python|yaml)\n(.*?)```", section, re.DOTALL))
+    """The python and yaml code blocks of the guide's "A method" section (without the line
+    naming their file)."""
+    section = GUIDE.read_text().split("\n## A method\n", 1)[1].split("\n## ", 1)[0]
+    blocks = dict(re.findall(r"```(python|yaml)\n# \S+\n(.*?)```", section, re.DOTALL))
     assert set(blocks) == {"python", "yaml"}, "the recipe must show a python and a yaml block"
-    dedent = {k: "\n".join(line[3:] for line in v.splitlines()) for k, v in blocks.items()}
-    return dedent["python"], dedent["yaml"]
+    return blocks["python"], blocks["yaml"]
 
 
 @pytest.fixture
