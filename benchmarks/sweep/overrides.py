@@ -5,6 +5,7 @@ typo silently do nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import sys
 
@@ -13,6 +14,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks.config_search import with_plugin_configs
+from benchmarks.sweep.expand import ALL_METHODS
 
 SWEEP_SYNTAX = (",", "glob(", "range(", "choice(", "interval(")
 
@@ -49,20 +51,41 @@ def unknown_key_message(overrides: list[str]) -> str | None:
             return None
     for index, override in enumerate(plain):
         key = _key(override)
-        if override.startswith(("+", "~")) or "." not in key:
+        if override.startswith(("+", "~")):
             continue
-        parent, leaf = key.rsplit(".", 1)
+        parent, _, leaf = key.rpartition(".")
         others = plain[:index] + plain[index + 1 :]
         try:
             root = _compose(others)
         except ConfigCompositionException:
             continue
-        node = OmegaConf.select(root, parent)
+        node = OmegaConf.select(root, parent) if parent else root
         if node is None and parent.split(".")[0] not in root:
             parent, leaf, node = "", key.split(".")[0], root
+        if parent == "method" and node is not None and node.get("name") == ALL_METHODS:
+            return _every_method_message(leaf)
         if isinstance(node, DictConfig) and leaf not in node:
             return _message(parent, leaf, sorted(str(k) for k in node))
     return None
+
+
+def _every_method_message(leaf: str) -> str:
+    """``method.<leaf>=...`` under ``method=all``, where each method has its own options."""
+    from methods.registry import get_method, list_methods
+
+    owners: dict[str, list[str]] = {}
+    for name in list_methods():
+        for option in dataclasses.fields(get_method(name).Options):
+            owners.setdefault(option.name, []).append(name)
+    close = difflib.get_close_matches(leaf, list(owners), n=1, cutoff=0.6)
+    option = close[0] if close else leaf
+    example = owners[option][0] if option in owners else "snip"
+    known = f"; methods with an option {option}: {', '.join(owners[option])}" if close else ""
+    return (
+        f"method.{leaf}: method=all runs every method with its own options, so there is no "
+        f"method.* option to set; set one method's option with "
+        f"method_options.<method>.{option}=... (e.g. method_options.{example}.{option}=...){known}"
+    )
 
 
 def _message(parent: str, leaf: str, known: list[str]) -> str:

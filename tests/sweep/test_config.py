@@ -163,6 +163,12 @@ def test_a_misspelt_override_names_the_close_valid_options():
     assert "did you mean protocol.steps?" in unknown_key_message(["protocol.stpes=3"])
     assert "did you mean protocol?" in unknown_key_message(["protocl.steps=3"])
     assert unknown_key_message(["method=snip", "method.scoring_batches=3", "seed=0"]) is None
+    top = unknown_key_message(["sparsty=0.5"])  # Hydra's advice was `+sparsty=0.5`
+    assert top.startswith("unknown option sparsty (did you mean sparsity?)")
+    every = unknown_key_message(["method.budgett=erk"])  # was "valid method.* options: name"
+    assert "method=all runs every method with its own options" in every
+    assert "method_options.<method>.budget=..." in every and "snip" in every
+    assert unknown_key_message(["method_options.snip.budget=erk"]) is None
     assert unknown_key_message(["-m", "method=snip,grasp", "sparsity=0.5,0.9"]) is None
 
 
