@@ -99,6 +99,11 @@ class Cell:
     def _identity(self, group: str) -> dict[str, Any]:
         return identity.identity(group, self.groups()[group], self.typed_options[group])
 
+    @property
+    def dataset_digest(self) -> str:
+        """Identity of the cell's data (what it is, not where it is): its MLflow dataset digest."""
+        return identity.stable_hash(self._identity("dataset"))
+
     @cached_property
     def resolved(self) -> dict[str, Any]:
         """Every option of every group with its value, defaults filled in (logged as params)."""

@@ -195,6 +195,7 @@ def run_cell(resources: CellResources, cell: Cell) -> str:
     with resources.tracker.run(
         cell.label.replace(" ", "-"), tags, records.cell_params(cell, resources.device), cell.key
     ) as run:
+        run.dataset_input(cell.dataset["name"], cell.dataset_digest, cell.dataset.get("root"))
         # Find (or first train) the source model before this cell seeds anything, so its random
         # state does not depend on whether the source already existed.
         source_run = train_source_first(resources, cell) if cell.start_from else None

@@ -18,8 +18,9 @@ from benchmarks.cells.task_masks import log_task_mask_analysis
 from benchmarks.inference.cost import MASKED_KERNEL, inference_cost, kernel_of
 from benchmarks.inference.measure import sparse_state_dict
 from benchmarks.tracking import schema
+from benchmarks.tracking.models import model_name
 from benchmarks.tracking.run_log import TrackedRun
-from benchmarks.tracking.versions import code_version, environment_tags
+from benchmarks.tracking.versions import code_version, environment_tags, source_tags
 from benchmarks.training.loop import check_metrics
 from core.state import cpu_state_dict
 from datasets.registry import DatasetBundle
@@ -50,6 +51,7 @@ def cell_tags(
         schema.SETTING_ID: cell.setting_id,
         schema.CODE_FINGERPRINT: cell.code_fingerprint,
         schema.CODE_VERSION: code_version(),
+        **source_tags(),
         **environment_tags(str(device)),
     }
 
@@ -136,7 +138,8 @@ def log_artifacts(
     run.artifact_torch(masks.state_dict(), schema.MASKS)
     state = {"model": cpu_state_dict(model), "masks": masks.state_dict()}
     run.artifact_torch(state, schema.MODEL_STATE)
-    run.logged_model(model, network_description(cell, bundle), bundle.image_shape)
+    name = model_name(cell.method_name, cell.sparsity, cell.seed)
+    run.logged_model(model, network_description(cell, bundle), bundle.image_shape, name)
     if kernel_of(model) == MASKED_KERNEL:  # MLflow's copy is dense
         run.artifact_torch(sparse_state_dict(model), schema.SPARSE_STATE)
     if masks.task_masks:

@@ -1,17 +1,21 @@
-"""A run's final model as an MLflow model (the Models tab, ``runs:/<id>/model``) that loads
-without running anything from the store.
+"""A run's final model as an MLflow logged model, named after its cell (``snip-0p9-seed0``), with
+the run's final metrics and its cell's options linked to it, that the suite loads without running
+anything from the store.
 
 The model folder holds two files the suite reads, under ``data/network/``: ``weights.pt``, a
 ``torch.save`` of the state dict (tensors only: read back with ``torch.load(weights_only=True)``,
 which unpickles tensors and plain containers and nothing else), and ``network.json``, what the
 registries rebuild the architecture from (the run's cell, its tasks, the image shape; a
-channel-pruned network's widths come from the weights' shapes). The code is the installed
-project's: the ``MLmodel`` file's pyfunc flavour names a loader module of this package
-(``PYFUNC_LOADER``) and ships no code and no pickle. ``read_logged_model`` reads those two files
-and nothing else in the folder, so files planted beside them (a pickled model, a ``code/`` folder,
-an edited ``MLmodel``) are never loaded. ``mlflow.pyfunc.load_model`` works too, but it trusts
-the ``MLmodel`` file (a ``code`` entry there is put on ``sys.path``): use it on stores only you
-write.
+channel-pruned network's widths come from the weights' shapes). ``read_logged_model`` reads those
+two files and nothing else in the folder, with the installed project's code, so files planted
+beside them (a pickled model, an edited ``MLmodel``, the ``code/`` folder) are never loaded.
+
+For MLflow's own route, ``mlflow.pyfunc.load_model(...).predict(images)`` gives ``{task:
+array}``: the ``MLmodel`` file's pyfunc flavour names a loader module of this package
+(``PYFUNC_LOADER``), and a copy of the project's code travels in ``code/`` (MLflow's
+``code_paths``) with the project's requirements, so the model loads in a Python without this
+checkout. MLflow's loader trusts the ``MLmodel`` file and runs that code: use it on stores only
+you write.
 """
 
 from __future__ import annotations
@@ -21,20 +25,27 @@ import importlib.metadata
 import json
 import logging
 import pickle
+import re
+import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
 import torch
+from mlflow.entities import Metric
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from benchmarks.tracking.schema import LOGGED_MODEL
 
-REQUIREMENTS = ("torch", "torchvision", "numpy")
+PROJECT = "mtl-sparse-bench"
+PACKAGES = ("benchmarks", "methods", "datasets", "core")  # the code a model travels with
+NOT_SHIPPED = ("__pycache__", "*.pyc", "conf")  # conf: Hydra's configs, not needed to load
+FORBIDDEN_IN_NAMES = "/:.%\"'"  # characters MLflow refuses in a logged model's name
+LINKED_METRICS = ("test/", "sparsity/overall", "model/", "inference/", "budget/")
 QUIET = ("mlflow.pyfunc", "mlflow.models.model", "mlflow.utils.requirements_utils")
 NETWORK_FOLDER = "network"  # under the model's data/ folder
 WEIGHTS, DESCRIPTION = "weights.pt", "network.json"
@@ -43,7 +54,32 @@ PYFUNC_LOADER = "benchmarks.cells.logged_network"  # defines _load_pyfunc(path)
 
 
 def requirements() -> list[str]:
-    return [f"{name}=={importlib.metadata.version(name)}" for name in REQUIREMENTS]
+    """The project's dependencies pinned at the installed versions (what its code needs)."""
+    pinned = []
+    for requirement in importlib.metadata.requires(PROJECT) or []:
+        if "extra ==" in requirement:
+            continue
+        name = re.split(r"[\s<>=!~\[;]", requirement, maxsplit=1)[0]
+        try:
+            pinned.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pinned.append(requirement)
+    return pinned
+
+
+def model_name(method: str, sparsity: float, seed: int) -> str:
+    """The logged model's name: the cell's method, sparsity and seed (``snip-0p9-seed0``)."""
+    text = f"{method}-{sparsity:g}-seed{seed}".replace(" ", "")
+    return "".join("p" if c == "." else "_" if c in FORBIDDEN_IN_NAMES else c for c in text)
+
+
+def _copy_project_code(folder: Path) -> list[str]:
+    """This project's packages copied into ``folder`` (for ``code_paths``); their paths."""
+    root = Path(__file__).resolve().parents[2]
+    ignore = shutil.ignore_patterns(*NOT_SHIPPED)
+    for package in PACKAGES:
+        shutil.copytree(root / package, folder / package, ignore=ignore)
+    return [str(folder / package) for package in PACKAGES]
 
 
 @contextlib.contextmanager
@@ -97,15 +133,22 @@ def log_model(
     model: torch.nn.Module,
     description: Mapping[str, Any],
     image_shape: tuple[int, ...],
-) -> None:
+    name: str,
+    params: Mapping[str, str],
+    metrics: Sequence[Metric],
+) -> str:
     """Log ``model`` (weights and ``description``) with a signature and a one-image input example
-    as a logged model of the run's experiment whose source is the run."""
+    as logged model ``name`` of the run, with ``params`` and the run's ``metrics`` linked to it
+    (re-logged with its id at their own time and step, so the run's history gains nothing).
+    Returns the model's id."""
     model = model.eval()
     device = next(model.parameters()).device
     example = np.zeros((1, *image_shape), dtype=np.float32)
     outputs = {k: v.cpu().numpy() for k, v in model(torch.from_numpy(example).to(device)).items()}
     experiment = client.get_run(run_id).info.experiment_id
-    logged = client.create_logged_model(experiment, name=LOGGED_MODEL, source_run_id=run_id)
+    logged = client.create_logged_model(
+        experiment, name=name, source_run_id=run_id, params=dict(params)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         network = Path(tmp) / NETWORK_FOLDER
         write_network_files(
@@ -117,12 +160,32 @@ def log_model(
                 saved,
                 loader_module=PYFUNC_LOADER,
                 data_path=str(network),
+                code_paths=_copy_project_code(Path(tmp) / "project"),
                 signature=infer_signature(example, outputs),
                 input_example=example,
                 pip_requirements=requirements(),
             )
         client.log_model_artifacts(logged.model_id, str(saved))
+    linked = [
+        Metric(m.key, m.value, m.timestamp, m.step, model_id=logged.model_id)
+        for m in metrics
+        if m.key.startswith(LINKED_METRICS)
+    ]
+    for start in range(0, len(linked), 1000):
+        client.log_batch(run_id, metrics=linked[start : start + 1000])
     client.finalize_logged_model(logged.model_id, "READY")
+    return logged.model_id
+
+
+def logged_model_location(client: MlflowClient, run_id: str) -> str:
+    """Where the run's logged model's files are (``runs:/<id>/model`` for runs logged before
+    models were named after their cell)."""
+    experiment = client.get_run(run_id).info.experiment_id
+    found = client.search_logged_models(
+        experiment_ids=[experiment], filter_string=f"source_run_id = '{run_id}'"
+    )
+    ready = [m for m in found if str(m.status) == "READY"] or list(found)
+    return ready[0].artifact_location if ready else f"runs:/{run_id}/{LOGGED_MODEL}"
 
 
 class NoLoggedModelError(LookupError):
@@ -135,7 +198,11 @@ class DamagedModelError(RuntimeError):
 
 def read_logged_model(uri: str, run_id: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """``(description, state)`` of the run's logged model: its two network files only."""
-    source = f"runs:/{run_id}/{LOGGED_MODEL}/data/{NETWORK_FOLDER}"
+    try:
+        location = logged_model_location(MlflowClient(uri), run_id)
+    except mlflow.exceptions.MlflowException as error:
+        raise NoLoggedModelError(f"{str(error)[:300]} ({OLDER})") from None
+    source = f"{location}/data/{NETWORK_FOLDER}"
     with _quiet_store(uri), tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / NETWORK_FOLDER
         folder.mkdir()

@@ -6,14 +6,16 @@ import logging
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-from benchmarks.tracking.schema import HEARTBEAT
+from benchmarks.tracking.schema import HEARTBEAT, MODEL_URI
 
 MAX_BATCH = 100  # MLflow's per-request limit for params / metrics in log_batch
 FLUSH_EVERY_S = 30.0  # buffered metrics go to the store at least this often
@@ -55,6 +57,8 @@ class TrackedRun:
         self.run_id = run_id
         self.beat_every_s = beat_every_s
         self.pending: list[Metric] = []
+        self.latest: dict[str, Metric] = {}  # each metric's last value (linked to the model)
+        self.logged_params: dict[str, str] = {}
         self.flushed = time.monotonic()
         self._stopped = threading.Event()
         self._heart = threading.Thread(target=self._keep_beating, daemon=True)
@@ -74,12 +78,15 @@ class TrackedRun:
 
     def params(self, params: Mapping[str, str]) -> None:
         items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        self.logged_params.update((p.key, p.value) for p in items)
         for start in range(0, len(items), MAX_BATCH):
             self.client.log_batch(self.run_id, params=items[start : start + MAX_BATCH])
 
     def metrics(self, values: Mapping[str, float], step: int) -> None:
         stamp = int(time.time() * 1000)
-        self.pending.extend(Metric(k, float(v), stamp, step) for k, v in values.items())
+        metrics = [Metric(k, float(v), stamp, step) for k, v in values.items()]
+        self.pending.extend(metrics)
+        self.latest.update((m.key, m) for m in metrics)
         if len(self.pending) >= 500 or time.monotonic() - self.flushed > FLUSH_EVERY_S:
             self.flush()
 
@@ -108,12 +115,42 @@ class TrackedRun:
             self.artifact(local, folder)
 
     def logged_model(
-        self, model: Any, description: Mapping[str, Any], image_shape: tuple[int, ...]
+        self, model: Any, description: Mapping[str, Any], image_shape: tuple[int, ...], name: str
     ) -> None:
-        """The run's MLflow model: weights and description (``benchmarks.tracking.models``)."""
+        """The run's MLflow model ``name``: weights and description, with the run's params and
+        final metrics linked (``benchmarks.tracking.models``); its URI in the ``model_uri`` tag."""
         from benchmarks.tracking.models import log_model
 
-        log_model(self.client, self.run_id, model, description, image_shape)
+        self.flush()
+        model_id = log_model(
+            self.client,
+            self.run_id,
+            model,
+            description,
+            image_shape,
+            name,
+            self.logged_params,
+            list(self.latest.values()),
+        )
+        self.tags({MODEL_URI: f"models:/{model_id}"})
+
+    def dataset_input(self, name: str, digest: str, root: str | None) -> None:
+        """The run's data as an MLflow dataset input (the runs table's Dataset column): a folder
+        on disk for a real dataset, this project's code for a generated one."""
+        from mlflow.data.code_dataset_source import CodeDatasetSource
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+
+        with warnings.catch_warnings():  # a local path resolves to two equal source kinds
+            warnings.simplefilter("ignore", UserWarning)
+            source = (
+                resolve_dataset_source(str(root))
+                if root
+                else CodeDatasetSource({"mlflow.source.name": f"datasets/{name}"})
+            )
+        dataset = MetaDataset(source=source, name=name, digest=digest)
+        context = InputTag(MLFLOW_DATASET_CONTEXT, "train")
+        self.client.log_inputs(self.run_id, [DatasetInput(dataset._to_mlflow_entity(), [context])])
 
     def delete_artifacts(self, folder: str) -> None:
         """Remove the run's artifact ``folder`` (``delete_artifacts``)."""

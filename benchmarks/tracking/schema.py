@@ -58,7 +58,8 @@ MASKS = ("masks", "masks.pt")
 SNAPSHOTS = "snapshots"
 RESUME_CHECKPOINT = ("resume", "checkpoint.pt")
 TASK_MASKS = ("analysis", "task_masks.pt")
-LOGGED_MODEL = "model"  # the MLflow model, runs:/<id>/model (benchmarks.tracking.models)
+MODEL_URI = "model_uri"  # models:/<id> of the run's logged model (named after its cell)
+LOGGED_MODEL = "model"  # the artifact folder of a logged model (runs:/<id>/model before names)
 SPARSE_STATE = ("sparse", "state_dict.pt")  # a pruned model's weights as nonzeros plus a bitmap
 
 

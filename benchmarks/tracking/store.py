@@ -43,6 +43,9 @@ from benchmarks.tracking.schema import (
 log = logging.getLogger(__name__)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our own progress is enough
 OPEN_ATTEMPTS = 4
+# MLflow 3 opens an experiment without a kind in its GenAI view; these runs train models.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+EXPERIMENT_TAGS = dict([EXPERIMENT_KIND])
 
 
 @dataclass(frozen=True)
@@ -153,9 +156,11 @@ class Tracker(CellClaims):
                 "(tracking.experiment=NAME)"
             )
         if found is not None:
+            if EXPERIMENT_KIND[0] not in found.tags:
+                self.client.set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
             return found.experiment_id
         location = artifact_location or default_artifact_location(self.uri)
-        return self.client.create_experiment(experiment, location)
+        return self.client.create_experiment(experiment, location, tags=EXPERIMENT_TAGS)
 
     def check_artifacts_writable(self) -> None:
         """Fail once, before any cell, when the experiment's artifact location is a local folder

@@ -3,10 +3,13 @@ versions, recorded as tags so a number can be traced to what produced it."""
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import subprocess
 import sys
 from pathlib import Path
+
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE
 
 from benchmarks import PROJECT_ROOT
 from benchmarks.tracking.schema import ENVIRONMENT_PREFIX
@@ -36,6 +39,15 @@ def code_version() -> str:
             return version("mtl-sparse-bench")
         except PackageNotFoundError:
             return "unknown"
+
+
+def source_tags() -> dict[str, str]:
+    """MLflow's own source tags (the run page's "Source" and its git commit), where git knows
+    the checkout."""
+    tags = {MLFLOW_SOURCE_NAME: "benchmarks.run", MLFLOW_SOURCE_TYPE: "LOCAL"}
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        tags[MLFLOW_GIT_COMMIT] = _git("rev-parse", "HEAD")
+    return tags
 
 
 def cpu_model() -> str:

@@ -73,7 +73,8 @@ def test_the_pyfunc_flavour_predicts_every_tasks_output(finished_store):
     model, shape = load_logged_network(finished_store.uri, run_id)
     images = np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
     mlflow.set_tracking_uri(finished_store.uri)
-    predicted = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(images)
+    model_uri = finished_store.runs["channel_magnitude"].data.tags["model_uri"]
+    predicted = mlflow.pyfunc.load_model(model_uri).predict(images)
     with torch.no_grad():
         expected = model(torch.from_numpy(images))
     assert predicted.keys() == expected.keys()
@@ -98,7 +99,7 @@ def test_a_pickled_model_and_code_planted_beside_the_weights_are_never_loaded(
     run's own network."""
     marker = tmp_path / "payload-ran"
     (planted / "data" / "model.pth").write_bytes(pickle.dumps(Payload(marker)))
-    (planted / "code").mkdir()
+    (planted / "code").mkdir(exist_ok=True)  # the project code that travels with the model
     (planted / "code" / "planted_module.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     (planted / "data" / "pickle_module_info.txt").write_text("planted_module")
     mlmodel = yaml.safe_load((planted / "MLmodel").read_text())
