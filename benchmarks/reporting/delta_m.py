@@ -43,13 +43,16 @@ def delta_m_metrics(tasks: Mapping[str, str], variant: str = "all_metrics") -> l
     return [key for key, spec in specs if spec.in_delta_m]
 
 
-def delta_m(
+def task_changes(
     values: Mapping[str, float],
     baseline: Mapping[str, float],
     tasks: Mapping[str, str],
     variant: str = "all_metrics",
-) -> float:
-    """delta-m in percent of ``values`` against ``baseline`` (both keyed ``<task>/<metric>``)."""
+) -> dict[str, float]:
+    """Each task's signed relative change in percent (the mean over its metrics in ``variant``)
+    of ``values`` against ``baseline`` (both keyed ``<task>/<metric>``); delta-m is their mean.
+    NaN for every task when a value is NaN; a task whose metrics all have a zero baseline is
+    left out."""
     keys = delta_m_metrics(tasks, variant)
     for label, row in (("row", values), ("baseline", baseline)):
         missing = [k for k in keys if k not in row]
@@ -63,11 +66,20 @@ def delta_m(
     for key in keys:
         value, base = values[key], baseline[key]
         if math.isnan(value) or math.isnan(base):
-            return math.nan
+            return dict.fromkeys(tasks, math.nan)
         if base == 0:
             continue
         sign = 1.0 if specs[key].higher_is_better else -1.0
         per_task[key.split("/")[0]].append(sign * (value - base) / base)
-    if not per_task:
-        return math.nan
-    return 100.0 * sum(sum(v) / len(v) for v in per_task.values()) / len(per_task)
+    return {task: 100.0 * sum(v) / len(v) for task, v in per_task.items()}
+
+
+def delta_m(
+    values: Mapping[str, float],
+    baseline: Mapping[str, float],
+    tasks: Mapping[str, str],
+    variant: str = "all_metrics",
+) -> float:
+    """delta-m in percent of ``values`` against ``baseline``: the mean of ``task_changes``."""
+    changes = task_changes(values, baseline, tasks, variant)
+    return sum(changes.values()) / len(changes) if changes else math.nan

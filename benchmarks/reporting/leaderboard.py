@@ -25,10 +25,13 @@ from benchmarks.reporting.plots import (
 )
 from benchmarks.reporting.settings import (
     BASELINES,
+    TASK_CHANGE,
     Comparison,
+    Setting,
     aggregate,
     separate_option_sets,
     split_settings,
+    task_change,
     with_shared_cells,
 )
 from benchmarks.reporting.staged import new_generation, remove_leftovers
@@ -39,8 +42,9 @@ from benchmarks.tracking.arguments import (
     same_store,
     store_uri,
 )
-from benchmarks.tracking.collect import collect_failures, collect_runs
+from benchmarks.tracking.collect import collect_failures, collect_runs, experiment_id
 from benchmarks.tracking.schema import CELL_ID, SETTING_ID
+from benchmarks.tracking.summaries import write_run_summaries
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +70,10 @@ def write_leaderboard(
     out.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)  # staged files of leaderboards killed midway
     sections = []
+    settings = split_settings(with_shared_cells(frame), comparison)
+    write_run_summaries(uri, experiment_id(uri, experiment), run_summaries(settings, comparison))
     with new_generation(out) as (folder, files):  # every file replaced at once, or none
-        for setting in split_settings(with_shared_cells(frame), comparison):
+        for setting in settings:
             table = aggregate(setting)
             text = render_setting(setting, table, comparison)
             setting_id = str(setting.runs[SETTING_ID].iloc[0])
@@ -92,6 +98,21 @@ def write_leaderboard(
             f"# Leaderboard\n\nGenerated from {uri} (MLflow experiment {experiment}).\n\n{full}",
         )
     return full
+
+
+def run_summaries(settings: list[Setting], comparison: Comparison) -> dict[str, dict[str, float]]:
+    """Run id -> delta-m and each task's change, keyed as the runs table shows them:
+    ``delta_m`` and ``delta_m/<task>`` against dense over all metrics, with the comparison's
+    suffix otherwise (``delta_m_vs_single_task_main_metric/seg``)."""
+    prefix = f"delta_m{comparison.suffix}"
+    summaries: dict[str, dict[str, float]] = {}
+    for setting in settings:
+        changes = [task_change(t) for t in setting.tasks]
+        for _, run in setting.runs.iterrows():
+            values = {prefix: run["delta_m"]}
+            values |= {f"{prefix}/{c.removeprefix(TASK_CHANGE)}": run[c] for c in changes}
+            summaries[run["run_id"]] = values
+    return summaries
 
 
 def leaderboard_after_sweep(

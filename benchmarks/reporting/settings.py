@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from benchmarks.reporting.delta_m import delta_m, delta_m_metrics
+from benchmarks.reporting.delta_m import delta_m_metrics, task_changes
 from benchmarks.reporting.sanity_table import is_ablated
 from benchmarks.reporting.statistics import t_interval
 from benchmarks.tracking.schema import INFERENCE, KERNEL_TAG, LOSS_SPIKE, SETTING_ID
@@ -27,6 +27,7 @@ RUN_IDS = "run_ids"  # column: the row's MLflow runs, so every number leads to i
 LOSS_SPIKE_FACTOR = 10.0  # a train loss above this times its first value is flagged (not failed)
 STALE = "stale"  # column: runs of the row made by other code than today's
 OPTIONS = "options_id"  # column: hash of every option a run was made with (seed, sparsity aside)
+TASK_CHANGE = "delta_m/"  # column prefix: a task's relative change in percent (its part of Δm)
 
 
 @dataclass(frozen=True)
@@ -83,16 +84,24 @@ def _with_delta_m(
     reference_mean = reference[metrics].mean() if not reference.empty else None
     by_seed = {int(r["seed"]): r for _, r in reference.iterrows()}
     values, fallback = [], []
+    changes: dict[str, list[float]] = {task_change(t): [] for t in tasks}
     for _, run in runs.iterrows():
         base = by_seed.get(int(run["seed"]))
         fallback.append(base is None and reference_mean is not None)
         base = reference_mean if base is None else base
-        if base is None:
-            values.append(math.nan)
-        else:
+        per_task: dict[str, float] = {}
+        if base is not None:
             row, baseline = run[metrics].to_dict(), base[metrics].to_dict()
-            values.append(delta_m(row, baseline, tasks, comparison.variant))
-    return runs.assign(delta_m=values, baseline_fallback=fallback)
+            per_task = task_changes(row, baseline, tasks, comparison.variant)
+        values.append(sum(per_task.values()) / len(per_task) if per_task else math.nan)
+        for task in tasks:
+            changes[task_change(task)].append(per_task.get(task, math.nan))
+    return runs.assign(delta_m=values, baseline_fallback=fallback, **changes)
+
+
+def task_change(task: str) -> str:
+    """The column of a task's relative change against the baseline (its part of delta-m)."""
+    return f"{TASK_CHANGE}{task}"
 
 
 def _selection_note(runs: pd.DataFrame) -> str:
@@ -162,6 +171,7 @@ def aggregate(setting: Setting) -> pd.DataFrame:
             *metric_specs(setting.tasks),
             "sparsity/overall",
             "delta_m",
+            *(task_change(t) for t in setting.tasks),
             *COMPLEXITY,
             *BUDGET,
             *TIMES,

@@ -14,10 +14,12 @@ from benchmarks.reporting.reference import reference_section
 from benchmarks.reporting.sanity_table import render_sanity_table
 from benchmarks.reporting.settings import (
     STALE,
+    TASK_CHANGE,
     UNPRUNED_KINDS,
     Comparison,
     Setting,
     latency_noisy,
+    task_change,
 )
 from benchmarks.reporting.statistics import mean_ranks, ties_with_best
 from core.tasks import metric_specs
@@ -73,20 +75,25 @@ def render_table(
     delta_m_ties: set[str] | None = None,
     variant: str = "all_metrics",
 ) -> str:
-    """Markdown table: a column per metric (with direction), achieved sparsity, delta-m.
+    """Markdown table, quality first: delta-m, each task's change against the baseline (its part
+    of delta-m), a column per metric (with direction), then sparsity, size, inference and budget.
 
     The best compressed row of each column is bold; in the delta-m column, compressed methods
     in ``delta_m_ties`` (not significantly different from the best) are marked ≈.
     """
     specs = metric_specs(tasks)
     columns = [k for k in delta_m_metrics(tasks, variant) if f"{k}:mean" in rows]
-    header = ["kind", "method", "sparsity %", "seeds", "params k (nonzero)", "MACs M (nonzero)"]
-    header += ["latency × dense b1 / b8", "MB (sparse)", "train steps", "train FLOPs"]
+    changes = [task_change(t) for t in tasks if f"{task_change(t)}:mean" in rows]
+    header = ["kind", "method", "sparsity %", "seeds", "Δm % ↑"]
+    header += [f"{c.removeprefix(TASK_CHANGE)} Δ% ↑" for c in changes]
     header += [f"{k.replace('/', ' ')} {_arrow(specs[k].higher_is_better)}" for k in columns]
-    header.append("Δm % ↑")
+    header += ["params k (nonzero)", "MACs M (nonzero)", "latency × dense b1 / b8"]
+    header += ["MB (sparse)", "train steps", "train FLOPs"]
     compressed = ~rows["kind"].isin(UNPRUNED_KINDS)
+    directions = [("delta_m", True), *((c, True) for c in changes)]
+    directions += [(k, specs[k].higher_is_better) for k in columns]
     best = {}
-    for key, higher in [(k, specs[k].higher_is_better) for k in columns] + [("delta_m", True)]:
+    for key, higher in directions:
         values = rows.loc[compressed, f"{key}:mean"].dropna()
         if len(values) > 1:
             best[key] = values.max() if higher else values.min()
@@ -99,12 +106,8 @@ def render_table(
             f"{row['method']}{marks}",
             f"{100 * row['sparsity/overall:mean']:.1f}",
             int(row["seeds"]),
-            _size(row, "model/params", 1e3),
-            _size(row, "model/macs", 1e6),
-            *_inference(row),
-            *_budget(row),
         ]
-        for key in [*columns, "delta_m"]:
+        for key, _ in directions:
             text = _format(row[f"{key}:mean"], row.get(f"{key}:ci95", math.nan), int(row["seeds"]))
             if compressed[row.name] and key in best and row[f"{key}:mean"] == best[key]:
                 text = f"**{text}**"
@@ -113,6 +116,12 @@ def render_table(
             ):
                 text = f"{text} ≈"
             line.append(text)
+        line += [
+            _size(row, "model/params", 1e3),
+            _size(row, "model/macs", 1e6),
+            *_inference(row),
+            *_budget(row),
+        ]
         body.append(line)
     return tabulate(body, headers=header, tablefmt="github", disable_numparse=True)
 
@@ -121,7 +130,9 @@ def caption(tasks: dict[str, str], comparison: Comparison) -> str:
     names = ", ".join(delta_m_metrics(tasks, comparison.variant))
     return (
         f"Δm ({comparison.variant}): {VARIANTS[comparison.variant]}, against the "
-        f"{comparison.baseline_label} baseline; positive is better than the baseline. Each run is "
+        f"{comparison.baseline_label} baseline; positive is better than the baseline. "
+        "<task> Δ%: that task's own relative change (its metrics in Δm), whose mean over "
+        "tasks is Δm: a row can hide a task that lost much behind another that gained. Each run is "
         "compared with the baseline run of its own seed (paired), then averaged over seeds, so a "
         "row's Δm cannot be recomputed from the table's mean baseline row (they differ by up to a "
         f"point or two). Metrics in Δm: {names}. Sparsity: measured zeros among prunable "

@@ -38,6 +38,11 @@ TAG_COLUMNS = (*DESCRIPTION_TAGS, CODE_FINGERPRINT)
 KEPT_METRICS = (SPARSITY_ACHIEVED, MODEL_COST, HEALTH, BUDGET, INFERENCE, TIME)
 
 
+def experiment_id(uri: str, experiment: str) -> str:
+    """The id of MLflow experiment ``experiment`` in the store at ``uri`` (LookupError: none)."""
+    return _experiment_id(MlflowClient(uri), uri, experiment)
+
+
 def _experiment_id(client: MlflowClient, uri: str, experiment: str) -> str:
     found = client.get_experiment_by_name(experiment)
     if found is None:

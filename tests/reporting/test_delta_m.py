@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from benchmarks.reporting.delta_m import delta_m, delta_m_metrics
+from benchmarks.reporting.delta_m import delta_m, delta_m_metrics, task_changes
 from benchmarks.reporting.settings import Comparison, split_settings
 from benchmarks.reporting.tables import fallback_lines
 
@@ -40,6 +40,10 @@ def test_all_metrics_averages_each_tasks_metrics_then_the_tasks():
     seg = (10.0 - 5.0) / 2
     normal = (-5.0 + 0.0 + 10.0 + 0.0 - 10.0) / 5
     assert delta_m(ROW, BASELINE, TASKS) == pytest.approx((seg + normal) / 2)  # 0.75
+    assert task_changes(ROW, BASELINE, TASKS) == pytest.approx({"seg": 2.5, "normal": -1.0})
+    assert task_changes(ROW, BASELINE, TASKS, "main_metric") == pytest.approx(
+        {"seg": 10.0, "normal": -5.0}
+    )
 
 
 def test_main_metric_takes_one_metric_per_task():

@@ -98,3 +98,36 @@ def test_pyfunc_loads_and_predicts_in_a_python_without_this_checkout(finished_st
     predicted = np.load(tmp_path / "predicted.npz")
     assert sorted(predicted.files) == sorted(expected)
     assert all(np.allclose(predicted[k], v.numpy(), atol=1e-6) for k, v in expected.items())
+
+
+def test_delta_m_and_each_tasks_change_are_on_the_runs_and_sort_the_runs_table(finished_store):
+    """The sweep's leaderboard wrote them; a second leaderboard has nothing left to write."""
+    import pandas as pd
+
+    from benchmarks.reporting.leaderboard import run_summaries
+    from benchmarks.reporting.settings import Comparison, split_settings, with_shared_cells
+    from benchmarks.tracking.collect import collect_runs, experiment_id
+    from benchmarks.tracking.summaries import write_run_summaries
+
+    client = MlflowClient(finished_store.uri)
+    experiment = finished_store.runs["dense"].info.experiment_id
+    ordered = client.search_runs([experiment], order_by=["metrics.delta_m DESC"])
+    by_method = {r.data.tags["method"]: r.data.metrics for r in ordered}
+    assert by_method["dense"]["delta_m"] == 0.0
+    assert by_method["dense"]["delta_m/seg"] == 0.0
+    table = pd.read_csv(next(finished_store.results.glob("synthetic*_smoke.csv")))
+    row = table[table["method"] == "disparse_static"].iloc[0]
+    for key in ("delta_m", "delta_m/seg", "delta_m/normal"):
+        assert by_method["disparse_static"][key] == pytest.approx(row[f"{key}:mean"], rel=1e-5)
+    seg, normal = (
+        by_method["disparse_static"]["delta_m/seg"],
+        by_method["disparse_static"]["delta_m/normal"],
+    )
+    assert by_method["disparse_static"]["delta_m"] == pytest.approx((seg + normal) / 2)
+    deltas = [r.data.metrics["delta_m"] for r in ordered if "delta_m" in r.data.metrics]
+    assert deltas == sorted(deltas, reverse=True)
+
+    frame = with_shared_cells(collect_runs(finished_store.uri, "mtl-sparse-bench"))
+    summaries = run_summaries(split_settings(frame, Comparison()), Comparison())
+    uri = finished_store.uri
+    assert write_run_summaries(uri, experiment_id(uri, "mtl-sparse-bench"), summaries) == 0
