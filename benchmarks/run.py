@@ -21,7 +21,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from benchmarks.config_search import with_plugin_configs
+    from benchmarks.cells.config_files import with_plugin_configs
     from benchmarks.sweep.overrides import check_command_line
 
     sys.argv[1:] = with_plugin_configs(sys.argv[1:])

@@ -34,6 +34,7 @@ BOOKKEEPING = {
     "benchmarks.cells.identity",
     "benchmarks.cells.fingerprint",
     "benchmarks.cells.method_configs",
+    "benchmarks.cells.config_files",
 }
 RUNNER = "benchmarks.cells.execute"
 

@@ -7,7 +7,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from benchmarks import CONF_DIR
-from benchmarks.config_search import find_config
+from benchmarks.cells.config_files import find_config
 
 
 def load_method_config(name: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import yaml
 from benchmarks.cells.cell import Cell, flatten
 from benchmarks.cells.logged_network import network_description
 from benchmarks.cells.phases import TrainingPhases
-from benchmarks.cells.task_masks import log_task_mask_analysis
+from benchmarks.cells.task_masks import figure_title, log_task_mask_analysis
 from benchmarks.inference.cost import MASKED_KERNEL, inference_cost, kernel_of
 from benchmarks.inference.measure import sparse_state_dict
 from benchmarks.tracking import schema
@@ -143,4 +143,5 @@ def log_artifacts(
     if kernel_of(model) == MASKED_KERNEL:  # MLflow's copy is dense
         run.artifact_torch(sparse_state_dict(model), schema.SPARSE_STATE)
     if masks.task_masks:
-        log_task_mask_analysis(run, masks)
+        title = figure_title(cell.method_name, cell.sparsity, cell.seed, cell.dataset["name"])
+        log_task_mask_analysis(run, masks, title)

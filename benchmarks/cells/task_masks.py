@@ -55,6 +55,14 @@ def plot_iou(frame: pd.DataFrame, path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def figure_title(method: str, sparsity: float, seed: int | str, dataset: str) -> str:
+    """What the IoU plot shows, for whom: the method, sparsity, seed and dataset of the run."""
+    return (
+        f"Where the tasks' masks agree, layer by layer: {method} at {100 * sparsity:g}% "
+        f"sparsity, seed {seed}, {dataset}"
+    )
+
+
 def write_analysis(task_masks, owners, out: Path, title: str = "") -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     frame = task_mask_iou(task_masks, owners)
@@ -63,8 +71,9 @@ def write_analysis(task_masks, owners, out: Path, title: str = "") -> pd.DataFra
     return frame
 
 
-def log_task_mask_analysis(run: TrackedRun, masks: MaskSet) -> None:
-    """Save the per-task masks and their layerwise IoU (CSV and plot) as run artifacts."""
+def log_task_mask_analysis(run: TrackedRun, masks: MaskSet, title: str) -> None:
+    """Save the per-task masks and their layerwise IoU (CSV and plot, ``title`` on it) as run
+    artifacts."""
     assert masks.task_masks is not None
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -76,6 +85,6 @@ def log_task_mask_analysis(run: TrackedRun, masks: MaskSet) -> None:
         }
         folder, filename = TASK_MASKS
         torch.save(state, out / filename)
-        write_analysis(masks.task_masks, masks.owners, out, f"run {run.run_id}")
+        write_analysis(masks.task_masks, masks.owners, out, title)
         for name in (filename, "task_mask_iou.csv", "task_mask_iou.png"):
             run.artifact(out / name, folder)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from benchmarks.cells.stored import describe, rekey_store
 from benchmarks.reporting.delta_m import VARIANTS
+from benchmarks.reporting.html_page import MLFLOW_UI, render_page
 from benchmarks.reporting.plots import (
     delta_m_rows,
     frontier_rows,
@@ -50,9 +51,15 @@ log = logging.getLogger(__name__)
 
 
 def write_leaderboard(
-    uri: str, experiment: str, results_dir: str | Path, comparison: Comparison | None = None
+    uri: str,
+    experiment: str,
+    results_dir: str | Path,
+    comparison: Comparison | None = None,
+    mlflow_ui: str = MLFLOW_UI,
 ) -> str:
-    """Rebuild every table from the store, write files under ``results_dir``; returns the text.
+    """Rebuild every table from the store, write files under ``results_dir`` (markdown, CSV,
+    plots and the browsable ``leaderboard.html``, whose run links open ``mlflow_ui``); returns
+    the text.
 
     ``comparison``: the baseline delta-m is measured against and its variant; files of other
     than the default (dense, all_metrics) carry a suffix naming them (``Comparison.suffix``).
@@ -69,12 +76,14 @@ def write_leaderboard(
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)  # staged files of leaderboards killed midway
-    sections = []
+    sections, pages = [], []
     settings = split_settings(with_shared_cells(frame), comparison)
-    write_run_summaries(uri, experiment_id(uri, experiment), run_summaries(settings, comparison))
+    experiment_key = experiment_id(uri, experiment)
+    write_run_summaries(uri, experiment_key, run_summaries(settings, comparison))
     with new_generation(out) as (folder, files):  # every file replaced at once, or none
         for setting in settings:
             table = aggregate(setting)
+            pages.append((setting, table))
             text = render_setting(setting, table, comparison)
             setting_id = str(setting.runs[SETTING_ID].iloc[0])
             if not failures.empty:
@@ -93,6 +102,8 @@ def write_leaderboard(
             orphans = failures[~failures[SETTING_ID].isin(set(frame[SETTING_ID]))]
             sections += failure_lines(orphans)
         full = "\n".join(sections)
+        page = render_page(pages, comparison, uri, experiment, experiment_key, mlflow_ui)
+        files.write_text(folder / f"leaderboard{suffix}.html", page)
         files.write_text(
             folder / f"leaderboard{suffix}.md",
             f"# Leaderboard\n\nGenerated from {uri} (MLflow experiment {experiment}).\n\n{full}",
@@ -160,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         help="all_metrics (LibMTL's Δp, default) or main_metric (one metric per task, the "
         "Δ_MTL of Maninis et al. / Vandenhende et al.; with --baseline single_task as theirs)",
     )
+    parser.add_argument(
+        "--mlflow-ui",
+        default=MLFLOW_UI,
+        help=f"where leaderboard.html's run links point: the MLflow UI of this store "
+        f"(default {MLFLOW_UI}, where `mlflow ui` serves)",
+    )
     args = parser.parse_args(argv)
     comparison = Comparison(args.baseline, args.delta_m)
     uri = store_uri(args)
@@ -167,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.replace:
             check_same_store(folder, uri)
-        print(write_leaderboard(uri, args.experiment, folder, comparison))
+        print(write_leaderboard(uri, args.experiment, folder, comparison, args.mlflow_ui))
     except LookupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

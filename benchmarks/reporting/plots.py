@@ -18,8 +18,16 @@ from benchmarks.reporting.settings import (
 from methods.lifecycle import MethodKind
 
 FRONTIER_X = "inference/latency_ratio_b1"
-# How the frontier draws each kind (masked rows: circles)
-MARKERS = {MethodKind.STRUCTURED: "s", MethodKind.ARCHITECTURE: "^", MethodKind.DENSE: "*"}
+# How the frontier draws each family of methods: a marker per kind, a colour per method within it
+MARKERS = {
+    MethodKind.DENSE: "*",
+    MethodKind.STATIC: "o",
+    MethodKind.DYNAMIC: "D",
+    MethodKind.PRETRAINED: "v",
+    MethodKind.STRUCTURED: "s",
+    MethodKind.ARCHITECTURE: "^",
+}
+SPARSITY_SIZES = (5.0, 8.0, 11.0, 14.0)  # marker sizes of a setting's sparsities, low to high
 
 
 def delta_m_rows(table: pd.DataFrame) -> pd.DataFrame:
@@ -132,41 +140,52 @@ def plot_frontier(
     setting: Setting, table: pd.DataFrame, path: Path, comparison: Comparison
 ) -> None:
     """Delta-m against latency at batch 1 relative to dense, one point per method and sparsity
-    with 95% intervals over seeds on both axes; channel-pruned rows as squares, masked rows as
-    circles, architectures as triangles (rows without a latency are left out)."""
+    with 95% intervals over seeds on both axes, a method's points joined from low to high
+    sparsity. Each kind has its marker (channels removed: squares; static: circles; dynamic:
+    diamonds; pretrained: triangles down; architectures: triangles up), each method of a kind
+    its colour, and the marker's size grows with the sparsity, so no label is printed over
+    another (rows without a latency are left out)."""
     rows = frontier_rows(table)
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8.5, 5))
+    fig, ax = plt.subplots(figsize=(9.5, 5.5))
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.axvline(1.0, color="black", linewidth=0.8)
-    colors = plt.get_cmap("tab20").colors
-    for index, ((kind, method), points) in enumerate(rows.groupby(["kind", "method"])):
+    colors = plt.get_cmap("tab10").colors
+    levels = sorted(set(rows.loc[~rows["kind"].isin(UNPRUNED_KINDS), "sparsity"]))
+    for kind, family in rows.groupby("kind", sort=False):
         marker = MARKERS.get(MethodKind(kind), "o")
-        ax.errorbar(
-            points[f"{FRONTIER_X}:mean"],
-            points["delta_m:mean"],
-            xerr=points.get(f"{FRONTIER_X}:ci95"),
-            yerr=points.get("delta_m:ci95"),
-            marker=marker,
-            markersize=7 if marker != "*" else 12,
-            linestyle="none",
-            capsize=2,
-            color=colors[index % len(colors)],
-            label=f"{method} ({kind})",
-        )
-        if kind not in UNPRUNED_KINDS:
+        for index, (method, points) in enumerate(family.groupby("method")):
+            points = points.sort_values("sparsity")
+            color = colors[index % len(colors)]
+            ax.plot(
+                points[f"{FRONTIER_X}:mean"],
+                points["delta_m:mean"],
+                color=color,
+                linewidth=0.8,
+                alpha=0.5,
+            )
             for _, point in points.iterrows():
-                ax.annotate(
-                    f"{100 * point['sparsity']:.0f}%",
-                    (point[f"{FRONTIER_X}:mean"], point["delta_m:mean"]),
-                    fontsize=6,
-                    xytext=(3, 3),
-                    textcoords="offset points",
+                size = _marker_size(point["sparsity"], levels, marker)
+                ax.errorbar(
+                    point[f"{FRONTIER_X}:mean"],
+                    point["delta_m:mean"],
+                    xerr=point.get(f"{FRONTIER_X}:ci95"),
+                    yerr=point.get("delta_m:ci95"),
+                    marker=marker,
+                    markersize=size,
+                    linestyle="none",
+                    capsize=2,
+                    color=color,
+                    markeredgecolor="black",
+                    markeredgewidth=0.4,
                 )
+            ax.plot(
+                [], [], marker=marker, color=color, linestyle="none", label=f"{method} ({kind})"
+            )
     ax.set_xlabel("latency at batch 1 relative to the dense network (measured; < 1 is faster)")
     ax.set_ylabel(f"Δm ({comparison.variant}) vs {comparison.baseline} (%)  ↑ better")
     ax.set_title(
@@ -174,13 +193,22 @@ def plot_frontier(
         fontsize=9,
     )
     ax.grid(alpha=0.3)
+    sizes = ", ".join(f"{100 * s:g}%" for s in levels)
     ax.legend(
         fontsize=7,
-        title="■ channels removed, ● masks\n(point labels: target sparsity)",
+        title=f"marker: family; size: sparsity ({sizes})",
         title_fontsize=7,
         loc="center left",
         bbox_to_anchor=(1.01, 0.5),
+        ncol=2 if rows["method"].nunique() > 16 else 1,
     )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _marker_size(sparsity: float, levels: list[float], marker: str) -> float:
+    """Bigger for higher sparsity (unpruned rows: the middle size); stars drawn larger."""
+    index = levels.index(sparsity) if sparsity in levels else len(levels) // 2
+    size = SPARSITY_SIZES[min(index, len(SPARSITY_SIZES) - 1)]
+    return size * 1.5 if marker == "*" else size

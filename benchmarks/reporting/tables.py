@@ -186,9 +186,27 @@ def _per_seed_delta_m(runs: pd.DataFrame, level: float) -> dict[str, dict[int, f
     }
 
 
-def _delta_m_ties(runs: pd.DataFrame, level: float) -> set[str]:
-    per_seed = _per_seed_delta_m(runs, level)
+def delta_m_ties(runs: pd.DataFrame, level: float | None) -> set[str]:
+    """Compressed methods whose delta-m at ``level`` does not differ significantly from the
+    best's (the best included; none without a level or with one method)."""
+    per_seed = _per_seed_delta_m(runs, level) if level is not None else {}
     return ties_with_best(per_seed)[1] if len(per_seed) > 1 else set()
+
+
+def compressed_levels(table: pd.DataFrame) -> list[float]:
+    """The target sparsities of the table's compressed rows, ascending."""
+    return sorted(table.loc[~table["kind"].isin(UNPRUNED_KINDS), "sparsity"].unique())
+
+
+def tables_by_sparsity(table: pd.DataFrame) -> list[tuple[float | None, pd.DataFrame]]:
+    """(target sparsity, its rows) with the unpruned rows (dense, architectures) in each as
+    references; one (None, every row) when nothing is compressed."""
+    unpruned = table[table["kind"].isin(UNPRUNED_KINDS)]
+    levels = compressed_levels(table)
+    if not levels:
+        return [(None, table)]
+    compressed = table[~table["kind"].isin(UNPRUNED_KINDS)]
+    return [(lv, pd.concat([unpruned, compressed[compressed["sparsity"] == lv]])) for lv in levels]
 
 
 def _rank_summary(runs: pd.DataFrame, levels: list[float]) -> list[str]:
@@ -216,22 +234,11 @@ def render_setting(
 ) -> str:
     comparison = comparison or Comparison()
     parts = [f"## {setting.title}", ""]
-    dense_rows = table[table["kind"].isin(UNPRUNED_KINDS)]
-    levels = sorted(table.loc[~table["kind"].isin(UNPRUNED_KINDS), "sparsity"].unique())
-    for level in levels or [None]:
-        rows = (
-            table
-            if level is None
-            else pd.concat(
-                [
-                    dense_rows,
-                    table[(table["sparsity"] == level) & ~table["kind"].isin(UNPRUNED_KINDS)],
-                ]
-            )
-        )
+    levels = compressed_levels(table)
+    for level, rows in tables_by_sparsity(table):
         if level is not None:
             parts += [f"### target sparsity {100 * level:g}%", ""]
-        ties = _delta_m_ties(setting.runs, level) if level is not None else set()
+        ties = delta_m_ties(setting.runs, level)
         parts += [render_table(rows, setting.tasks, ties, comparison.variant), ""]
         flagged = rows[rows["health"] != ""]  # aggregate() writes a note for every row
         parts += [f"† {r['method']}: {r['health']}" for _, r in flagged.iterrows()]

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
-from benchmarks.config_search import with_plugin_configs
+from benchmarks.cells.config_files import with_plugin_configs
 from benchmarks.sweep.expand import ALL_METHODS
 
 SWEEP_SYNTAX = (",", "glob(", "range(", "choice(", "interval(")

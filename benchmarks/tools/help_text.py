@@ -16,7 +16,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from benchmarks import CONF_DIR
-from benchmarks.config_search import find_config
+from benchmarks.cells.config_files import find_config
 from benchmarks.training.protocol import Protocol
 from core.options import describe_options
 from datasets.registry import DATASETS

@@ -8,7 +8,7 @@ import argparse
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-from benchmarks.config_search import with_plugin_configs
+from benchmarks.cells.config_files import with_plugin_configs
 
 
 def overrides_parser(prog: str, description: str) -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks.cells.task_masks import write_analysis
+from benchmarks.cells.task_masks import figure_title, write_analysis
 from benchmarks.tracking.arguments import add_store_arguments, store_uri
 from benchmarks.tracking.schema import TASK_MASKS, artifact
 from benchmarks.tracking.store import Tracker
@@ -34,7 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     out = Path(args.out) / args.run_id
-    frame = write_analysis(state["task_masks"], state["owners"], out, f"run {args.run_id}")
+    tags = tracker.client.get_run(args.run_id).data.tags
+    title = figure_title(
+        tags.get("method", "?"), float(tags.get("sparsity", "nan")), tags.get("seed", "?"),
+        tags.get("dataset", "?"),
+    )  # fmt: skip
+    frame = write_analysis(state["task_masks"], state["owners"], out, title)
     print(frame.pivot(index="depth", columns="pair", values="iou").to_string(float_format="%.3f"))
     print(f"\nwritten: {out}/task_mask_iou.csv, {out}/task_mask_iou.png")
     return 0
