@@ -166,7 +166,7 @@ def check_files(where: str, splits: dict[str, list[SampleFiles]]) -> None:
             lines.append(f"{len(set(paths))} file(s) missing in {folder} (e.g. {names})")
     raise DatasetError(
         f"{where}: " + "; ".join(lines) + ". Point dataset.root at a complete copy, or restore "
-        "the files (each loader's layouts: its module docstring, and the README)"
+        "the files (each loader's layouts: its module docstring, and docs/real-data.md)"
     )
 
 

@@ -144,7 +144,7 @@ class ChannelGraph:
             raise RuntimeError(
                 f"channel pruning of {type(self.model).__name__} left {left} prunable weights "
                 f"where its dependency groups predict {expected}: Torch-Pruning does not handle "
-                "this network's couplings (see the README's structured-pruning section)"
+                "this network's couplings (see docs/methods.md, structured pruning)"
             )
         self._check_forward()
         setattr(self.model, DENSE_COUNTS_ATTRIBUTE, dense_counts)
@@ -160,7 +160,7 @@ class ChannelGraph:
             raise RuntimeError(
                 f"channel pruning of {type(self.model).__name__} broke its forward pass "
                 f"({str(error)[:200]}): Torch-Pruning does not handle this network's couplings "
-                "(see the README's structured-pruning section)"
+                "(see docs/methods.md, structured pruning)"
             ) from None
         finally:
             self.model.train(was_training)

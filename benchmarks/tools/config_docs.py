@@ -1,10 +1,11 @@
-"""``python -m benchmarks.tools.config_docs``: the README's option tables and the text of
-``python -m benchmarks.run --help``, generated from the code.
+"""``python -m benchmarks.tools.config_docs``: the option tables of ``docs/``, the README's
+headline results (from the committed CSV) and the text of ``python -m benchmarks.run --help``,
+generated from their sources.
 
 Each default has one source: a method's options and defaults are its ``Options`` dataclass (its
 yaml file repeats them for Hydra, and a test keeps the two equal); a protocol's values are its
 yaml file (``Protocol`` has no defaults); the help texts are the dataclass fields' ``help``. This
-module renders both as markdown between marker comments in README.md, and writes the help file
+module renders both as markdown between marker comments in ``DOCUMENTS``, and writes the help file
 (``benchmarks.tools.help_text``); ``--check`` fails when either is out of date (the test suite
 runs it). Only what this project ships is documented here; plugins' methods are listed with
 their options by ``python -m benchmarks.tools.methods_info``.
@@ -20,11 +21,16 @@ import sys
 import yaml
 
 from benchmarks import CONF_DIR, PROJECT_ROOT
+from benchmarks.reporting.headline import headline_markdown
 from benchmarks.tools.help_text import HELP_FILE, help_file
 from benchmarks.training.protocol import Protocol
 from methods.registry import METHODS, get_method, list_methods
 
-README = PROJECT_ROOT / "README.md"
+DOCUMENTS = (
+    PROJECT_ROOT / "README.md",
+    PROJECT_ROOT / "docs" / "protocol.md",
+    PROJECT_ROOT / "docs" / "methods.md",
+)
 
 
 def _value(value: object) -> str:
@@ -66,19 +72,32 @@ def protocol_markdown() -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"method-options": method_options_markdown, "protocol-options": protocol_markdown}
+BLOCKS = {
+    "method-options": method_options_markdown,
+    "protocol-options": protocol_markdown,
+    "results-headline": lambda: headline_markdown(PROJECT_ROOT / "results"),
+}
 
 
-def render_readme(text: str) -> str:
-    """``text`` with every generated block replaced by its current rendering."""
+def render_document(text: str) -> str:
+    """``text`` with every generated block it holds replaced by its current rendering."""
     for block, render in BLOCKS.items():
         pattern = re.compile(
             rf"(<!-- generated:{block} .*?-->\n).*?(<!-- end:{block} -->)", re.DOTALL
         )
-        if not pattern.search(text):
-            raise ValueError(f"README has no block <!-- generated:{block} ... --> <!-- end -->")
         text = pattern.sub(lambda m, r=render: m.group(1) + r() + "\n" + m.group(2), text)
     return text
+
+
+def check_every_block_placed() -> None:
+    """Each generated block sits in exactly one of ``DOCUMENTS``."""
+    for block in BLOCKS:
+        holders = [d for d in DOCUMENTS if f"<!-- generated:{block} " in d.read_text()]
+        if len(holders) != 1:
+            raise ValueError(
+                f"the block <!-- generated:{block} ... --> must be in one of "
+                f"{', '.join(d.name for d in DOCUMENTS)}; found in {len(holders)}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,20 +105,22 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.tools.config_docs", description=__doc__
     )
     parser.add_argument(
-        "--check", action="store_true", help="fail if README.md or the help file is out of date"
+        "--check", action="store_true", help="fail if a docs table or the help file is out of date"
     )
     args = parser.parse_args(argv)
-    targets = {README: render_readme(README.read_text()), HELP_FILE: help_file()}
+    check_every_block_placed()
+    targets = {d: render_document(d.read_text()) for d in DOCUMENTS}
+    targets[HELP_FILE] = help_file()
     if args.check:
         stale = [path for path, fresh in targets.items() if path.read_text() != fresh]
         for path in stale:
             print(f"{path} is out of date: run python -m benchmarks.tools.config_docs")
         if not stale:
-            print("README.md option tables and the --help text are up to date")
+            print("the option tables in docs/ and the --help text are up to date")
         return 1 if stale else 0
     for path, fresh in targets.items():
         path.write_text(fresh)
-    print(f"rewrote the option tables in {README} and the --help text in {HELP_FILE}")
+    print(f"rewrote the option tables in docs/ and the --help text in {HELP_FILE}")
     return 0
 
 

@@ -33,7 +33,7 @@ def check_model_parts(name: str, parts: ModelParts, stage_rule: bool = False) ->
     def broken(rule: str) -> ModelContractError:
         return ModelContractError(
             f"model={name} breaks the model contract: {rule} (methods/networks/contract.py "
-            "lists the rules; README 'Adding a model')"
+            "lists the rules; docs/extending.md, 'A model')"
         )
 
     encoder = parts.make_encoder()

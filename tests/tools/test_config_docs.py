@@ -1,5 +1,5 @@
 """One source of truth per default: method yaml == its dataclass, every protocol file states every
-option, and the README's option tables are what the code generates."""
+option, and the option tables in docs/ are what the code generates."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from benchmarks import CONF_DIR
-from benchmarks.tools.config_docs import README, main, render_readme
+from benchmarks.tools.config_docs import DOCUMENTS, main, render_document
 from benchmarks.training.protocol import Protocol
 from core.options import OptionError
 from methods.registry import get_method, list_methods
@@ -41,15 +41,16 @@ def test_a_protocol_missing_an_option_is_a_clear_error():
         Protocol.from_config(config)
 
 
-def test_readme_option_tables_are_generated_from_the_code():
+def test_the_docs_option_tables_are_generated_from_the_code():
     assert main(["--check"]) == 0
 
 
-def test_a_stale_readme_table_is_detected():
-    text = README.read_text()
+def test_a_stale_docs_table_is_detected():
+    methods = next(d for d in DOCUMENTS if d.name == "methods.md")
+    text = methods.read_text()
     stale = text.replace("| `imp` | `round_steps` | `60` |", "| `imp` | `round_steps` | `75` |")
     assert stale != text
-    assert render_readme(stale) == text
+    assert render_document(stale) == text
 
 
 def test_run_help_gives_every_option_its_meaning_by_group():
