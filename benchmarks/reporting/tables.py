@@ -9,6 +9,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from benchmarks.inference.measure import CONTROL_TOLERANCE
+from benchmarks.reporting.agreement import agreement_section
 from benchmarks.reporting.delta_m import VARIANTS, delta_m_metrics
 from benchmarks.reporting.reference import reference_section
 from benchmarks.reporting.sanity_table import render_sanity_table
@@ -252,6 +253,7 @@ def render_setting(
     dataset, protocol = (str(setting.runs[k].iloc[0]) for k in ("dataset", "protocol"))
     if protocol == f"paper_{dataset}":  # published numbers compare only with their protocol
         parts += [reference_section(dataset, table)]
+    parts += agreement_section(dataset, list(setting.tasks), setting.runs)
     return "\n".join(parts)
 
 
