@@ -100,7 +100,9 @@ def _table(
     head.append('<th data-type="text">runs</th>')
     body = []
     for index, row in rows.iterrows():
-        marks = (" †" if row.get("health", "") else "") + (" ≈" if row["method"] in ties else "")
+        broken = bool(row.get("health", ""))
+        tied = row["method"] in ties
+        marks = (" †" if broken else "") + (" ≈ (†)" if tied and broken else " ≈" if tied else "")
         cells = [
             _cell(str(row["kind"]), str(row["kind"]), "text"),
             _cell(f"{row['method']}{marks}", str(row["method"]), "text"),

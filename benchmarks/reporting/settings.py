@@ -15,6 +15,7 @@ from benchmarks.reporting.statistics import t_interval
 from benchmarks.tracking.schema import INFERENCE, KERNEL_TAG, LOSS_SPIKE, SETTING_ID
 from core.tasks import metric_specs
 from methods.lifecycle import Architecture, DenseTraining, MethodKind
+from methods.networks.base import SHARED
 from methods.registry import get_method, list_methods
 
 KIND_ORDER = [k.value for k in MethodKind]  # dense, static, dynamic, pretrained, ...
@@ -25,6 +26,8 @@ BUDGET = ("budget/train_steps", "budget/train_flops")
 TIMES = ("time/train_s", "time/prune_s", "time/cell_s", "time/inference_s")
 RUN_IDS = "run_ids"  # column: the row's MLflow runs, so every number leads to its model
 LOSS_SPIKE_FACTOR = 10.0  # a train loss above this times its first value is flagged (not failed)
+OWNER_SPARSITY = "sparsity/owner/"  # column prefix: achieved sparsity of the weights a task owns
+STARVED_SPARSITY = 0.99  # a task whose own weights are pruned beyond this is flagged as starved
 STALE = "stale"  # column: runs of the row made by other code than today's
 OPTIONS = "options_id"  # column: hash of every option a run was made with (seed, sparsity aside)
 TASK_CHANGE = "delta_m/"  # column prefix: a task's relative change in percent (its part of Δm)
@@ -207,8 +210,10 @@ def latency_noisy(row: pd.Series) -> bool:
 
 def health_note(runs: pd.DataFrame) -> str:
     """What broke in a row's runs: layers pruned away and tasks cut off from the input at the
-    end of training, and a train loss that rose above ``LOSS_SPIKE_FACTOR`` times its first
-    value on the way, each with the number of seeds it happened in; "" when healthy."""
+    end of training, a task whose own weights (its head) were pruned beyond
+    ``STARVED_SPARSITY`` (starved: Δm can average its loss with another task's gain), and a
+    train loss that rose above ``LOSS_SPIKE_FACTOR`` times its first value on the way, each with
+    the number of seeds it happened in; "" when healthy."""
     notes = []
     for tag, what in (
         ("health/collapsed", "layers pruned away"),
@@ -224,6 +229,17 @@ def health_note(runs: pd.DataFrame) -> str:
         if counts:
             listed = ", ".join(f"{n} ({c}/{len(runs)} seeds)" for n, c in sorted(counts.items()))
             notes.append(f"{what}: {listed}")
+    starved = {
+        column.removeprefix(OWNER_SPARSITY): int((runs[column] > STARVED_SPARSITY).sum())
+        for column in sorted(runs.columns)
+        if str(column).startswith(OWNER_SPARSITY) and column != f"{OWNER_SPARSITY}{SHARED}"
+    }
+    starved = {task: count for task, count in starved.items() if count}
+    if starved:
+        listed = ", ".join(f"{t} ({c}/{len(runs)} seeds)" for t, c in starved.items())
+        notes.append(
+            f"task starved, its own weights pruned beyond {STARVED_SPARSITY:.0%}: {listed}"
+        )
     spikes = runs[LOSS_SPIKE].dropna() if LOSS_SPIKE in runs else pd.Series(dtype=float)
     spiked = spikes[spikes > LOSS_SPIKE_FACTOR]
     if len(spiked):

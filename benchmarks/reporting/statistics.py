@@ -4,7 +4,9 @@
 - ``paired_p_value``: two-sided paired t-test over the seeds two methods share (each seed's
   methods see the same initialisation and data order, so differences are paired).
 - ``ties_with_best``: the best method by mean, and the methods whose paired difference from it
-  is not significant (p >= 0.05, or fewer than two shared seeds): their ranking is not real.
+  is not significant after Holm's correction over all the comparisons with the best (adjusted
+  p >= 0.05, or fewer than two shared seeds): their ranking is not real. Without the correction,
+  one comparison in twenty among 17 would look real by chance.
 - ``mean_ranks``: average rank of each method over several comparisons (1 = best).
 """
 
@@ -15,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
@@ -48,15 +51,17 @@ def paired_p_value(a: Mapping[int, float], b: Mapping[int, float]) -> float:
 def ties_with_best(
     per_seed: Mapping[str, Mapping[int, float]], higher_is_better: bool = True
 ) -> tuple[str, set[str]]:
-    """(best method by mean, methods not significantly different from it, the best included)."""
+    """(best method by mean, methods not significantly different from it, the best included):
+    paired t-tests against the best, Holm-adjusted over those comparisons (statsmodels)."""
     means = {m: float(np.mean(list(v.values()))) for m, v in per_seed.items() if v}
     best = (max if higher_is_better else min)(means, key=means.__getitem__)
-    tied = {best}
-    for method in means:
-        if method != best:
-            p = paired_p_value(per_seed[best], per_seed[method])
-            if math.isnan(p) or p >= ALPHA:
-                tied.add(method)
+    others = [m for m in means if m != best]
+    p_values = {m: paired_p_value(per_seed[best], per_seed[m]) for m in others}
+    testable = [m for m in others if not math.isnan(p_values[m])]
+    tied = {best} | {m for m in others if math.isnan(p_values[m])}
+    if testable:
+        rejected = multipletests([p_values[m] for m in testable], ALPHA, method="holm")[0]
+        tied |= {m for m, differs in zip(testable, rejected, strict=True) if not differs}
     return best, tied
 
 

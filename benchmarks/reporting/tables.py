@@ -115,7 +115,7 @@ def render_table(
             elif (
                 key == "delta_m" and compressed[row.name] and row["method"] in (delta_m_ties or ())
             ):
-                text = f"{text} ≈"
+                text = f"{text} ≈ (†)" if row.get("health", "") else f"{text} ≈"
             line.append(text)
         line += [
             _size(row, "model/params", 1e3),
@@ -155,8 +155,10 @@ def caption(tasks: dict[str, str], comparison: Comparison) -> str:
         "methods that start from one, every IMP/LTH round included) and their FLOPs (3 x "
         "forward, counting the weights each step's mask kept). Mean ± half-width of the 95% "
         "confidence interval over seeds (Student t; no interval with one seed). Bold: best "
-        "compressed row; ≈ in Δm: not significantly different from the best (paired t-test over "
-        "seeds, p >= 0.05, or fewer than two shared seeds). †: at the end of training some seed "
+        "compressed row; ≈ in Δm: not significantly different from the best (paired t-tests over "
+        "seeds against the best, Holm-corrected over all those comparisons: adjusted p >= 0.05, "
+        "or fewer than two shared seeds); ≈ (†): tied only as far as a broken seed's spread "
+        "allows, read its † note. †: at the end of training some seed "
         "had a prunable layer with no weight left, a task or an output channel (a class, a normal "
         "component) with no path of weights from the input (named below the table); such rows "
         "are reported, not dropped."

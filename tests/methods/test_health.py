@@ -106,6 +106,26 @@ def test_leaderboard_flags_rows_whose_networks_broke_and_names_what():
     }
     table = render_table(pd.DataFrame([row]), {"depth": "depth"})
     assert "grasp †" in table
+    best = {**row, "method": "snip", "health": "", "delta_m:mean": -30.0}
+    tied = render_table(pd.DataFrame([row, best]), {"depth": "depth"}, {"grasp", "snip"})
+    assert "-40.00 ≈ (†)" in tied, "a broken row is never shown tied without saying so"
+
+
+def test_a_task_whose_own_weights_are_pruned_beyond_99_percent_is_flagged_starved():
+    """SNIP pruned the segmentation head to 99.8% and Δm averaged it with the other task."""
+    import pandas as pd
+
+    from benchmarks.reporting.settings import health_note
+
+    runs = pd.DataFrame(
+        {
+            "sparsity/owner/seg": [0.999, 0.95, 0.9991],
+            "sparsity/owner/normal": [0.9, 0.99, 0.8],  # 0.99 is not beyond 99%
+            "sparsity/owner/shared": [0.999, 0.999, 0.999],  # the shared encoder is no task
+        }
+    )
+    assert health_note(runs) == ("task starved, its own weights pruned beyond 99%: seg (2/3 seeds)")
+    assert health_note(runs.iloc[[1]]) == ""
 
 
 def test_a_train_loss_that_spiked_and_recovered_is_flagged_from_the_runs_history(tmp_path):

@@ -36,7 +36,26 @@ def test_ties_with_best_marks_only_significant_gaps():
     best, tied = ties_with_best(per_seed)
     assert best == "best"
     assert tied == {"best", "close", "one_seed"}  # one shared seed cannot separate
-    assert ties_with_best({"a": {0: 1.0, 1: 1.1}, "b": {0: 3.0, 1: 3.2}}, False)[0] == "a"
+
+
+def test_ties_are_holm_corrected_over_the_comparisons_with_the_best():
+    """Paired t p-values against "best" (3 seeds): gap 0.00083, near 0.0187, wide 0.529, flat
+    0.868. Holm sorts them and compares the i-th smallest with 0.05 / (m - i + 1), stopping at
+    the first that is not below: with gap and near, 0.00083 < 0.025 and 0.0187 < 0.05 (both
+    differ); with near, wide and flat, 0.0187 is not below 0.05 / 3 (all tied), although near
+    alone differs (0.0187 < 0.05)."""
+    best = {0: 10.0, 1: 11.0, 2: 12.0}
+    gap = {0: 8.0, 1: 8.9, 2: 10.1}  # differences 2.0, 2.1, 1.9
+    near = {0: 9.0, 1: 9.6, 2: 11.1}  # differences 1.0, 1.4, 0.9
+    wide = {0: 9.0, 1: 12.0, 2: 10.0}  # differences 1, -1, 2
+    flat = {0: 9.5, 1: 12.5, 2: 10.5}  # differences 0.5, -1.5, 1.5
+    for other, p in ((gap, 0.00083), (near, 0.0187), (wide, 0.529), (flat, 0.868)):
+        assert paired_p_value(best, other) == pytest.approx(p, abs=5e-4)
+    assert ties_with_best({"best": best, "near": near})[1] == {"best"}
+    assert ties_with_best({"best": best, "gap": gap, "near": near})[1] == {"best"}
+    assert ties_with_best({"best": best, "gap": gap, "wide": wide})[1] == {"best", "wide"}
+    every = {"best": best, "near": near, "wide": wide, "flat": flat}
+    assert ties_with_best(every)[1] == {"best", "near", "wide", "flat"}
 
 
 def test_mean_ranks_average_over_comparisons_and_share_ties():
