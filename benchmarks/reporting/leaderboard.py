@@ -15,7 +15,10 @@ import re
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from benchmarks.cells.stored import describe, rekey_store
+from benchmarks.reporting.critical_difference import plot_critical_difference, rank_test
 from benchmarks.reporting.delta_m import VARIANTS
 from benchmarks.reporting.html_page import MLFLOW_UI, render_page
 from benchmarks.reporting.plots import (
@@ -84,20 +87,10 @@ def write_leaderboard(
         for setting in settings:
             table = aggregate(setting)
             pages.append((setting, table))
-            text = render_setting(setting, table, comparison)
             setting_id = str(setting.runs[SETTING_ID].iloc[0])
-            if not failures.empty:
-                text += "\n".join(failure_lines(failures[failures[SETTING_ID] == setting_id]))
+            failed = failures[failures[SETTING_ID] == setting_id] if not failures.empty else None
             name = f"{setting.slug}{suffix}"
-            files.write_text(folder / f"{name}.md", f"# Leaderboard\n\n{text}")
-            table.to_csv(files.path(folder / f"{name}.csv"), index=False, float_format="%.6g")
-            if delta_m_rows(table).size:  # a dense-only setting has nothing to plot
-                plot_delta_m(setting, table, files.path(folder / f"{name}_delta_m.png"), comparison)
-            if frontier_rows(table).size:  # runs from before latency was measured have none
-                plot_frontier(
-                    setting, table, files.path(folder / f"{name}_frontier.png"), comparison
-                )
-            sections.append(text)
+            sections.append(write_setting(files, folder, name, setting, table, comparison, failed))
         if not failures.empty:  # settings where nothing finished
             orphans = failures[~failures[SETTING_ID].isin(set(frame[SETTING_ID]))]
             sections += failure_lines(orphans)
@@ -109,6 +102,39 @@ def write_leaderboard(
             f"# Leaderboard\n\nGenerated from {uri} (MLflow experiment {experiment}).\n\n{full}",
         )
     return full
+
+
+def write_setting(
+    files,
+    folder: Path,
+    name: str,
+    setting: Setting,
+    table: pd.DataFrame,
+    comparison: Comparison,
+    failed: pd.DataFrame | None,
+) -> str:
+    """A setting's markdown, CSV and plots (``<name>.md``, ``.csv``, ``_delta_m.png``,
+    ``_cd.png``, ``_frontier.png``) staged in ``folder``; returns its markdown."""
+    text = render_setting(setting, table, comparison)
+    ranked = rank_test(setting.runs)
+    if ranked is not None:
+        plot_critical_difference(
+            ranked, setting.title.split(" [")[0], files.path(folder / f"{name}_cd.png")
+        )
+        text += (
+            f"\nAcross the sparsities: `{name}_cd.png`, the critical-difference diagram of the "
+            f"mean ranks by Δm over {ranked.blocks} (sparsity, seed) blocks (Friedman p = "
+            f"{ranked.friedman_p:.2g}; Nemenyi's test joins the methods it cannot tell apart).\n"
+        )
+    if failed is not None:
+        text += "\n".join(failure_lines(failed))
+    files.write_text(folder / f"{name}.md", f"# Leaderboard\n\n{text}")
+    table.to_csv(files.path(folder / f"{name}.csv"), index=False, float_format="%.6g")
+    if delta_m_rows(table).size:  # a dense-only setting has nothing to plot
+        plot_delta_m(setting, table, files.path(folder / f"{name}_delta_m.png"), comparison)
+    if frontier_rows(table).size:  # runs from before latency was measured have none
+        plot_frontier(setting, table, files.path(folder / f"{name}_frontier.png"), comparison)
+    return text
 
 
 def run_summaries(settings: list[Setting], comparison: Comparison) -> dict[str, dict[str, float]]:
