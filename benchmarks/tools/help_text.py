@@ -32,9 +32,10 @@ HEADER = """\
 
 Runs a sweep of (method, sparsity, seed) cells, logs each to MLflow, prints the leaderboard. With
 no arguments: dense, dense_same_steps, the multitask architectures and every registered
-compression method (unstructured and channel pruning) at sparsities 0.5, 0.7, 0.9, seeds 0-2, on
-the embedded synthetic dataset (180 cells, 45-50 minutes on 2 CPU cores with workers=auto;
-experiment=smoke: about a minute, in smoke/mlflow.db and smoke/). A finished cell (same
+compression method (unstructured and channel pruning) at sparsities 0.5, 0.7, 0.9, seeds 0-4, on
+the embedded synthetic dataset (300 cells; the time it will take on this machine is printed before
+it starts, python -m benchmarks.estimate prints it alone; experiment=smoke: about a minute, in
+smoke/mlflow.db and smoke/). A finished cell (same
 non-default options) is skipped on rerun; one computed by other code (stale) is named and reused
 unless rerun=stale (only those) or rerun=all (every cell). Set an option with key=value, a
 method's with method.key=value; a typo gets the close valid names."""
