@@ -155,43 +155,64 @@ def load_paper_rows(dataset: str) -> pd.DataFrame:
     return frame[frame["dataset"] == dataset]
 
 
-def agreement_section(dataset: str, tasks: list[str], runs: pd.DataFrame) -> list[str]:
-    """Markdown lines of a setting's agreement with its paper table ([] when it has none)."""
+AGREEMENT_HEADER = ("group", "paper's ordering", "paper Δm", "ours: paired difference", "verdict")
+AGREEMENT_NOTE = (
+    "Paper Δm: computed from {source} against the paper's dense DeepLab baseline with this "
+    "suite's Δm rule. Ours: the paired difference of the two methods' Δm over the seeds both "
+    "have, mean ± 95% t-interval (per ordering, not corrected for multiplicity)."
+)
+
+
+def setting_agreement(
+    dataset: str, tasks: list[str], runs: pd.DataFrame
+) -> tuple[Agreement, list[list[str]]] | None:
+    """A setting's agreement and its table rows (``AGREEMENT_HEADER``), or None when it has no
+    paper counterpart or no common method."""
     table = counterpart(dataset, tasks)
     if table is None:
-        return []
+        return None
     paper_rows = load_paper_rows(table)
     found = agreement(table, runs, paper_rows)
     if found is None:
-        return []
+        return None
     paper = paper_delta_m(paper_rows).set_index("method")["delta_m"]
     body = []
     for o in found.orderings:
         ours = "-" if math.isnan(o.difference) else f"{o.difference:+.2f}"
         if math.isfinite(o.half_width):
             ours += f" ± {o.half_width:.2f}"
-        body.append(
-            [
-                o.group,
-                f"{o.better} > {o.worse}",
-                f"{paper[o.better]:+.2f} > {paper[o.worse]:+.2f}",
-                ours,
-                o.verdict,
-            ]
-        )
-    stand_in = "" if dataset == table else " (embedded stand-in)"
-    header = ["group", "paper's ordering", "paper Δm", "ours: paired difference", "verdict"]
-    return [
-        f"### Agreement with the paper's {table} table at {100 * PAPER_LEVEL:g}%{stand_in}",
-        "",
+        ordering = f"{o.better} > {o.worse}"
+        body.append([o.group, ordering, f"{paper[o.better]:+.2f} > {paper[o.worse]:+.2f}", ours])
+        body[-1].append(o.verdict)
+    return found, body
+
+
+def agreement_title(dataset: str, found: Agreement) -> str:
+    stand_in = "" if dataset == found.dataset else " (embedded stand-in)"
+    return f"Agreement with the paper's {found.dataset} table at {100 * PAPER_LEVEL:g}%{stand_in}"
+
+
+def tau_line(found: Agreement) -> str:
+    return (
         f"Kendall's τ between the paper's Δm and ours over the {len(found.methods)} methods both "
-        f"have ({', '.join(found.methods)}): {found.tau:.2f} (p = {found.p_value:.2f}).",
+        f"have ({', '.join(found.methods)}): {found.tau:.2f} (p = {found.p_value:.2f})."
+    )
+
+
+def agreement_section(dataset: str, tasks: list[str], runs: pd.DataFrame) -> list[str]:
+    """Markdown lines of a setting's agreement with its paper table ([] when it has none)."""
+    made = setting_agreement(dataset, tasks, runs)
+    if made is None:
+        return []
+    found, body = made
+    return [
+        f"### {agreement_title(dataset, found)}",
         "",
-        tabulate(body, headers=header, tablefmt="github", disable_numparse=True),
+        tau_line(found),
         "",
-        f"Paper Δm: computed from {SOURCE} against the paper's dense DeepLab baseline with this "
-        "suite's Δm rule. Ours: the paired difference of the two methods' Δm over the seeds both "
-        "have, mean ± 95% t-interval (per ordering, not corrected for multiplicity). "
-        "`python -m benchmarks.tools.agreement` prints this for every setting.",
+        tabulate(body, headers=list(AGREEMENT_HEADER), tablefmt="github", disable_numparse=True),
+        "",
+        AGREEMENT_NOTE.format(source=SOURCE)
+        + " `python -m benchmarks.tools.agreement` prints this for every setting.",
         "",
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 import scikit_posthocs as posthocs
@@ -50,7 +51,7 @@ def rank_test(runs: pd.DataFrame) -> RankTest | None:
     return RankTest(ranks.sort_values(), p_values, float(friedman), wide.shape[0])
 
 
-def plot_critical_difference(test: RankTest, title: str, path: Path) -> None:
+def plot_critical_difference(test: RankTest, title: str, path: Path | BinaryIO) -> None:
     """The diagram, titled with the setting, the blocks and the Friedman p-value."""
     import matplotlib
 
@@ -65,5 +66,5 @@ def plot_critical_difference(test: RankTest, title: str, path: Path) -> None:
         fontsize=8,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format="png")
     plt.close(fig)

@@ -6,12 +6,23 @@ row to its runs in the MLflow UI."""
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 from html import escape
 from importlib.resources import files
 
 import pandas as pd
 
+from benchmarks.reporting.agreement import (
+    AGREEMENT_HEADER,
+    AGREEMENT_NOTE,
+    agreement_title,
+    setting_agreement,
+    tau_line,
+)
+from benchmarks.reporting.critical_difference import plot_critical_difference, rank_test
+from benchmarks.reporting.reference import SOURCE
 from benchmarks.reporting.settings import (
     KIND_ORDER,
     RUN_IDS,
@@ -143,6 +154,42 @@ def _controls(setting: Setting) -> str:
     )
 
 
+def _critical_difference(setting: Setting) -> list[str]:
+    """The setting's critical-difference diagram as an inline PNG (the page stays one file)."""
+    ranked = rank_test(setting.runs)
+    if ranked is None:
+        return []
+    png = io.BytesIO()
+    plot_critical_difference(ranked, setting.title.split(" [")[0], png)
+    data = base64.b64encode(png.getvalue()).decode()
+    return [
+        f'<figure><img alt="critical-difference diagram" src="data:image/png;base64,{data}">'
+        f"<figcaption>Across the sparsities: mean ranks by Δm over {ranked.blocks} (sparsity, "
+        f"seed) blocks; joined methods are not different (Nemenyi); Friedman p = "
+        f"{ranked.friedman_p:.2g}.</figcaption></figure>"
+    ]
+
+
+def _agreement(setting: Setting) -> list[str]:
+    """The agreement with the paper's table, where the setting has a counterpart."""
+    dataset = str(setting.runs["dataset"].iloc[0])
+    made = setting_agreement(dataset, list(setting.tasks), setting.runs)
+    if made is None:
+        return []
+    found, body = made
+    head = "".join(f'<th data-type="text">{escape(h)}</th>' for h in AGREEMENT_HEADER)
+    rows = "".join(
+        "<tr>" + "".join(f'<td class="text">{escape(c)}</td>' for c in row) + "</tr>"
+        for row in body
+    )
+    return [
+        f"<h3>{escape(agreement_title(dataset, found))}</h3>",
+        f'<p class="note">{escape(tau_line(found))}</p>',
+        f'<table class="agreement"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>',
+        f'<p class="note">{escape(AGREEMENT_NOTE.format(source=SOURCE))}</p>',
+    ]
+
+
 def _section(
     setting: Setting, table: pd.DataFrame, comparison: Comparison, experiment_id: str, ui: str
 ) -> str:
@@ -160,6 +207,7 @@ def _section(
             "latency at batch 1 relative to dense; shape: family, size: sparsity; rows whose "
             "latency control was noisy are left out.</figcaption></figure>"
         )
+    parts += _critical_difference(setting)
     for level, rows in tables_by_sparsity(table):
         if level is not None:
             parts.append(f"<h3>target sparsity {100 * level:g}%</h3>")
@@ -172,6 +220,7 @@ def _section(
             for _, r in flagged.iterrows()
         ]
     parts.append(f'<p class="note">{escape(caption(setting.tasks, comparison))}</p>')
+    parts += _agreement(setting)
     parts.append("</section>")
     return "\n".join(parts)
 
