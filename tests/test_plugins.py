@@ -108,6 +108,12 @@ def test_an_installed_plugin_package_runs_a_smoke_cell_with_its_method_model_and
         env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert docs.returncode == 0, "the project's docs must not list a plugin's method"
+    asked = subprocess.run(
+        [sys.executable, "-m", "benchmarks.tools.config_docs", "--plugins"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "| `my_method` | `scoring_batches` | `4` |" in asked.stdout
+    assert "`snip`" not in asked.stdout
 
 
 def test_a_plugin_that_fails_to_import_is_named_with_its_distribution(tmp_path, monkeypatch):

@@ -43,10 +43,11 @@ def _value(value: object) -> str:
     return str(value)
 
 
-def method_options_markdown() -> str:
-    """One row per option of every method this project ships: default and meaning."""
+def method_options_markdown(shipped: bool = True) -> str:
+    """One row per option of every method this project ships (``shipped``) or of every method
+    installed plugins add: default and meaning."""
     lines = ["| method | option | default | meaning |", "|---|---|---|---|"]
-    for name in filter(METHODS.shipped, list_methods()):
+    for name in [n for n in list_methods() if METHODS.shipped(n) == shipped]:
         fields = dataclasses.fields(get_method(name).Options)
         if not fields:
             lines.append(f"| `{name}` | | | no options |")
@@ -107,7 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="fail if a docs table or the help file is out of date"
     )
+    parser.add_argument(
+        "--plugins",
+        action="store_true",
+        help="print the option table of the methods installed plugins add (this project's docs "
+        "document only what it ships) and change no file",
+    )
     args = parser.parse_args(argv)
+    if args.plugins:
+        print(method_options_markdown(shipped=False))
+        return 0
     check_every_block_placed()
     targets = {d: render_document(d.read_text()) for d in DOCUMENTS}
     targets[HELP_FILE] = help_file()
