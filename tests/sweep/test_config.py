@@ -34,9 +34,9 @@ def test_every_config_option_composes_and_resolves(group, option):
     assert cells
 
 
-def test_default_sweep_is_every_method_at_three_sparsities_and_three_seeds():
+def test_default_sweep_is_every_method_at_three_sparsities_and_five_seeds():
     cells = expand_sweep(compose_with())
-    assert {c.seed for c in cells} == {0, 1, 2}
+    assert {c.seed for c in cells} == {0, 1, 2, 3, 4}
     cells = [c for c in cells if c.seed == 0]
     compressors = [m for m in list_methods() if get_method(m).prunes]
     unpruned = [m for m in list_methods() if m not in compressors]
