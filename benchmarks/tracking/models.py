@@ -35,7 +35,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import torch
-from mlflow.entities import Metric
+from mlflow.entities import LoggedModelOutput, Metric
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
@@ -174,6 +174,8 @@ def log_model(
     for start in range(0, len(linked), 1000):
         client.log_batch(run_id, metrics=linked[start : start + 1000])
     client.finalize_logged_model(logged.model_id, "READY")
+    step = max((m.step for m in metrics), default=0)
+    client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step)])  # the run's Models
     return logged.model_id
 
 

@@ -34,6 +34,8 @@ def test_the_logged_model_is_named_after_its_cell_with_its_params_and_metrics(fi
         filter_string=f"source_run_id = '{run.info.run_id}'",
     )
     assert model.name == "disparse_static-0p5-seed0"
+    (output,) = client.get_run(run.info.run_id).outputs.model_outputs  # the UI's Models column
+    assert output.model_id == model.model_id
     assert run.data.tags["model_uri"] == f"models:/{model.model_id}"
     assert model.params["method.name"] == "disparse_static"
     assert model.params["sparsity"] == run.data.params["sparsity"]
