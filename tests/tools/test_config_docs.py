@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from benchmarks import CONF_DIR
 from benchmarks.tools.config_docs import DOCUMENTS, main, render_document
@@ -78,3 +79,8 @@ def test_run_help_gives_every_option_its_meaning_by_group():
             assert " ".join(field.metadata["help"].split()) in flat, f"{name}.{field.name}"
     assert "threads_per_cell=1" in shown and "sweep.kinds=null" in shown
     assert "tracking.stale_after_s=600" in shown and "model.width=16" in shown
+    # a dataset's options show the values its config file gives the run, not the dataclass's
+    synthetic = shown.split("dataset=synthetic: dataset.* options", 1)[1].split("dataset=", 1)[0]
+    default = OmegaConf.load(CONF_DIR / "dataset" / "synthetic.yaml")
+    for key in ("height", "width", "num_train"):
+        assert f"dataset.{key}={default[key]}" in synthetic, key
