@@ -3,7 +3,12 @@ model, then fine-tune (the structured counterpart of ``magnitude``; Li et al. 20
 layer's filters, Torch-Pruning's group norm sums every weight a channel spans).
 
 Score of a channel: the L2 norm of all conv/linear weights it spans in its group (its filters,
-and the next layers' input slices)."""
+and the next layers' input slices).
+
+Departs from Torch-Pruning's default ``GroupMagnitudeImportance``, which also counts the
+BatchNorm scale gamma of the channel in the group norm: here only conv/linear weights count.
+Li et al. 2017 score one layer's filters by their L1 norm; the group L2 norm and the
+layer-uniform allocation (every group loses the same fraction) are Torch-Pruning's."""
 
 from __future__ import annotations
 

@@ -5,7 +5,13 @@ Each task t scores the channels of the shared encoder and of its own head on its
 sum of |g_t * w| over the weights a channel spans, g_t summed over ``scoring_batches`` batches. A
 shared channel is removed only when every task ranks it prunable (the union of the per-task
 keeps), a task's own channel by that task's ranking; the per-task keep ratio is solved for the
-requested sparsity by bisection, as ``disparse_static`` solves it for weights."""
+requested sparsity by bisection, as ``disparse_static`` solves it for weights.
+
+Departs from the authors' code (SHI-Labs/DiSparse-Multitask-Model-Compression, whose
+``prune_utils.py`` prunes weights, not channels): the paper has no channel variant, so this is
+our transfer of its rule. Each task keeps the same fraction of every group (layer-uniform per
+task); the authors' weight-level code ranks each task's scores over the whole network (a global
+ranking per task), which this does not do."""
 
 from __future__ import annotations
 
