@@ -24,10 +24,10 @@ import pandas as pd
 from scipy import stats
 from tabulate import tabulate
 
-from benchmarks.reporting.reference import REFERENCE_CSV, SOURCE
+from benchmarks.reporting.reference import PAPER_DENSE, REFERENCE_CSV, SOURCE
+from benchmarks.reporting.settings import per_seed_delta_m
 from benchmarks.reporting.statistics import t_interval
 
-PAPER_DENSE = "deeplab_baseline"
 PAPER_LEVEL = 0.9  # every compressed row of the paper's tables is at 90%
 # Real datasets name their own table; an embedded setting stands in for the dataset whose tasks
 # it has (the synthetic defaults mirror NYUv2, Cityscapes and Taskonomy).
@@ -123,6 +123,7 @@ class Agreement:
     tau: float
     p_value: float
     orderings: list[Ordering]
+    paper_delta_m: dict[str, float]  # each paper method's Δm against the paper's dense baseline
 
 
 def agreement(dataset: str, runs: pd.DataFrame, reference: pd.DataFrame) -> Agreement | None:
@@ -132,19 +133,19 @@ def agreement(dataset: str, runs: pd.DataFrame, reference: pd.DataFrame) -> Agre
     if reference.empty:
         return None
     paper = paper_delta_m(reference)
-    at_level = runs[(runs["sparsity"] - PAPER_LEVEL).abs() < 1e-6].dropna(subset=["delta_m"])
-    seeds = {
-        str(m): dict(zip(g["seed"].astype(int), g["delta_m"], strict=True))
-        for m, g in at_level.groupby("method")
-    }
-    common = [m for m in paper["method"] if m in seeds]
+    theirs = dict(zip(paper["method"], paper["delta_m"], strict=True))
+    seeds = per_seed_delta_m(runs, PAPER_LEVEL)
+    common = [m for m in theirs if m in seeds]
     if not common:
         return None
     ours = [sum(seeds[m].values()) / len(seeds[m]) for m in common]
-    theirs = paper.set_index("method").loc[common, "delta_m"].tolist()
-    tau, p = stats.kendalltau(theirs, ours) if len(common) > 1 else (math.nan, math.nan)
+    tau, p = (
+        stats.kendalltau([theirs[m] for m in common], ours)
+        if len(common) > 1
+        else (math.nan, math.nan)
+    )
     orderings = [judge(g, a, b, seeds) for g, a, b in paper_orderings(paper)]
-    return Agreement(dataset, common, float(tau), float(p), orderings)
+    return Agreement(dataset, common, float(tau), float(p), orderings, theirs)
 
 
 def load_paper_rows(dataset: str) -> pd.DataFrame:
@@ -171,11 +172,10 @@ def setting_agreement(
     table = counterpart(dataset, tasks)
     if table is None:
         return None
-    paper_rows = load_paper_rows(table)
-    found = agreement(table, runs, paper_rows)
+    found = agreement(table, runs, load_paper_rows(table))
     if found is None:
         return None
-    paper = paper_delta_m(paper_rows).set_index("method")["delta_m"]
+    paper = found.paper_delta_m
     body = []
     for o in found.orderings:
         ours = "-" if math.isnan(o.difference) else f"{o.difference:+.2f}"

@@ -6,6 +6,7 @@ the tables answer it per sparsity."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -15,8 +16,6 @@ import scikit_posthocs as posthocs
 from scipy import stats
 
 from benchmarks.reporting.settings import UNPRUNED_KINDS
-
-BETTER_FIRST_RANK = 1  # rank 1: the highest Δm of a block
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,25 @@ def rank_test(runs: pd.DataFrame) -> RankTest | None:
     p_values = posthocs.posthoc_nemenyi_friedman(wide.to_numpy())
     p_values.index = p_values.columns = wide.columns
     return RankTest(ranks.sort_values(), p_values, float(friedman), wide.shape[0])
+
+
+@dataclass(frozen=True)
+class Diagram:
+    """A setting's rank test and its drawing (PNG bytes: written as a file and inlined in the
+    page from one rendering)."""
+
+    test: RankTest
+    png: bytes
+
+
+def critical_difference(runs: pd.DataFrame, title: str) -> Diagram | None:
+    """The setting's diagram, or None where ``rank_test`` has too few methods or blocks."""
+    test = rank_test(runs)
+    if test is None:
+        return None
+    png = io.BytesIO()
+    plot_critical_difference(test, title, png)
+    return Diagram(test, png.getvalue())
 
 
 def plot_critical_difference(test: RankTest, title: str, path: Path | BinaryIO) -> None:

@@ -7,7 +7,6 @@ row to its runs in the MLflow UI."""
 from __future__ import annotations
 
 import base64
-import io
 import math
 from html import escape
 from importlib.resources import files
@@ -21,7 +20,7 @@ from benchmarks.reporting.agreement import (
     setting_agreement,
     tau_line,
 )
-from benchmarks.reporting.critical_difference import plot_critical_difference, rank_test
+from benchmarks.reporting.critical_difference import Diagram
 from benchmarks.reporting.reference import SOURCE
 from benchmarks.reporting.settings import (
     KIND_ORDER,
@@ -33,7 +32,12 @@ from benchmarks.reporting.settings import (
     task_change,
 )
 from benchmarks.reporting.svg_plots import delta_m_svg, frontier_svg
-from benchmarks.reporting.tables import caption, delta_m_ties, tables_by_sparsity
+from benchmarks.reporting.tables import (
+    best_compressed,
+    caption,
+    delta_m_ties,
+    tables_by_sparsity,
+)
 from core.tasks import metric_specs
 
 MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
@@ -100,11 +104,7 @@ def _table(
 ) -> str:
     columns = _columns(tasks, rows)
     compressed = ~rows["kind"].isin(UNPRUNED_KINDS)
-    best = {}
-    for key, _, higher, _ in columns:
-        values = rows.loc[compressed, f"{key}:mean"].dropna()
-        if len(values) > 1:
-            best[key] = values.max() if higher else values.min()
+    best = best_compressed(rows, [(key, higher) for key, _, higher, _ in columns])
     head = ['<th data-type="text">kind</th>', '<th data-type="text">method</th>']
     head += ['<th data-type="number">sparsity %</th>', '<th data-type="number">seeds</th>']
     head += [f'<th data-type="number">{escape(title)}</th>' for _, title, _, _ in columns]
@@ -154,19 +154,16 @@ def _controls(setting: Setting) -> str:
     )
 
 
-def _critical_difference(setting: Setting) -> list[str]:
+def _critical_difference(diagram: Diagram | None) -> list[str]:
     """The setting's critical-difference diagram as an inline PNG (the page stays one file)."""
-    ranked = rank_test(setting.runs)
-    if ranked is None:
+    if diagram is None:
         return []
-    png = io.BytesIO()
-    plot_critical_difference(ranked, setting.title.split(" [")[0], png)
-    data = base64.b64encode(png.getvalue()).decode()
+    data = base64.b64encode(diagram.png).decode()
     return [
         f'<figure><img alt="critical-difference diagram" src="data:image/png;base64,{data}">'
-        f"<figcaption>Across the sparsities: mean ranks by Δm over {ranked.blocks} (sparsity, "
-        f"seed) blocks; joined methods are not different (Nemenyi); Friedman p = "
-        f"{ranked.friedman_p:.2g}.</figcaption></figure>"
+        f"<figcaption>Across the sparsities: mean ranks by Δm over {diagram.test.blocks} "
+        f"(sparsity, seed) blocks; joined methods are not different (Nemenyi); Friedman p = "
+        f"{diagram.test.friedman_p:.2g}.</figcaption></figure>"
     ]
 
 
@@ -191,7 +188,12 @@ def _agreement(setting: Setting) -> list[str]:
 
 
 def _section(
-    setting: Setting, table: pd.DataFrame, comparison: Comparison, experiment_id: str, ui: str
+    setting: Setting,
+    table: pd.DataFrame,
+    diagram: Diagram | None,
+    comparison: Comparison,
+    experiment_id: str,
+    ui: str,
 ) -> str:
     parts = [f'<section class="setting" id="{escape(setting.slug)}">']
     parts += [f"<h2>{escape(setting.title)}</h2>", _controls(setting)]
@@ -207,7 +209,7 @@ def _section(
             "latency at batch 1 relative to dense; shape: family, size: sparsity; rows whose "
             "latency control was noisy are left out.</figcaption></figure>"
         )
-    parts += _critical_difference(setting)
+    parts += _critical_difference(diagram)
     for level, rows in tables_by_sparsity(table):
         if level is not None:
             parts.append(f"<h3>target sparsity {100 * level:g}%</h3>")
@@ -226,7 +228,7 @@ def _section(
 
 
 def render_page(
-    sections: list[tuple[Setting, pd.DataFrame]],
+    sections: list[tuple[Setting, pd.DataFrame, Diagram | None]],
     comparison: Comparison,
     uri: str,
     experiment: str,
@@ -234,8 +236,8 @@ def render_page(
     ui: str = MLFLOW_UI,
 ) -> str:
     """The whole page: every setting's plots and tables, with the page's CSS and script inline."""
-    toc = " ".join(f'<a href="#{escape(s.slug)}">{escape(s.slug)}</a>' for s, _ in sections)
-    body = "\n".join(_section(s, t, comparison, experiment_id, ui) for s, t in sections)
+    toc = " ".join(f'<a href="#{escape(s.slug)}">{escape(s.slug)}</a>' for s, _, _ in sections)
+    body = "\n".join(_section(*section, comparison, experiment_id, ui) for section in sections)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Leaderboard: multitask model compression</title>

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.cells.stored import describe, rekey_store
-from benchmarks.reporting.critical_difference import plot_critical_difference, rank_test
+from benchmarks.reporting.critical_difference import Diagram, critical_difference
 from benchmarks.reporting.delta_m import VARIANTS
 from benchmarks.reporting.html_page import MLFLOW_UI, render_page
 from benchmarks.reporting.plots import (
@@ -38,7 +38,7 @@ from benchmarks.reporting.settings import (
     task_change,
     with_shared_cells,
 )
-from benchmarks.reporting.staged import new_generation, remove_leftovers
+from benchmarks.reporting.staged import StagedFiles, new_generation, remove_leftovers
 from benchmarks.reporting.tables import failure_lines, render_setting
 from benchmarks.tracking.arguments import (
     add_store_arguments,
@@ -51,6 +51,19 @@ from benchmarks.tracking.schema import CELL_ID, SETTING_ID
 from benchmarks.tracking.summaries import write_run_summaries
 
 log = logging.getLogger(__name__)
+
+
+def store_frame(uri: str, experiment: str, loss_spikes: bool = False) -> pd.DataFrame:
+    """The store's finished runs as every table reads them: re-keyed, one run per cell (today's
+    code first), a method's runs under different option values apart."""
+    rekey_store(uri, experiment)
+    return separate_option_sets(collect_runs(uri, experiment, describe, loss_spikes=loss_spikes))
+
+
+def store_settings(uri: str, experiment: str) -> list[Setting]:
+    """The store's settings as the leaderboard compares them (LookupError: no such experiment)."""
+    frame = store_frame(uri, experiment)
+    return split_settings(with_shared_cells(frame)) if not frame.empty else []
 
 
 def write_leaderboard(
@@ -69,8 +82,7 @@ def write_leaderboard(
     """
     comparison = comparison or Comparison()
     suffix = comparison.suffix
-    rekey_store(uri, experiment)
-    frame = separate_option_sets(collect_runs(uri, experiment, describe, loss_spikes=True))
+    frame = store_frame(uri, experiment, loss_spikes=True)
     finished = set(frame[CELL_ID]) if not frame.empty else set()
     failures = collect_failures(uri, experiment, finished)
     if frame.empty:
@@ -86,11 +98,13 @@ def write_leaderboard(
     with new_generation(out) as (folder, files):  # every file replaced at once, or none
         for setting in settings:
             table = aggregate(setting)
-            pages.append((setting, table))
             setting_id = str(setting.runs[SETTING_ID].iloc[0])
             failed = failures[failures[SETTING_ID] == setting_id] if not failures.empty else None
             name = f"{setting.slug}{suffix}"
-            sections.append(write_setting(files, folder, name, setting, table, comparison, failed))
+            diagram = critical_difference(setting.runs, setting.title.split(" [")[0])
+            text = write_setting(files, folder, name, setting, table, comparison, failed, diagram)
+            sections.append(text)
+            pages.append((setting, table, diagram))
         if not failures.empty:  # settings where nothing finished
             orphans = failures[~failures[SETTING_ID].isin(set(frame[SETTING_ID]))]
             sections += failure_lines(orphans)
@@ -105,22 +119,21 @@ def write_leaderboard(
 
 
 def write_setting(
-    files,
+    files: StagedFiles,
     folder: Path,
     name: str,
     setting: Setting,
     table: pd.DataFrame,
     comparison: Comparison,
     failed: pd.DataFrame | None,
+    diagram: Diagram | None,
 ) -> str:
     """A setting's markdown, CSV and plots (``<name>.md``, ``.csv``, ``_delta_m.png``,
     ``_cd.png``, ``_frontier.png``) staged in ``folder``; returns its markdown."""
     text = render_setting(setting, table, comparison)
-    ranked = rank_test(setting.runs)
-    if ranked is not None:
-        plot_critical_difference(
-            ranked, setting.title.split(" [")[0], files.path(folder / f"{name}_cd.png")
-        )
+    if diagram is not None:
+        ranked = diagram.test
+        files.path(folder / f"{name}_cd.png").write_bytes(diagram.png)
         text += (
             f"\nAcross the sparsities: `{name}_cd.png`, the critical-difference diagram of the "
             f"mean ranks by Δm over {ranked.blocks} (sparsity, seed) blocks (Friedman p = "

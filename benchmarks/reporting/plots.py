@@ -30,6 +30,16 @@ MARKERS = {
 SPARSITY_SIZES = (5.0, 8.0, 11.0, 14.0)  # marker sizes of a setting's sparsities, low to high
 
 
+def colour_index(rows: pd.DataFrame) -> dict[str, int]:
+    """Each method's colour index, distinct within its kind (a marker tells kinds apart): the
+    PNG frontier and the page's SVG plots colour a method alike."""
+    return {
+        method: index
+        for _, family in rows.groupby("kind", sort=False)
+        for index, method in enumerate(sorted(family["method"].unique()))
+    }
+
+
 def delta_m_rows(table: pd.DataFrame) -> pd.DataFrame:
     """Compressed rows with a delta-m: what the delta-m plot draws (none: no plot)."""
     return table[~table["kind"].isin(UNPRUNED_KINDS)].dropna(subset=["delta_m:mean"])
@@ -156,11 +166,12 @@ def plot_frontier(
     ax.axvline(1.0, color="black", linewidth=0.8)
     colors = plt.get_cmap("tab10").colors
     levels = sorted(set(rows.loc[~rows["kind"].isin(UNPRUNED_KINDS), "sparsity"]))
+    colour = colour_index(rows)
     for kind, family in rows.groupby("kind", sort=False):
         marker = MARKERS.get(MethodKind(kind), "o")
-        for index, (method, points) in enumerate(family.groupby("method")):
+        for method, points in family.groupby("method"):
             points = points.sort_values("sparsity")
-            color = colors[index % len(colors)]
+            color = colors[colour[method] % len(colors)]
             ax.plot(
                 points[f"{FRONTIER_X}:mean"],
                 points["delta_m:mean"],

@@ -16,7 +16,7 @@ from scipy import stats
 from scipy.optimize import brentq
 from statsmodels.stats.multitest import multipletests
 
-from benchmarks.reporting.settings import UNPRUNED_KINDS
+from benchmarks.reporting.settings import per_seed_delta_m
 from benchmarks.reporting.statistics import ALPHA, paired_p_value
 
 POWER = 0.8
@@ -32,16 +32,6 @@ class Power:
     pairs: int
     separable: int  # pairs whose paired t-test is significant after Holm over all pairs
     detectable: dict[int, float]  # seeds -> smallest detectable difference (Δm points)
-
-
-def per_seed(runs: pd.DataFrame, level: float) -> dict[str, dict[int, float]]:
-    at_level = (runs["sparsity"] - level).abs() < 1e-9
-    rows = runs[at_level & ~runs["kind"].isin(UNPRUNED_KINDS)]
-    rows = rows.dropna(subset=["delta_m"])
-    return {
-        str(m): dict(zip(g["seed"].astype(int), g["delta_m"], strict=True))
-        for m, g in rows.groupby("method")
-    }
 
 
 def detectable_difference(spread: float, seeds: int, comparisons: int) -> float:
@@ -67,7 +57,7 @@ def paired_test_power(effect: float, seeds: int, alpha: float) -> float:
 
 def power_at(runs: pd.DataFrame, level: float) -> Power | None:
     """The power figures of the compressed runs at target sparsity ``level``."""
-    seeds = per_seed(runs, level)
+    seeds = per_seed_delta_m(runs, level)
     if len(seeds) < 2:
         return None
     pairs = list(itertools.combinations(sorted(seeds), 2))

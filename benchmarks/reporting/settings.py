@@ -102,6 +102,16 @@ def _with_delta_m(
     return runs.assign(delta_m=values, baseline_fallback=fallback, **changes)
 
 
+def per_seed_delta_m(runs: pd.DataFrame, level: float) -> dict[str, dict[int, float]]:
+    """{method: {seed: delta-m}} of the compressed runs at target sparsity ``level``."""
+    at_level = (runs["sparsity"] - level).abs() < 1e-9
+    rows = runs[at_level & ~runs["kind"].isin(UNPRUNED_KINDS)].dropna(subset=["delta_m"])
+    return {
+        str(method): dict(zip(group["seed"].astype(int), group["delta_m"], strict=True))
+        for method, group in rows.groupby("method")
+    }
+
+
 def task_change(task: str) -> str:
     """The column of a task's relative change against the baseline (its part of delta-m)."""
     return f"{TASK_CHANGE}{task}"

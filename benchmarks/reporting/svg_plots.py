@@ -12,7 +12,7 @@ from html import escape
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from benchmarks.reporting.plots import FRONTIER_X, frontier_rows
+from benchmarks.reporting.plots import FRONTIER_X, colour_index, frontier_rows
 from benchmarks.reporting.settings import UNPRUNED_KINDS
 
 WIDTH, HEIGHT = 560, 360
@@ -138,12 +138,7 @@ def _tip(row: pd.Series, extra: str = "") -> str:
 
 
 def _colors(rows: pd.DataFrame) -> dict[str, str]:
-    """A colour per method, distinct within its kind (the shape tells kinds apart)."""
-    colors = {}
-    for _, family in rows.groupby("kind", sort=False):
-        for index, method in enumerate(sorted(family["method"].unique())):
-            colors[method] = COLORS[index % len(COLORS)]
-    return colors
+    return {method: COLORS[i % len(COLORS)] for method, i in colour_index(rows).items()}
 
 
 def _svg(parts: list[str], label: str) -> str:

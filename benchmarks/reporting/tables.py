@@ -20,6 +20,7 @@ from benchmarks.reporting.settings import (
     Comparison,
     Setting,
     latency_noisy,
+    per_seed_delta_m,
     task_change,
 )
 from benchmarks.reporting.statistics import mean_ranks, ties_with_best
@@ -70,6 +71,18 @@ def _arrow(higher_is_better: bool) -> str:
     return "↑" if higher_is_better else "↓"
 
 
+def best_compressed(rows: pd.DataFrame, directions: list[tuple[str, bool]]) -> dict[str, float]:
+    """For each (column, higher is better): the best mean among the compressed rows (the bold
+    one), where there are at least two to compare."""
+    compressed = rows[~rows["kind"].isin(UNPRUNED_KINDS)]
+    best = {}
+    for key, higher in directions:
+        values = compressed[f"{key}:mean"].dropna()
+        if len(values) > 1:
+            best[key] = values.max() if higher else values.min()
+    return best
+
+
 def render_table(
     rows: pd.DataFrame,
     tasks: dict[str, str],
@@ -93,11 +106,7 @@ def render_table(
     compressed = ~rows["kind"].isin(UNPRUNED_KINDS)
     directions = [("delta_m", True), *((c, True) for c in changes)]
     directions += [(k, specs[k].higher_is_better) for k in columns]
-    best = {}
-    for key, higher in directions:
-        values = rows.loc[compressed, f"{key}:mean"].dropna()
-        if len(values) > 1:
-            best[key] = values.max() if higher else values.min()
+    best = best_compressed(rows, directions)
     body = []
     for _, row in rows.iterrows():
         marks = " †" if row.get("health", "") else ""
@@ -180,19 +189,10 @@ def fallback_lines(runs: pd.DataFrame, comparison: Comparison) -> list[str]:
     return [*lines, ""]
 
 
-def _per_seed_delta_m(runs: pd.DataFrame, level: float) -> dict[str, dict[int, float]]:
-    """{method: {seed: delta-m}} of the compressed runs at one target sparsity."""
-    at_level = runs[(runs["sparsity"] == level) & ~runs["kind"].isin(UNPRUNED_KINDS)]
-    return {
-        str(method): dict(zip(group["seed"].astype(int), group["delta_m"], strict=True))
-        for method, group in at_level.dropna(subset=["delta_m"]).groupby("method")
-    }
-
-
 def delta_m_ties(runs: pd.DataFrame, level: float | None) -> set[str]:
     """Compressed methods whose delta-m at ``level`` does not differ significantly from the
     best's (the best included; none without a level or with one method)."""
-    per_seed = _per_seed_delta_m(runs, level) if level is not None else {}
+    per_seed = per_seed_delta_m(runs, level) if level is not None else {}
     return ties_with_best(per_seed)[1] if len(per_seed) > 1 else set()
 
 
@@ -216,7 +216,7 @@ def _rank_summary(runs: pd.DataFrame, levels: list[float]) -> list[str]:
     """Markdown lines: each compressed method's mean rank by delta-m over the sparsities."""
     comparisons = []
     for level in levels:
-        per_seed = _per_seed_delta_m(runs, level)
+        per_seed = per_seed_delta_m(runs, level)
         comparisons.append({m: sum(v.values()) / len(v) for m, v in per_seed.items()})
     comparisons = [c for c in comparisons if len(c) > 1]
     if not comparisons:

@@ -6,13 +6,11 @@ each setting's tables."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from benchmarks.reporting.agreement import agreement_section
-from benchmarks.reporting.settings import split_settings, with_shared_cells
+from benchmarks.reporting.leaderboard import store_settings
 from benchmarks.tracking.arguments import add_store_arguments, store_uri
-from benchmarks.tracking.collect import collect_runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,17 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     add_store_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        frame = collect_runs(store_uri(args), args.experiment)
+        settings = store_settings(store_uri(args), args.experiment)
     except LookupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if frame.empty:
-        print("no finished runs")
-        return 0
     printed = False
-    for setting in split_settings(with_shared_cells(frame)):
-        tasks = list(json.loads(setting.runs["tasks"].iloc[0]))
-        lines = agreement_section(str(setting.runs["dataset"].iloc[0]), tasks, setting.runs)
+    for setting in settings:
+        dataset = str(setting.runs["dataset"].iloc[0])
+        lines = agreement_section(dataset, list(setting.tasks), setting.runs)
         if lines:
             print("\n".join([f"## {setting.title}", "", *lines]))
             printed = True

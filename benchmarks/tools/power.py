@@ -11,10 +11,10 @@ import sys
 
 from tabulate import tabulate
 
+from benchmarks.reporting.leaderboard import store_settings
 from benchmarks.reporting.power import SEED_COUNTS, power_at
-from benchmarks.reporting.settings import UNPRUNED_KINDS, split_settings
+from benchmarks.reporting.settings import UNPRUNED_KINDS
 from benchmarks.tracking.arguments import add_store_arguments, store_uri
-from benchmarks.tracking.collect import collect_runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,16 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     add_store_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        frame = collect_runs(store_uri(args), args.experiment)
+        settings = store_settings(store_uri(args), args.experiment)
     except LookupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if frame.empty:
+    if not settings:
         print("no finished runs")
-        return 0
     header = ["sparsity %", "methods", "seeds", "spread", "pairs separable (Holm)"]
     header += [f"detectable, {n} seeds" for n in SEED_COUNTS]
-    for setting in split_settings(frame):
+    for setting in settings:
         runs = setting.runs
         levels = sorted(runs.loc[~runs["kind"].isin(UNPRUNED_KINDS), "sparsity"].unique())
         rows = []

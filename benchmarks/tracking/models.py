@@ -21,11 +21,11 @@ you write.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import json
 import logging
 import pickle
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -38,6 +38,7 @@ import torch
 from mlflow.entities import LoggedModelOutput, Metric
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
+from packaging.requirements import Requirement
 
 from benchmarks.tracking.schema import LOGGED_MODEL
 
@@ -53,18 +54,20 @@ OLDER = "models logged before weights.pt and network.json were stored have none"
 PYFUNC_LOADER = "benchmarks.cells.logged_network"  # defines _load_pyfunc(path)
 
 
-def requirements() -> list[str]:
-    """The project's dependencies pinned at the installed versions (what its code needs)."""
+@functools.cache
+def requirements() -> tuple[str, ...]:
+    """The project's dependencies (not its extras) pinned at the installed versions: what its
+    code needs to load a model."""
     pinned = []
-    for requirement in importlib.metadata.requires(PROJECT) or []:
-        if "extra ==" in requirement:
+    for line in importlib.metadata.requires(PROJECT) or []:
+        requirement = Requirement(line)
+        if requirement.marker is not None and "extra" in str(requirement.marker):
             continue
-        name = re.split(r"[\s<>=!~\[;]", requirement, maxsplit=1)[0]
         try:
-            pinned.append(f"{name}=={importlib.metadata.version(name)}")
+            pinned.append(f"{requirement.name}=={importlib.metadata.version(requirement.name)}")
         except importlib.metadata.PackageNotFoundError:
-            pinned.append(requirement)
-    return pinned
+            pinned.append(line)
+    return tuple(pinned)
 
 
 def model_name(method: str, sparsity: float, seed: int) -> str:
@@ -163,7 +166,7 @@ def log_model(
                 code_paths=_copy_project_code(Path(tmp) / "project"),
                 signature=infer_signature(example, outputs),
                 input_example=example,
-                pip_requirements=requirements(),
+                pip_requirements=list(requirements()),
             )
         client.log_model_artifacts(logged.model_id, str(saved))
     linked = [

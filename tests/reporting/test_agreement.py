@@ -52,11 +52,11 @@ def reference() -> pd.DataFrame:
 def runs(methods=OURS) -> pd.DataFrame:
     return pd.DataFrame(
         [
-            {"method": m, "seed": s, "sparsity": 0.9, "delta_m": v}
+            {"kind": "static", "method": m, "seed": s, "sparsity": 0.9, "delta_m": v}
             for m, values in methods.items()
             for s, v in enumerate(values)
         ]
-        + [{"method": "a", "seed": 0, "sparsity": 0.5, "delta_m": 99.0}]  # other sparsity
+        + [{"kind": "static", "method": "a", "seed": 0, "sparsity": 0.5, "delta_m": 99.0}]
     )
 
 
