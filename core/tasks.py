@@ -20,6 +20,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from core.constant_predictor import (
+    ConstantFit,
+    MeanDepth,
+    MeanDirection,
+    MeanValue,
+    MostFrequentClass,
+)
 from core.losses import depth_loss, map_loss, normal_loss, seg_loss
 from core.metrics import (
     DepthMetrics,
@@ -42,15 +49,16 @@ class TaskKind:
     accumulator: type[MetricAccumulator]
     channels: int | None  # None: one channel per class (given when the task is made)
     ignore_value: float | None
+    constant: type[ConstantFit]  # its best constant prediction (the "task starved" floor)
     softmax_output: bool = False  # logits of a softmax (a temperature applies to them)
 
 
 TASK_KINDS: dict[str, TaskKind] = {
-    "seg": TaskKind(seg_loss, SegMetrics, None, SEG_IGNORE, softmax_output=True),
-    "normal": TaskKind(normal_loss, NormalMetrics, 3, None),
-    "depth": TaskKind(depth_loss, DepthMetrics, 1, 0.0),
-    "keypoint": TaskKind(map_loss, MapMetrics, 1, None),
-    "edge": TaskKind(map_loss, MapMetrics, 1, None),
+    "seg": TaskKind(seg_loss, SegMetrics, None, SEG_IGNORE, MostFrequentClass, softmax_output=True),
+    "normal": TaskKind(normal_loss, NormalMetrics, 3, None, MeanDirection),
+    "depth": TaskKind(depth_loss, DepthMetrics, 1, 0.0, MeanDepth),
+    "keypoint": TaskKind(map_loss, MapMetrics, 1, None, MeanValue),
+    "edge": TaskKind(map_loss, MapMetrics, 1, None, MeanValue),
 }
 
 
@@ -77,6 +85,9 @@ class TaskSpec:
 
     def new_accumulator(self) -> MetricAccumulator:
         return TASK_KINDS[self.kind].accumulator(self)
+
+    def new_constant_fit(self) -> ConstantFit:
+        return TASK_KINDS[self.kind].constant(self.channels, self.ignore_value)
 
 
 def make_task(

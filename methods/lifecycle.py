@@ -75,6 +75,9 @@ class Method:
     keeps_snapshots: ClassVar[bool] = False
     # Reads features inside encoder stages (MTAN): the model must keep the contract's stage rule.
     reads_inside_stages: ClassVar[bool] = False
+    # Fine-tunes a model pruned after training: the runner logs its test metrics at
+    # ``protocol.readout_steps`` of that fine-tuning (how criteria differ before it evens them).
+    reads_out_after_pruning: ClassVar[bool] = False
 
     def __init__(self, options: Any):
         self.options = options
@@ -160,6 +163,7 @@ class PrunePretrained(Method):
 
     kind = MethodKind.PRETRAINED
     start_from = "dense"
+    reads_out_after_pruning = True
 
     def training_steps(self, ctx: PruneContext) -> int:
         return ctx.finetune_steps

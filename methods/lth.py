@@ -35,6 +35,7 @@ class LotteryOptions(IterativeOptions):
 class LotteryTicketRewinding(PrunePretrained):
     Options = LotteryOptions
     paper = "Frankle et al., Linear Mode Connectivity and the Lottery Ticket Hypothesis, ICML 2020"
+    reads_out_after_pruning = False  # it retrains rewound weights: nothing to read out at step 0
 
     def check_protocol(self, snapshot_steps: tuple[int, ...]) -> None:
         step = self.options.rewind_step

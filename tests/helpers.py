@@ -43,6 +43,7 @@ TINY_PROTOCOL = Protocol(
     lr_step_every=1,
     lr_step_gamma=1.0,
     finetune_lr=None,
+    readout_steps=(),
     eval_every=1000,
     eval_batch_size=4,
     log_every=1000,

@@ -220,7 +220,9 @@ def run_cell(resources: CellResources, cell: Cell) -> str:
         steps = method.training_steps(ctx)
         train_started = time.perf_counter()
         lr = method.training_lr(ctx)
-        phases.train_for(masks, steps, lr, backward_hook(method, ctx, masks, steps), select=True)
+        readouts = setup.protocol.readout_steps if method.reads_out_after_pruning else ()
+        hook = backward_hook(method, ctx, masks, steps)
+        phases.train_for(masks, steps, lr, hook, select=True, readouts=readouts)
         method.finish(ctx, masks)
         train_s = time.perf_counter() - train_started
         source_cost = setup.source.training_cost() if setup.source is not None else None

@@ -11,6 +11,7 @@ import torch
 from benchmarks.cells.resume import ResumePoint, rng_state, set_rng_state
 from benchmarks.tracking.run_log import TrackedRun
 from benchmarks.tracking.schema import (
+    READOUT,
     RESUME_CHECKPOINT,
     RESUME_POINT,
     SELECTED,
@@ -18,7 +19,7 @@ from benchmarks.tracking.schema import (
     snapshot_file,
 )
 from benchmarks.training.cost import TrainingCost
-from benchmarks.training.evaluation import evaluate, split_loss
+from benchmarks.training.evaluation import constant_predictor_metrics, evaluate, split_loss
 from benchmarks.training.loop import LoopCheckpoints, LoopHooks, Objective, Phase, train
 from benchmarks.training.protocol import Protocol
 from benchmarks.training.selection import BestCheckpoint
@@ -114,6 +115,15 @@ class TrainingPhases:
             self.protocol.num_workers,
         )
 
+    def constant_metrics(self, split: str) -> dict[str, float]:
+        """Metrics of each task's best constant prediction on ``split`` (the starved floor)."""
+        return constant_predictor_metrics(
+            self.bundle.splits[split],
+            self.objective.tasks,
+            self.protocol.eval_batch_size,
+            self.protocol.num_workers,
+        )
+
     def test_loss(self) -> float:
         return split_loss(
             self.model,
@@ -137,12 +147,15 @@ class TrainingPhases:
         lr: float | None = None,
         after_backward: AfterBackward | None = None,
         select: bool = False,
+        readouts: tuple[int, ...] = (),
     ) -> None:
         """Train under ``masks``; metrics continue the cell's step count across phases. With
         ``select`` and ``protocol.checkpoint_selection=best_test_loss`` the model ends with the
         weights of its lowest test loss. When resuming, phases the killed run had finished are
         skipped (the checkpoint holds their outcome) and the checkpoint's phase continues after
-        its saved step."""
+        its saved step. At each step of ``readouts`` (counted in this phase; 0: before its
+        first) the test metrics are logged as ``readout/<step>/...`` (a resumed phase does not
+        repeat the readouts before its checkpoint)."""
         phase, self.phase = self.phase, self.phase + 1
         self.masks = masks
         point = None
@@ -154,9 +167,21 @@ class TrainingPhases:
         if 0 in self.plan.snapshot_steps and self.steps_done == 0 and point is None:
             self.save_snapshot(0)
         best = self._selection(masks, point) if select else None
+        offset = self.steps_done
+
+        def read_out(step: int) -> None:
+            if step in readouts:
+                metrics = self.evaluate("test")
+                self.run.metrics(
+                    {f"{READOUT}{step}/{k}": v for k, v in metrics.items()}, offset + step
+                )
+
+        if point is None:
+            read_out(0)
 
         def on_step_end(step: int) -> None:
             self.cost.add_step(masks)
+            read_out(step)
             if step in self.plan.snapshot_steps:
                 self.save_snapshot(step)
             if best is not None:

@@ -84,13 +84,15 @@ def log_results(
     method: Method,
     source_cost: dict[str, float] | None,
 ) -> None:
-    """Test metrics, achieved sparsity (overall and per layer), health, model cost, and the
-    training cost of everything that produced the model (the source run's included)."""
+    """Test metrics (and those of each task's best constant prediction), achieved sparsity
+    (overall and per layer), health, model cost, and the training cost of everything that
+    produced the model (the source run's included)."""
     model, end = phases.model, phases.steps_done
     test = phases.evaluate("test")
     check_metrics(test, "on the test split")
     achieved = measure_sparsity(model)
     run.metrics({schema.TEST + k: v for k, v in test.items()}, end)
+    run.metrics({schema.CONSTANT + k: v for k, v in phases.constant_metrics("test").items()}, end)
     run.metrics({schema.SPARSITY_ACHIEVED + k: v for k, v in achieved.items()}, end)
     by_layer = masks.sparsity_by_layer()
     run.metrics({schema.SPARSITY_LAYER + k: v for k, v in by_layer.items()}, end)

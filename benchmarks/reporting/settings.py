@@ -12,8 +12,8 @@ import pandas as pd
 from benchmarks.reporting.delta_m import delta_m_metrics, task_changes
 from benchmarks.reporting.sanity_table import is_ablated
 from benchmarks.reporting.statistics import t_interval
-from benchmarks.tracking.schema import INFERENCE, KERNEL_TAG, LOSS_SPIKE, SETTING_ID
-from core.tasks import metric_specs
+from benchmarks.tracking.schema import CONSTANT, INFERENCE, KERNEL_TAG, LOSS_SPIKE, SETTING_ID
+from core.tasks import TASK_KINDS, metric_specs
 from methods.lifecycle import Architecture, DenseTraining, MethodKind
 from methods.networks.base import SHARED
 from methods.registry import get_method, list_methods
@@ -30,6 +30,8 @@ OWNER_SPARSITY = "sparsity/owner/"  # column prefix: achieved sparsity of the we
 STARVED_SPARSITY = 0.99  # a task whose own weights are pruned beyond this is flagged as starved
 STALE = "stale"  # column: runs of the row made by other code than today's
 OPTIONS = "options_id"  # column: hash of every option a run was made with (seed, sparsity aside)
+# the main metric of each task kind, by name (names are unique across kinds)
+MAIN_METRICS = {m.name: m for k in TASK_KINDS.values() for m in k.accumulator.METRICS if m.main}
 TASK_CHANGE = "delta_m/"  # column prefix: a task's relative change in percent (its part of Δm)
 
 
@@ -218,10 +220,28 @@ def latency_noisy(row: pd.Series) -> bool:
     return any(row.get(f"inference/latency_noisy_b{b}:mean", 0) > 0 for b in (1, 8))
 
 
+def no_better_than_constant(runs: pd.DataFrame) -> dict[str, int]:
+    """Per task, the runs whose main test metric is no better than the task's best constant
+    prediction (``constant/`` metrics, ``core.constant_predictor``): a head that learned
+    nothing of its task."""
+    counts = {}
+    for column in sorted(str(c) for c in runs.columns if str(c).startswith(CONSTANT)):
+        task_metric = column.removeprefix(CONSTANT)
+        task, metric = task_metric.rsplit("/", 1)
+        spec = MAIN_METRICS.get(metric)
+        if spec is None or task_metric not in runs:
+            continue
+        value, floor = runs[task_metric], runs[column]
+        worse = value <= floor if spec.higher_is_better else value >= floor
+        counts[task] = int(worse.sum())
+    return counts
+
+
 def health_note(runs: pd.DataFrame) -> str:
     """What broke in a row's runs: layers pruned away and tasks cut off from the input at the
     end of training, a task whose own weights (its head) were pruned beyond
-    ``STARVED_SPARSITY`` (starved: Δm can average its loss with another task's gain), and a
+    ``STARVED_SPARSITY`` or whose main metric is no better than its best constant prediction
+    (starved: Δm can average its loss with another task's gain), and a
     train loss that rose above ``LOSS_SPIKE_FACTOR`` times its first value on the way, each with
     the number of seeds it happened in; "" when healthy."""
     notes = []
@@ -244,12 +264,13 @@ def health_note(runs: pd.DataFrame) -> str:
         for column in sorted(runs.columns)
         if str(column).startswith(OWNER_SPARSITY) and column != f"{OWNER_SPARSITY}{SHARED}"
     }
-    starved = {task: count for task, count in starved.items() if count}
-    if starved:
-        listed = ", ".join(f"{t} ({c}/{len(runs)} seeds)" for t, c in starved.items())
-        notes.append(
-            f"task starved, its own weights pruned beyond {STARVED_SPARSITY:.0%}: {listed}"
-        )
+    for counts, why in (
+        (starved, f"its own weights pruned beyond {STARVED_SPARSITY:.0%}"),
+        (no_better_than_constant(runs), "no better than a constant prediction"),
+    ):
+        listed = ", ".join(f"{t} ({c}/{len(runs)} seeds)" for t, c in counts.items() if c)
+        if listed:
+            notes.append(f"task starved, {why}: {listed}")
     spikes = runs[LOSS_SPIKE].dropna() if LOSS_SPIKE in runs else pd.Series(dtype=float)
     spiked = spikes[spikes > LOSS_SPIKE_FACTOR]
     if len(spiked):

@@ -13,6 +13,7 @@ from benchmarks.tracking.schema import (
     BUDGET,
     CELL_ID,
     CODE_FINGERPRINT,
+    CONSTANT,
     DESCRIPTION_TAGS,
     FAILURE_REASON,
     HEALTH,
@@ -25,6 +26,7 @@ from benchmarks.tracking.schema import (
     LOSS_SPIKE,
     METHOD,
     MODEL_COST,
+    READOUT,
     SETTING_ID,
     SPARSITY_ACHIEVED,
     TEST,
@@ -35,7 +37,7 @@ from benchmarks.tracking.schema import (
 from benchmarks.tracking.store import all_runs
 
 TAG_COLUMNS = (*DESCRIPTION_TAGS, CODE_FINGERPRINT)
-KEPT_METRICS = (SPARSITY_ACHIEVED, MODEL_COST, HEALTH, BUDGET, INFERENCE, TIME)
+KEPT_METRICS = (SPARSITY_ACHIEVED, MODEL_COST, HEALTH, BUDGET, INFERENCE, TIME, CONSTANT, READOUT)
 
 
 def experiment_id(uri: str, experiment: str) -> str:

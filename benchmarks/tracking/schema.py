@@ -50,6 +50,8 @@ MODEL_COST, HEALTH, BUDGET, TIME, SELECTED = "model/", "health/", "budget/", "ti
 TRAIN_STEPS, TRAIN_FLOPS = "budget/train_steps", "budget/train_flops"
 INFERENCE = "inference/"  # the final model's inference cost (benchmarks.inference.cost), + tags
 KERNEL_TAG = f"{INFERENCE}kernel"
+CONSTANT = "constant/"  # test metrics of each task's best constant prediction (the starved floor)
+READOUT = "readout/"  # readout/<step>/<task>/<metric>: test metrics early in the fine-tuning
 
 # Artifacts: (folder, file name).
 CONFIG = "config.yaml"

@@ -80,3 +80,29 @@ def split_loss(
         total += loss.detach().double() * len(batch["image"])
         count += len(batch["image"])
     return total.item() / max(count, 1)
+
+
+def _label_batches(split: Dataset, batch_size: int, num_workers: int = 0):
+    return DataLoader(split, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+
+
+@torch.no_grad()
+def constant_predictor_metrics(
+    split: Dataset, tasks: Sequence[TaskSpec], batch_size: int, num_workers: int = 0
+) -> dict[str, float]:
+    """Metrics of each task's best constant prediction (``core.constant_predictor``), fitted to
+    the split's own labels, keyed ``<task>/<metric>``: the floor of "task starved"."""
+    fits = {t.name: t.new_constant_fit() for t in tasks}
+    for batch in _label_batches(split, batch_size, num_workers):
+        for task in tasks:
+            fits[task.name].update(batch[task.name])
+    accumulators = {t.name: t.new_accumulator() for t in tasks}
+    for batch in _label_batches(split, batch_size, num_workers):
+        for task in tasks:
+            target = batch[task.name]
+            accumulators[task.name].update(fits[task.name].prediction(target), target)
+    return {
+        f"{task}/{metric}": value
+        for task, acc in accumulators.items()
+        for metric, value in acc.compute().items()
+    }

@@ -44,6 +44,11 @@ class Protocol:
     finetune_lr: float | None = _option(
         "learning rate after pruning a trained model (pretrained methods); null: lr"
     )
+    readout_steps: tuple[int, ...] = _option(
+        "test metrics of a model pruned after training (pretrained and structured methods) "
+        "after this many of its fine-tuning steps (0: right after pruning), logged in the same "
+        "run as readout/<step>/<task>/<metric>; []: none"
+    )
     eval_every: int = _option("validation metrics every this many steps (and at the end)")
     eval_batch_size: int = _option("evaluation batch size")
     log_every: int = _option("train loss logged every this many steps")
@@ -118,6 +123,13 @@ class Protocol:
             raise ValueError(
                 f"protocol.steps must be >= 1 and protocol.finetune_steps >= 0, got "
                 f"{protocol.steps} and {protocol.finetune_steps}"
+            )
+        beyond = [s for s in protocol.readout_steps if not 0 <= s <= protocol.finetune_steps]
+        if beyond:
+            raise ValueError(
+                f"protocol.readout_steps {beyond} lie outside the fine-tuning's "
+                f"0..{protocol.finetune_steps} steps (protocol.finetune_steps): choose readouts "
+                "within it"
             )
         late = [s for s in protocol.snapshot_steps if not 0 <= s <= protocol.steps]
         if late:

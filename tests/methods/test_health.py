@@ -128,6 +128,29 @@ def test_a_task_whose_own_weights_are_pruned_beyond_99_percent_is_flagged_starve
     assert health_note(runs.iloc[[1]]) == ""
 
 
+def test_a_task_no_better_than_its_constant_prediction_is_flagged_starved():
+    """GraSP at 90% ended with seg mIoU 5.39: exactly what predicting the most frequent class
+    everywhere scores, while the normals looked fine; Δm averaged the two."""
+    import pandas as pd
+
+    from benchmarks.reporting.settings import health_note
+
+    runs = pd.DataFrame(
+        {
+            "seg/mIoU": [5.39, 5.0, 30.0],  # equal to the floor counts: the head learned nothing
+            "constant/seg/mIoU": [5.39, 5.39, 5.39],
+            "seg/pixel_acc": [10.0, 10.0, 10.0],  # not a main metric: never read
+            "constant/seg/pixel_acc": [70.0, 70.0, 70.0],
+            "normal/mean_angle": [20.0, 45.0, 45.1],  # lower is better: 45.1 is worse
+            "constant/normal/mean_angle": [45.0, 45.0, 45.0],
+        }
+    )
+    assert health_note(runs) == (
+        "task starved, no better than a constant prediction: normal (2/3 seeds), seg (2/3 seeds)"
+    )
+    assert health_note(runs.iloc[[2]].assign(**{"normal/mean_angle": 20.0})) == ""
+
+
 def test_a_train_loss_that_spiked_and_recovered_is_flagged_from_the_runs_history(tmp_path):
     """At lr=3 the dense loss rose to 21x its first value and came back down: the run ended
     FINISHED, below the divergence rule (1000x), and nothing said so."""

@@ -50,6 +50,7 @@ def runs_on_the_cpu(cells: list[Cell], tmp_path, experiment: str) -> dict[str, R
 TINY = [
     "protocol.steps=2",
     "protocol.finetune_steps=1",
+    "protocol.readout_steps=[0,1]",
     "protocol.eval_every=2",
     "protocol.batch_size=2",
     "protocol.eval_batch_size=2",
