@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from methods.channel_graph import ChannelGraph
-from methods.channel_pruning import ChannelOptions, PruneChannels
+from methods.channel_pruning import PruneChannels, ScoredChannelOptions
 from methods.context import PruneContext
 from methods.registry import register_method
 from methods.scoring import magnitude_scores
@@ -23,7 +23,7 @@ from methods.scoring import magnitude_scores
 
 @register_method("channel_magnitude")
 class ChannelMagnitude(PruneChannels):
-    Options = ChannelOptions
+    Options = ScoredChannelOptions
     paper = "Li et al., Pruning Filters for Efficient ConvNets, ICLR 2017 (group L2 norm)"
 
     def channel_scores(self, ctx: PruneContext, graph: ChannelGraph) -> dict[str, torch.Tensor]:

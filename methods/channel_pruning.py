@@ -9,15 +9,17 @@ so the fine-tuned model is physically smaller, and returns all-ones masks over w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
 from methods.channel_graph import ChannelGraph
-from methods.channel_selection import Removal, ranked_removal
+from methods.channel_selection import Removal, ranked_removal, shuffled_removal
 from methods.context import PruneContext
 from methods.lifecycle import MethodKind, PrunePretrained
 from methods.masks import MaskSet
 from methods.options import ScoringBatchOptions
+from methods.sanity import SanityOptions
 
 # A structured method's sparsity is met to within about one channel's weights (the contract
 # tests hold it to a point).
@@ -37,8 +39,22 @@ class ChannelOptions:
 
 
 @dataclass(frozen=True)
-class ChannelScoringOptions(ScoringBatchOptions, ChannelOptions):
-    """Channel rounding, and the batches scores are computed on."""
+class ChannelSanityOptions(SanityOptions):
+    """The matched random control of a channel criterion: ``sanity=shuffle`` keeps the number
+    of channels the criterion removes from every group and draws which ones at random (what
+    ``shuffle`` does for weight masks)."""
+
+    CHECKS: ClassVar[tuple[str, ...]] = ("none", "shuffle")
+
+
+@dataclass(frozen=True)
+class ScoredChannelOptions(ChannelSanityOptions, ChannelOptions):
+    """Channel rounding, and the matched random control."""
+
+
+@dataclass(frozen=True)
+class ChannelScoringOptions(ChannelSanityOptions, ScoringBatchOptions, ChannelOptions):
+    """Channel rounding, the batches scores are computed on, and the matched random control."""
 
 
 class PruneChannels(PrunePretrained):
@@ -61,7 +77,10 @@ class PruneChannels(PrunePretrained):
     def make_masks(self, ctx: PruneContext) -> MaskSet:
         example = next(ctx.batches(1))["image"][:1]
         graph = ChannelGraph(ctx.model, example)
-        graph.prune(self.select(ctx, graph))
+        removal = self.select(ctx, graph)
+        if getattr(self.options, "sanity", "none") == "shuffle":
+            removal = shuffled_removal(graph, removal, ctx.generator)
+        graph.prune(removal)
         masks = MaskSet.dense(ctx.model)
         self.check_reached(masks.sparsity(), ctx.sparsity)
         return masks

@@ -9,6 +9,8 @@ every group keeps at least one step of channels.
 - ``ranked_removal``: every group loses the same fraction of its channels, its lowest-scored
   first (layer-uniform; one global order of single-channel steps, so the number of steps taken
   is solved exactly by bisection).
+- ``shuffled_removal``: the matched random control of any of them: as many channels removed
+  from each group, drawn at random.
 - ``union_removal``: DiSparse's rule. Each task keeps the top ``rho`` of each group it scores; a
   shared group keeps the union of the tasks' keeps (a channel goes only when every task ranks it
   prunable), a task's own group that task's keep; ``rho`` is solved by bisection, then single
@@ -168,3 +170,14 @@ def _moved(kept: torch.Tensor, scores: torch.Tensor, step: int, remove: bool) ->
     moved = kept.clone()
     moved[pool[order[:step]]] = not remove
     return moved
+
+
+def shuffled_removal(graph: ChannelGraph, removal: Removal, generator: torch.Generator) -> Removal:
+    """``removal`` with each group's removed channels redrawn uniformly at random, as many as
+    before: the same channel counts (so the same sparsity and shape), no criterion."""
+    return {
+        g.name: sorted(
+            int(i) for i in torch.randperm(g.size, generator=generator)[: len(removal[g.name])]
+        )
+        for g in graph.groups
+    }

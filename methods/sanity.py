@@ -14,7 +14,7 @@ survives the check, the method was only choosing how dense each layer is:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
@@ -30,7 +30,10 @@ SANITY_CHECKS = ("none", "shuffle", "reinit", "invert")
 
 @dataclass(frozen=True)
 class SanityOptions:
-    """Mix into a prune-at-init method's options (first among the bases)."""
+    """Mix into a prune-at-init method's options (first among the bases); ``CHECKS`` are the
+    ablations the method supports (the sweep runs only those of ``sweep.sanity_checks``)."""
+
+    CHECKS: ClassVar[tuple[str, ...]] = SANITY_CHECKS
 
     sanity: str = field(
         default="none",
@@ -42,7 +45,7 @@ class SanityOptions:
     )
 
     def __post_init__(self) -> None:
-        check_choice("sanity", self.sanity, SANITY_CHECKS)
+        check_choice("sanity", self.sanity, self.CHECKS)
         parent = getattr(super(), "__post_init__", None)
         if parent is not None:
             parent()

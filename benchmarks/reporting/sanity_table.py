@@ -1,5 +1,6 @@
 """The sanity-check table (Frankle et al., ICLR 2021): does a prune-at-init method's choice of
-weights matter, or only the layer densities it implies?
+weights matter, or only the layer densities it implies? And does a channel criterion's choice of
+channels matter, or only the channel counts it implies (its ``shuffle``: matched random channels)?
 
 For each method and target sparsity with ablated runs: delta-m of the method and of each
 ablation (mean ± 95% interval over seeds, paired by seed against dense), and the paired t-test
@@ -47,8 +48,8 @@ def _verdict(original: dict[int, float], shuffled: dict[int, float]) -> str:
         return "- (needs 2+ seeds of both)"
     gain = sum(original[s] - shuffled[s] for s in original if s in shuffled)
     if p < ALPHA and gain > 0:
-        return "yes: its weight choice beats shuffled masks"
-    return "no: only its layer densities count"
+        return "yes: its choice beats the shuffled control"
+    return "no: only its per-layer counts count"
 
 
 def render_sanity_table(runs: pd.DataFrame, ablated: pd.DataFrame) -> list[str]:
@@ -66,13 +67,14 @@ def render_sanity_table(runs: pd.DataFrame, ablated: pd.DataFrame) -> list[str]:
         line.append(_verdict(original, by_check["shuffle"]))
         body.append(line)
     return [
-        "### Sanity checks for pruning at initialisation (Frankle et al., ICLR 2021)",
+        "### Sanity checks (Frankle et al., ICLR 2021; matched random channels)",
         "",
         tabulate(body, headers=header, tablefmt="github", disable_numparse=True),
         "",
         "Δm against dense, mean ± 95% interval over seeds; p: paired t-test over seeds against "
         "the unablated method. shuffle: masks permuted within each layer (same layer densities, "
-        "random weights); reinit: same masks, weights re-drawn after pruning; invert: the "
+        "random weights; for a channel criterion: as many channels removed from each group, drawn "
+        "at random); reinit: same masks, weights re-drawn after pruning; invert: the "
         "lowest-ranked weights kept. A method whose shuffled masks do as well only chooses how "
         "dense each layer is.",
         "",

@@ -74,9 +74,7 @@ class Setting:
     ablated: pd.DataFrame  # sanity-check ablations (their own table), with delta-m
 
 
-def _with_delta_m(
-    runs: pd.DataFrame, tasks: dict[str, str], comparison: Comparison
-) -> pd.DataFrame:
+def with_delta_m(runs: pd.DataFrame, tasks: dict[str, str], comparison: Comparison) -> pd.DataFrame:
     """delta-m of every run against the baseline method's run of the same seed; where that seed
     has no baseline run, against the mean of the baseline's runs (``baseline_fallback`` marks
     those runs and the leaderboard names them); NaN when the setting has no baseline run. Only
@@ -172,7 +170,7 @@ def split_settings(frame: pd.DataFrame, comparison: Comparison | None = None) ->
             f"{dataset} ({', '.join(tasks)}), model {model}, protocol {protocol} "
             f"[setting {setting}]{_selection_note(runs)}"
         )
-        runs = _with_delta_m(runs.copy(), tasks, comparison)
+        runs = with_delta_m(runs.copy(), tasks, comparison)
         ablated = is_ablated(runs)
         settings.append(Setting(slug, title, tasks, runs[~ablated], runs[ablated]))
     return settings

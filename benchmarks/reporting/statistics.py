@@ -7,6 +7,7 @@
   is not significant after Holm's correction over all the comparisons with the best (adjusted
   p >= 0.05, or fewer than two shared seeds): their ranking is not real. Without the correction,
   one comparison in twenty among 17 would look real by chance.
+- ``holm_adjusted``: Holm-adjusted p-values of a family of tests.
 - ``mean_ranks``: average rank of each method over several comparisons (1 = best).
 """
 
@@ -63,6 +64,17 @@ def ties_with_best(
         rejected = multipletests([p_values[m] for m in testable], ALPHA, method="holm")[0]
         tied |= {m for m, differs in zip(testable, rejected, strict=True) if not differs}
     return best, tied
+
+
+def holm_adjusted(p_values: Mapping[str, float]) -> dict[str, float]:
+    """Holm-adjusted p-values (statsmodels) of a family of tests; NaN ones stay NaN and are not
+    counted in the family."""
+    testable = [k for k, p in p_values.items() if not math.isnan(p)]
+    adjusted = dict.fromkeys(p_values, math.nan)
+    if testable:
+        corrected = multipletests([p_values[k] for k in testable], ALPHA, method="holm")[1]
+        adjusted.update(zip(testable, (float(p) for p in corrected), strict=True))
+    return adjusted
 
 
 def mean_ranks(

@@ -11,6 +11,7 @@ from tabulate import tabulate
 from benchmarks.inference.measure import CONTROL_TOLERANCE
 from benchmarks.reporting.agreement import agreement_section
 from benchmarks.reporting.delta_m import VARIANTS, delta_m_metrics
+from benchmarks.reporting.readout_table import render_readout_table
 from benchmarks.reporting.reference import reference_section
 from benchmarks.reporting.sanity_table import render_sanity_table
 from benchmarks.reporting.settings import (
@@ -252,6 +253,7 @@ def render_setting(
     parts += fallback_lines(setting.runs, comparison)
     parts += _rank_summary(setting.runs, levels)
     parts += render_sanity_table(setting.runs, setting.ablated)
+    parts += render_readout_table(setting, comparison)
     dataset, protocol = (str(setting.runs[k].iloc[0]) for k in ("dataset", "protocol"))
     if protocol == f"paper_{dataset}":  # published numbers compare only with their protocol
         parts += [reference_section(dataset, table)]

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from benchmarks.cells.cell import Cell
 from benchmarks.cells.method_configs import load_method_config
+from core.tasks import TASK_KINDS
 from methods.lifecycle import MethodKind
 from methods.registry import get_method, list_methods
 from methods.sanity import SANITY_CHECKS, SanityOptions
@@ -55,7 +56,8 @@ def _method_configs(cfg: DictConfig) -> list[dict[str, Any]]:
 
 
 def _sanity_variants(cfg: DictConfig, configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``sweep.sanity_checks``: each prune-at-init method again under each ablation."""
+    """``sweep.sanity_checks``: each method with sanity options (prune-at-init, structured)
+    again under each ablation it supports."""
     checks = [str(c) for c in _as_list(cfg.sweep.get("sanity_checks"), [])]
     for check in checks:
         if check not in SANITY_CHECKS[1:]:
@@ -66,8 +68,9 @@ def _sanity_variants(cfg: DictConfig, configs: list[dict[str, Any]]) -> list[dic
     return [
         {**config, "sanity": check}
         for config in configs
-        if issubclass(get_method(config["name"]).Options, SanityOptions)
+        if issubclass(options := get_method(config["name"]).Options, SanityOptions)
         for check in checks
+        if check in options.CHECKS
     ]
 
 
@@ -102,12 +105,30 @@ def _number(key: str, value: Any, kind: type) -> float | int:
     return kind(number)
 
 
+def _with_own_loss_weights(dataset: dict[str, Any]) -> dict[str, Any]:
+    """``dataset`` with only the loss weights of its tasks: a setting that narrows an embedded
+    config's tasks (synthetic_seg_depth from synthetic) inherits weights of tasks it does not
+    have, which would otherwise enter its identity. A name that is no task at all is a typo."""
+    weights, tasks = dataset.get("loss_weights") or {}, dataset.get("tasks")
+    if tasks is None:
+        return dataset
+    unknown = sorted(set(weights) - set(tasks) - set(TASK_KINDS))
+    if unknown:
+        raise ValueError(
+            f"dataset.loss_weights: {', '.join(unknown)} is not a task of this dataset "
+            f"(tasks: {', '.join(tasks)}); use those names, e.g. "
+            f"'++dataset.loss_weights={{{tasks[0]}: 1.0}}'"
+        )
+    return {**dataset, "loss_weights": {t: w for t, w in weights.items() if t in tasks}}
+
+
 def expand_sweep(cfg: DictConfig) -> list[Cell]:
     """Cells in run order: dense first, then static, dynamic, pretrained, architectures."""
     base = {
         key: OmegaConf.to_container(cfg[key], resolve=True)
         for key in ("dataset", "model", "protocol")
     }
+    base["dataset"] = _with_own_loss_weights(base["dataset"])
     sparsities = [
         _number("sparsity", s, float) for s in _as_list(cfg.sparsity, cfg.sweep.sparsities)
     ]

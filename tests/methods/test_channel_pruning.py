@@ -8,7 +8,12 @@ import torch
 
 from core.tasks import make_task
 from methods.channel_graph import ChannelGraph
-from methods.channel_selection import keep_counts, ranked_removal, union_removal
+from methods.channel_selection import (
+    keep_counts,
+    ranked_removal,
+    shuffled_removal,
+    union_removal,
+)
 from methods.masks import MaskSet, measure_sparsity, prunable_parameters
 from methods.networks import model_parts
 from methods.registry import build_method
@@ -102,6 +107,33 @@ def test_union_removal_keeps_a_shared_channel_any_task_ranks_high():
         assert 0 not in removal[group.name] and group.size - 1 not in removal[group.name]
     kept = graph.kept_weights({n: len(i) for n, i in removal.items()})
     assert abs(1 - kept / graph.total_weights() - 0.6) < 0.01
+
+
+@pytest.mark.parametrize("name", ["channel_magnitude", "channel_taylor", "disparse_channel"])
+def test_the_matched_random_control_keeps_every_groups_count_and_draws_the_channels(
+    name, context_factory
+):
+    """sanity=shuffle: the criterion's channel count in each group, channels drawn at random."""
+    shapes = {}
+    for check in ("none", "shuffle"):
+        model = small_net(width=16)
+        masks = build_method(name, {"sanity": check}).make_masks(context_factory(model, 0.7))
+        shapes[check] = {n: tuple(p.shape) for n, p in prunable_parameters(model).items()}
+        shapes[check + " sparsity"] = masks.sparsity()
+    assert shapes["none"] == shapes["shuffle"]
+    assert shapes["none sparsity"] == shapes["shuffle sparsity"]
+
+
+def test_shuffled_removal_draws_as_many_channels_per_group_from_the_generator():
+    graph = graph_of(small_net(width=16))
+    scores = {g.name: torch.arange(g.size, dtype=torch.float) for g in graph.groups}
+    ranked = ranked_removal(graph, scores, 0.5, round_to=1)
+    draws = [shuffled_removal(graph, ranked, torch.Generator().manual_seed(s)) for s in (0, 0, 1)]
+    assert draws[0] == draws[1] and draws[0] != draws[2]
+    for group in graph.groups:
+        assert len(draws[0][group.name]) == len(ranked[group.name])
+        assert len(set(draws[0][group.name])) == len(ranked[group.name])
+    assert any(draws[0][g.name] != ranked[g.name] for g in graph.groups)
 
 
 @pytest.mark.parametrize("name", ["channel_magnitude", "disparse_channel"])

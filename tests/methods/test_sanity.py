@@ -55,14 +55,15 @@ def test_reinit_keeps_the_masks_and_redraws_the_weights(tiny_model, tiny_bundle)
     assert all(torch.equal(tiny_model.state_dict()[k], redrawn[k]) for k in redrawn)
 
 
-def test_sanity_experiment_adds_three_ablations_per_prune_at_init_method():
+def test_sanity_experiment_adds_three_ablations_per_prune_at_init_method_one_per_criterion():
     with initialize_config_module("benchmarks.conf", version_base="1.3"):
         cells = expand_sweep(compose("config", overrides=["experiment=sanity", "seed=0"]))
     static = [m for m in list_methods() if get_method(m).kind == MethodKind.STATIC]
+    criteria = ["channel_magnitude", "channel_taylor", "disparse_channel"]
     checks = {(c.method_name, c.method.get("sanity")) for c in cells}
-    assert checks == {("dense", None)} | {
+    assert checks == {("dense", None), ("channel_random", None)} | {
         (m, s) for m in static for s in ("none", "shuffle", "reinit", "invert")
-    }
+    } | {(m, s) for m in criteria for s in ("none", "shuffle")}
     assert {c.sparsity for c in cells if c.method_name != "dense"} == {0.9}
 
 
