@@ -32,7 +32,7 @@ from methods.scoring import random_scores
 class DynamicOptions(PruningOptions):
     budget: str = field(default="erk", metadata={"help": "initial layout: erk, uniform or global"})
     alpha: float = field(default=0.3, metadata={"help": "initial update fraction"})
-    delta_t: int = field(default=25, metadata={"help": "steps between mask updates"})
+    delta_t: int = field(default=16, metadata={"help": "steps between mask updates"})
     t_end: float = field(
         default=0.75, metadata={"help": "updates stop at this fraction of the training steps"}
     )

@@ -28,7 +28,7 @@ class ScoringBatchOptions:
     """How many training batches a method's scores sum gradients over, and of what size."""
 
     scoring_batches: int = field(
-        default=4, metadata={"help": "training batches whose gradients are summed for the scores"}
+        default=16, metadata={"help": "training batches whose gradients are summed for the scores"}
     )
     scoring_batch_size: int | None = field(
         default=None,

@@ -112,7 +112,7 @@ def test_an_installed_plugin_package_runs_a_smoke_cell_with_its_method_model_and
         [sys.executable, "-m", "benchmarks.tools.config_docs", "--plugins"],
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    assert "| `my_method` | `scoring_batches` | `4` |" in asked.stdout
+    assert "| `my_method` | `scoring_batches` | `16` |" in asked.stdout
     assert "`snip`" not in asked.stdout
 
 

@@ -12,6 +12,8 @@ Verdicts for "a > b" (the paper's order) from the paired differences a - b over 
 have, with their 95% t-interval: *holds beyond the intervals* (the interval is above 0), *holds
 in the means* (mean above 0, the interval spans it), *reversed in the means*, *reversed beyond
 the intervals*, or *not run*. Intervals are per comparison, not corrected for multiplicity.
+Beside a verdict short of "holds beyond the intervals", what the runs show behind it
+(``measured_cause``): a starved or broken row, a longer training budget, or no real difference.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from scipy import stats
 from tabulate import tabulate
 
 from benchmarks.reporting.reference import PAPER_DENSE, REFERENCE_CSV, SOURCE
-from benchmarks.reporting.settings import per_seed_delta_m
+from benchmarks.reporting.settings import health_note, per_seed_delta_m
 from benchmarks.reporting.statistics import t_interval
+from benchmarks.tracking.schema import TRAIN_STEPS
 
 PAPER_LEVEL = 0.9  # every compressed row of the paper's tables is at 90%
 # Real datasets name their own table; an embedded setting stands in for the dataset whose tasks
@@ -156,7 +159,40 @@ def load_paper_rows(dataset: str) -> pd.DataFrame:
     return frame[frame["dataset"] == dataset]
 
 
-AGREEMENT_HEADER = ("group", "paper's ordering", "paper Δm", "ours: paired difference", "verdict")
+def measured_cause(ordering: Ordering, runs: pd.DataFrame) -> str:
+    """What the runs themselves show behind an ordering that does not hold beyond the intervals:
+    a broken or starved row (its health note), a budget the leader had more of (its training
+    steps), or, with neither, a difference within the seeds' spread. "" when it holds."""
+    if ordering.verdict in (HOLDS, NOT_RUN):
+        return ""
+    at_level = runs[(runs["sparsity"] - PAPER_LEVEL).abs() < 1e-9]
+    rows = {m: at_level[at_level["method"] == m] for m in (ordering.better, ordering.worse)}
+    causes = [f"{m}: {note}" for m, r in rows.items() if (note := health_note(r))]
+    if TRAIN_STEPS in at_level:
+        steps = {m: float(r[TRAIN_STEPS].mean()) for m, r in rows.items()}
+        leader, other = (
+            (ordering.better, ordering.worse)
+            if ordering.difference > 0
+            else (ordering.worse, ordering.better)
+        )
+        if steps[leader] > steps[other]:
+            causes.append(
+                f"{leader} trained {steps[leader]:g} steps in all, {other} {steps[other]:g}"
+            )
+    if not causes and ordering.verdict in (HOLDS_IN_MEANS, REVERSED_IN_MEANS):
+        seeds = at_level[at_level["method"] == ordering.better]["seed"].nunique()
+        causes.append(f"within the spread of {seeds} seeds (not a real difference)")
+    return "; ".join(causes)
+
+
+AGREEMENT_HEADER = (
+    "group",
+    "paper's ordering",
+    "paper Δm",
+    "ours: paired difference",
+    "verdict",
+    "measured cause",
+)
 AGREEMENT_NOTE = (
     "Paper Δm: computed from {source} against the paper's dense DeepLab baseline with this "
     "suite's Δm rule. Ours: the paired difference of the two methods' Δm over the seeds both "
@@ -183,7 +219,7 @@ def setting_agreement(
             ours += f" ± {o.half_width:.2f}"
         ordering = f"{o.better} > {o.worse}"
         body.append([o.group, ordering, f"{paper[o.better]:+.2f} > {paper[o.worse]:+.2f}", ours])
-        body[-1].append(o.verdict)
+        body[-1] += [o.verdict, measured_cause(o, runs)]
     return found, body
 
 

@@ -94,3 +94,32 @@ def test_embedded_settings_compare_with_the_dataset_they_stand_in_for():
     assert counterpart("synthetic", ["seg", "normal", "depth", "keypoint", "edge"]) == "taskonomy"
     assert counterpart("cityscapes", ["seg", "depth"]) == "cityscapes"
     assert counterpart("synthetic", ["seg", "edge"]) is None
+
+
+def test_an_ordering_short_of_holding_names_what_the_runs_show_behind_it():
+    """A starved row, a longer budget, or nothing but the seeds' spread."""
+    from benchmarks.reporting.agreement import HOLDS_IN_MEANS, Ordering, measured_cause
+
+    def rows(method, steps, owner=0.5):
+        return [
+            {
+                "method": method,
+                "sparsity": 0.9,
+                "seed": seed,
+                "budget/train_steps": steps,
+                "sparsity/owner/seg": owner,
+            }
+            for seed in range(3)
+        ]
+
+    runs = pd.DataFrame(rows("snip", 800, owner=0.998) + rows("random", 800) + rows("imp", 1320))
+    runs = pd.concat([runs, pd.DataFrame(rows("dp", 1200))])
+    starved = Ordering("static", "snip", "random", -28.0, 7.0, REVERSED)
+    assert measured_cause(starved, runs) == (
+        "snip: task starved, its own weights pruned beyond 99%: seg (3/3 seeds)"
+    )
+    longer = Ordering("pretrained", "dp", "imp", -3.3, 2.6, REVERSED)
+    assert measured_cause(longer, runs) == "imp trained 1320 steps in all, dp 1200"
+    level = Ordering("static", "random", "dp", 0.5, 3.0, HOLDS_IN_MEANS)  # dp leads in neither
+    assert measured_cause(level, runs) == "within the spread of 3 seeds (not a real difference)"
+    assert measured_cause(Ordering("static", "imp", "dp", 5.0, 1.0, HOLDS), runs) == ""

@@ -98,7 +98,7 @@ def test_method_options_apply_to_every_cell_of_that_method():
     snip = [c for c in cells if c.method_name == "snip"]
     assert snip and all(c.method["scoring_batches"] == 7 for c in snip)
     grasp = [c for c in cells if c.method_name == "grasp"]
-    assert grasp[0].method["scoring_batches"] == 4  # other methods keep their file's value
+    assert grasp[0].method["scoring_batches"] == 16  # other methods keep their file's value
 
 
 def test_method_options_for_an_unknown_method_is_a_clear_error():
