@@ -21,6 +21,7 @@ from benchmarks.reporting.agreement import (
     tau_line,
 )
 from benchmarks.reporting.critical_difference import Diagram
+from benchmarks.reporting.readout_table import READOUT_NOTE, READOUT_TITLE, readout_tables
 from benchmarks.reporting.reference import SOURCE
 from benchmarks.reporting.settings import (
     KIND_ORDER,
@@ -174,17 +175,33 @@ def _agreement(setting: Setting) -> list[str]:
     if made is None:
         return []
     found, body = made
-    head = "".join(f'<th data-type="text">{escape(h)}</th>' for h in AGREEMENT_HEADER)
-    rows = "".join(
-        "<tr>" + "".join(f'<td class="text">{escape(c)}</td>' for c in row) + "</tr>"
-        for row in body
-    )
     return [
         f"<h3>{escape(agreement_title(dataset, found))}</h3>",
         f'<p class="note">{escape(tau_line(found))}</p>',
-        f'<table class="agreement"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>',
+        _text_table(list(AGREEMENT_HEADER), body, "agreement"),
         f'<p class="note">{escape(AGREEMENT_NOTE.format(source=SOURCE))}</p>',
     ]
+
+
+def _text_table(header: list[str], body: list[list[str]], css: str) -> str:
+    head = "".join(f'<th data-type="text">{escape(h)}</th>' for h in header)
+    rows = "".join(
+        "<tr>" + "".join(f'<td class="text">{escape(str(c))}</td>' for c in row) + "</tr>"
+        for row in body
+    )
+    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
+
+def _readouts(setting: Setting, comparison: Comparison) -> list[str]:
+    """The structured readout table, where the setting's structured runs were read out."""
+    levels = readout_tables(setting, comparison)
+    if not levels:
+        return []
+    parts = [f"<h3>{escape(READOUT_TITLE)}</h3>"]
+    for level in levels:
+        parts.append(_text_table(level.header, level.body, "agreement"))
+        parts.append(f'<p class="note">{escape(level.verdict)}</p>')
+    return [*parts, f'<p class="note">{escape(READOUT_NOTE)}</p>']
 
 
 def _section(
@@ -222,6 +239,7 @@ def _section(
             for _, r in flagged.iterrows()
         ]
     parts.append(f'<p class="note">{escape(caption(setting.tasks, comparison))}</p>')
+    parts += _readouts(setting, comparison)
     parts += _agreement(setting)
     parts.append("</section>")
     return "\n".join(parts)

@@ -14,6 +14,7 @@ criteria). Differences are paired by seed and Holm-corrected over the criteria a
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 from tabulate import tabulate
@@ -106,47 +107,66 @@ def _holm_vs_control(rows: dict[str, pd.DataFrame], stage: str) -> dict[str, flo
     return holm_adjusted(p_values)
 
 
-def _level_lines(level: float, at_level: pd.DataFrame, stages: list[str]) -> list[str]:
+@dataclass(frozen=True)
+class ReadoutLevel:
+    """One target sparsity's readout table: its rows and which criteria separate when."""
+
+    header: list[str]
+    body: list[list[str]]
+    verdict: str
+
+
+def _level_table(level: float, at_level: pd.DataFrame, stages: list[str]) -> ReadoutLevel:
     rows = dict(iter(at_level.groupby("row", sort=True)))
     adjusted = {stage: _holm_vs_control(rows, stage) for stage in stages}
     body = []
     for label, group in rows.items():
         control = _control_of(label, set(rows))
-        line = [label, f"{100 * level:g}", group["seed"].nunique(), control or "(control)"]
+        line = [label, f"{100 * level:g}", str(group["seed"].nunique()), control or "(control)"]
         for stage in stages:
             reference = _per_seed(rows[control], stage) if control else None
             p_holm = adjusted[stage].get(label, math.nan)
             line.append(_cell(_per_seed(group, stage), reference, p_holm))
         body.append(line)
-    header = ["method", "sparsity %", "seeds", "compared with", *stages]
     verdicts = "; ".join(
         f"{stage}: {', '.join(k for k, p in adjusted[stage].items() if p < ALPHA) or 'none'}"
         for stage in stages
     )
+    header = ["method", "sparsity %", "seeds", "compared with", *stages]
+    verdict = f"Criteria that separate from their control at {100 * level:g}%: {verdicts}."
+    return ReadoutLevel(header, body, verdict)
+
+
+READOUT_TITLE = "Structured methods: Δm right after pruning, early in fine-tuning, at the end"
+READOUT_NOTE = (
+    "Δm against the baseline's final metrics, mean ± 95% interval over seeds; in brackets the "
+    "paired difference from the control and its Holm-corrected p over the criteria at that "
+    "readout (* below 0.05). Control: the criterion's matched random channels (`[shuffle]`: the "
+    "same channel count in every group, `experiment=sanity`) where the store has them, else "
+    "channel_random (the same layer-uniform fractions: the same counts for layer-uniform "
+    "criteria, not for disparse_channel's union)."
+)
+
+
+def readout_tables(setting: Setting, comparison: Comparison) -> list[ReadoutLevel]:
+    """Per target sparsity, each structured row's Δm at each readout and at the end, with its
+    paired difference from its control ([] when no structured run was read out)."""
+    structured, stages = _structured_rows(setting, comparison)
+    if not stages:
+        return []
     return [
-        tabulate(body, headers=header, tablefmt="github", disable_numparse=True),
-        "",
-        f"Criteria that separate from their control at {100 * level:g}%: {verdicts}.",
-        "",
+        _level_table(float(level), at_level, stages)
+        for level, at_level in structured.groupby("sparsity", sort=True)
     ]
 
 
 def render_readout_table(setting: Setting, comparison: Comparison) -> list[str]:
-    """Markdown lines: per target sparsity, each structured row's Δm at each readout and at the
-    end, with its paired difference from its control; a line saying which criteria separate."""
-    structured, stages = _structured_rows(setting, comparison)
-    if not stages:
+    """Markdown lines of ``readout_tables``."""
+    levels = readout_tables(setting, comparison)
+    if not levels:
         return []
-    lines = ["### Structured methods: Δm right after pruning, early in fine-tuning, at the end", ""]
-    for level, at_level in structured.groupby("sparsity", sort=True):
-        lines += _level_lines(float(level), at_level, stages)
-    lines += [
-        "Δm against the baseline's final metrics, mean ± 95% interval over seeds; in brackets "
-        "the paired difference from the control and its Holm-corrected p over the criteria at "
-        "that readout (* below 0.05). Control: the criterion's matched random channels "
-        "(`[shuffle]`: the same channel count in every group, `experiment=sanity`) where the "
-        "store has them, else channel_random (the same layer-uniform fractions: the same counts "
-        "for layer-uniform criteria, not for disparse_channel's union).",
-        "",
-    ]
-    return lines
+    lines = [f"### {READOUT_TITLE}", ""]
+    for level in levels:
+        table = tabulate(level.body, headers=level.header, tablefmt="github", disable_numparse=True)
+        lines += [table, "", level.verdict, ""]
+    return [*lines, READOUT_NOTE, ""]

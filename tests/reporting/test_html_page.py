@@ -99,3 +99,13 @@ def test_every_row_links_to_its_runs_in_the_mlflow_ui(page, finished_store):
     row = page.locator('table.board tbody tr[data-method="channel_magnitude"]')
     href = row.locator("a").get_attribute("href")
     assert href == f"http://ui:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+
+
+def test_the_structured_readouts_are_on_the_page(page):
+    """channel_magnitude was read out at fine-tuning steps 0 and 2 (experiment=smoke)."""
+    heading = page.locator("h3", has_text="Structured methods: Δm right after pruning")
+    assert heading.count() == 1
+    table = page.locator("h3 + table.agreement").first
+    headers = [h.strip() for h in table.locator("th").all_inner_texts()]
+    assert headers[-3:] == ["after 0 steps", "after 2 steps", "final"]
+    assert table.locator("tbody tr").first.inner_text().startswith("channel_magnitude")
