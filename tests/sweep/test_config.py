@@ -101,6 +101,21 @@ def test_method_options_apply_to_every_cell_of_that_method():
     assert grasp[0].method["scoring_batches"] == 16  # other methods keep their file's value
 
 
+@pytest.mark.parametrize(
+    ("dataset", "weights"),
+    [
+        ("synthetic", {"seg": 1.0, "normal": 20.0}),  # the paper's NYUv2 weights
+        ("synthetic_seg_depth", {"seg": 1.0, "depth": 20.0}),  # Cityscapes: normal not inherited
+        ("synthetic_all", {"seg": 1.0, "normal": 3.0, "depth": 2.0, "keypoint": 7.0, "edge": 7.0}),
+    ],
+)
+def test_each_embedded_setting_weighs_its_tasks_as_the_paper_weighs_its_counterpart(
+    dataset, weights
+):
+    (cell,) = expand_sweep(compose_with(f"dataset={dataset}", "method=dense", "seed=0"))
+    assert cell.loss_weights == weights
+
+
 def test_method_options_for_an_unknown_method_is_a_clear_error():
     with pytest.raises(KeyError, match="unknown method 'snap'"):
         expand_sweep(compose_with("++method_options.snap.scoring_batches=7"))
@@ -131,6 +146,8 @@ def test_method_options_for_an_unknown_method_is_a_clear_error():
         ("+tracking.url=x", r"tracking.url \(did you mean tracking.uri\?\)"),
         ("tracking.stale_after_s=0", r"tracking.stale_after_s=0: .*a number above 0"),
         ("tracking.stale_after_s=soon", r"tracking.stale_after_s='soon': .*a number above 0"),
+        ("++dataset.loss_weights.normals=3", r"loss_weights: normals is not a task of this"),
+        ("protocol.readout_steps=[0,500]", r"readout_steps \[500\] lie outside the fine-tuning"),
     ],
 )
 def test_every_cells_options_are_checked_before_anything_runs(tmp_path, override, message):
