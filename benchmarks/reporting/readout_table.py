@@ -20,8 +20,9 @@ import pandas as pd
 from tabulate import tabulate
 
 from benchmarks.reporting.delta_m import delta_m_metrics
+from benchmarks.reporting.sanity_table import interval_text, seed_values
 from benchmarks.reporting.settings import Comparison, Setting, with_delta_m
-from benchmarks.reporting.statistics import ALPHA, holm_adjusted, paired_p_value, t_interval
+from benchmarks.reporting.statistics import ALPHA, holm_adjusted, paired_p_value
 from benchmarks.tracking.schema import READOUT
 from methods.lifecycle import MethodKind
 
@@ -45,8 +46,8 @@ def at_readout(
     compressed = frame["method"] != comparison.baseline
     for metric in delta_m_metrics(tasks, comparison.variant):
         column = f"{READOUT}{step}/{metric}"
-        values = frame.get(column, math.nan)
-        frame[metric] = frame.get(metric, math.nan).where(~compressed, values)
+        final = frame[metric] if metric in frame else pd.Series(math.nan, frame.index)
+        frame[metric] = final.where(~compressed, frame.get(column, math.nan))
     return with_delta_m(frame, tasks, comparison)["delta_m"]
 
 
@@ -64,17 +65,9 @@ def _control_of(label: str, labels: set[str]) -> str | None:
     return CONTROL if CONTROL in labels else None
 
 
-def _per_seed(rows: pd.DataFrame, column: str) -> dict[int, float]:
-    kept = rows.dropna(subset=[column])
-    return dict(zip(kept["seed"].astype(int), kept[column].astype(float), strict=True))
-
-
 def _cell(values: dict[int, float], control: dict[int, float] | None, p_holm: float) -> str:
-    mean, half = t_interval(list(values.values()))
-    if math.isnan(mean):
-        return "-"
-    text = f"{mean:.2f}" if math.isnan(half) else f"{mean:.2f} ± {half:.2f}"
-    if control is None or math.isnan(p_holm):
+    text = interval_text(values)
+    if text == "-" or control is None or math.isnan(p_holm):
         return text
     shared = [s for s in values if s in control]
     difference = sum(values[s] - control[s] for s in shared) / len(shared)
@@ -102,7 +95,7 @@ def _holm_vs_control(rows: dict[str, pd.DataFrame], stage: str) -> dict[str, flo
         control = _control_of(label, set(rows))
         if control is not None:
             p_values[label] = paired_p_value(
-                _per_seed(group, stage), _per_seed(rows[control], stage)
+                seed_values(group, stage), seed_values(rows[control], stage)
             )
     return holm_adjusted(p_values)
 
@@ -124,9 +117,9 @@ def _level_table(level: float, at_level: pd.DataFrame, stages: list[str]) -> Rea
         control = _control_of(label, set(rows))
         line = [label, f"{100 * level:g}", str(group["seed"].nunique()), control or "(control)"]
         for stage in stages:
-            reference = _per_seed(rows[control], stage) if control else None
+            reference = seed_values(rows[control], stage) if control else None
             p_holm = adjusted[stage].get(label, math.nan)
-            line.append(_cell(_per_seed(group, stage), reference, p_holm))
+            line.append(_cell(seed_values(group, stage), reference, p_holm))
         body.append(line)
     verdicts = "; ".join(
         f"{stage}: {', '.join(k for k, p in adjusted[stage].items() if p < ALPHA) or 'none'}"

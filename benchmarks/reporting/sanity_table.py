@@ -27,15 +27,24 @@ def is_ablated(runs: pd.DataFrame) -> pd.Series:
     return runs["sanity"].fillna(NOT_ABLATED).isin(ABLATIONS)
 
 
-def _per_seed(runs: pd.DataFrame) -> dict[int, float]:
-    return dict(zip(runs["seed"].astype(int), runs["delta_m"].astype(float), strict=True))
+def seed_values(runs: pd.DataFrame, column: str = "delta_m") -> dict[int, float]:
+    """{seed: value} of ``column`` over ``runs``, runs without a value left out."""
+    kept = runs.dropna(subset=[column])
+    return dict(zip(kept["seed"].astype(int), kept[column].astype(float), strict=True))
 
 
-def _cell(values: dict[int, float], original: dict[int, float] | None) -> str:
+def interval_text(values: dict[int, float]) -> str:
+    """ "mean ± half-width" of the 95% t-interval over seeds; the mean alone with one seed."""
     mean, half = t_interval(list(values.values()))
     if math.isnan(mean):
         return "-"
-    text = f"{mean:.2f}" if math.isnan(half) else f"{mean:.2f} ± {half:.2f}"
+    return f"{mean:.2f}" if math.isnan(half) else f"{mean:.2f} ± {half:.2f}"
+
+
+def _cell(values: dict[int, float], original: dict[int, float] | None) -> str:
+    text = interval_text(values)
+    if text == "-":
+        return text
     if original is not None:
         p = paired_p_value(original, values)
         text += "" if math.isnan(p) else f" (p={p:.2g})"
@@ -60,8 +69,8 @@ def render_sanity_table(runs: pd.DataFrame, ablated: pd.DataFrame) -> list[str]:
     header.append("per-weight choice matters?")
     body = []
     for (method, level), rows in ablated.groupby(["method", "sparsity"], sort=True):
-        original = _per_seed(runs[(runs["method"] == method) & (runs["sparsity"] == level)])
-        by_check = {a: _per_seed(rows[rows["sanity"] == a]) for a in ABLATIONS}
+        original = seed_values(runs[(runs["method"] == method) & (runs["sparsity"] == level)])
+        by_check = {a: seed_values(rows[rows["sanity"] == a]) for a in ABLATIONS}
         line = [method, f"{100 * level:g}", len(original), _cell(original, None)]
         line += [_cell(by_check[a], original) for a in ABLATIONS]
         line.append(_verdict(original, by_check["shuffle"]))

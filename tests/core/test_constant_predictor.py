@@ -56,7 +56,7 @@ def test_depth_and_maps_predict_the_mean_of_their_valid_values():
     assert metrics["edge/mae"] == pytest.approx((0.75 + 3 * 0.25) / 4)
 
 
-def test_the_floor_of_the_embedded_data_is_below_any_trained_model(tiny_bundle):
+def test_the_floor_of_the_embedded_data_is_a_score_a_model_can_beat(tiny_bundle):
     """On real labels the floor is a number a model can beat (seg: below 100 mIoU)."""
     metrics = constant_predictor_metrics(tiny_bundle.splits["test"], tiny_bundle.tasks, 4)
     assert 0 < metrics["seg/mIoU"] < 100 and 0 < metrics["normal/mean_angle"] < 180
