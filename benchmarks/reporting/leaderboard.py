@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
 from benchmarks.cells.stored import describe, rekey_store
 from benchmarks.reporting.critical_difference import Diagram, critical_difference
@@ -167,16 +168,29 @@ def run_summaries(settings: list[Setting], comparison: Comparison) -> dict[str, 
 
 def leaderboard_after_sweep(
     uri: str, experiment: str, results_dir: str, comparison: Comparison
-) -> None:
+) -> bool:
     """A sweep's closing leaderboard, printed and written, unless ``results_dir`` holds another
-    store's (then a warning says how to write it)."""
+    store's (then a warning says how to write it). False when the store could not be read (a
+    server down as the sweep ends): the error says how to write it once the store answers."""
     try:
         check_same_store(Path(results_dir), uri)
     except LookupError as error:
         log.warning("leaderboard not written: %s (results_dir=FOLDER)", error)
-        return
-    print(write_leaderboard(uri, experiment, results_dir, comparison))
+        return True
+    try:
+        print(write_leaderboard(uri, experiment, results_dir, comparison))
+    except (RuntimeError, MlflowException) as error:
+        log.error(
+            "leaderboard not written: %s. Every finished cell is in the store; once it answers: "
+            "python -m benchmarks.leaderboard --tracking-uri %s --experiment %s --results-dir %s",
+            error,
+            uri,
+            experiment,
+            results_dir,
+        )
+        return False
     log.info("leaderboard written under %s/", results_dir)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

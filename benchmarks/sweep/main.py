@@ -12,8 +12,9 @@ log = logging.getLogger("benchmarks.run")
 
 
 def sweep(cfg: DictConfig) -> None:
-    """Exit 2 on a configuration error (before any cell), 1 when a cell failed (not in a
-    multirun: its jobs report through Hydra)."""
+    """Exit 2 on a configuration error (before any cell), 1 when a cell failed or the closing
+    leaderboard could not be read from the store (not in a multirun: its jobs report through
+    Hydra)."""
     from benchmarks.reporting.leaderboard import leaderboard_after_sweep
     from benchmarks.reporting.settings import Comparison
     from benchmarks.sweep.estimate import log_estimate, wants_estimate
@@ -38,9 +39,10 @@ def sweep(cfg: DictConfig) -> None:
     )
     report = execute_sweep(cells, resources, workers, threads)
     log.info("sweep: %s", report.summary())
+    written = True
     if cfg.leaderboard.enabled and not is_multirun():
-        leaderboard_after_sweep(
+        written = leaderboard_after_sweep(
             cfg.tracking.uri, cfg.tracking.experiment, cfg.results_dir, comparison
         )
-    if report.failed and not is_multirun():
+    if (report.failed or not written) and not is_multirun():
         sys.exit(1)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
@@ -150,7 +151,16 @@ class TrackedRun:
             )
         dataset = MetaDataset(source=source, name=name, digest=digest)
         context = InputTag(MLFLOW_DATASET_CONTEXT, "train")
-        self.client.log_inputs(self.run_id, [DatasetInput(dataset._to_mlflow_entity(), [context])])
+        inputs = [DatasetInput(dataset._to_mlflow_entity(), [context])]
+        try:
+            self.client.log_inputs(self.run_id, inputs)
+        except MlflowException as error:
+            # The store keeps one row per (experiment, name, digest): two cells of a new dataset
+            # starting together (parallel workers, hosts) both find none and both insert it, and
+            # the second insert fails. Once more finds the row and links it to this run.
+            log = logging.getLogger(__name__)
+            log.info("run %s: dataset input retried after %s", self.run_id, error.error_code)
+            self.client.log_inputs(self.run_id, inputs)
 
     def delete_artifacts(self, folder: str) -> None:
         """Remove the run's artifact ``folder`` (``delete_artifacts``)."""

@@ -26,6 +26,7 @@ from benchmarks.tracking.access import (
     default_artifact_location,
 )
 from benchmarks.tracking.claims import CellClaims, ended_if_stopped
+from benchmarks.tracking.client import StoreClient
 from benchmarks.tracking.keys import CellKey, Reuse
 from benchmarks.tracking.run_log import TrackedRun, heartbeat_period, now
 from benchmarks.tracking.schema import (
@@ -133,7 +134,7 @@ class Tracker(CellClaims):
         uri = self.uri
         for attempt in range(OPEN_ATTEMPTS):
             try:
-                self.client = MlflowClient(tracking_uri=uri)
+                self.client = StoreClient(tracking_uri=uri)
                 self.experiment_id = self._experiment_id(experiment, artifact_location)
                 break
             except StoreSetupError:

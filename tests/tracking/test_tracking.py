@@ -5,16 +5,20 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from mlflow.store.db import utils as db_utils
 
+from benchmarks.reporting.leaderboard import leaderboard_after_sweep
+from benchmarks.reporting.settings import Comparison
 from benchmarks.tracking.claims import CellTakenError
 from benchmarks.tracking.keys import CellKey
-from benchmarks.tracking.run_log import heartbeat_period
+from benchmarks.tracking.run_log import TrackedRun, heartbeat_period
 from benchmarks.tracking.store import Tracker
 from benchmarks.training import preemption
 
@@ -32,6 +36,19 @@ def test_unreachable_server_is_named_without_mlflows_retries(refused_port):
     uri = f"http://127.0.0.1:{refused_port}"
     with pytest.raises(RuntimeError, match="no MLflow server answers there"):
         Tracker(uri, "x")
+
+
+def test_a_store_gone_as_the_sweep_ends_says_how_to_write_the_leaderboard_later(
+    refused_port, tmp_path, caplog
+):
+    """A server down when the sweep's cells are done: no traceback, the command that writes the
+    leaderboard once it answers, and a failed exit (``benchmarks.sweep.main``)."""
+    uri = f"http://127.0.0.1:{refused_port}"
+    comparison = Comparison("dense", "all_metrics")
+    assert not leaderboard_after_sweep(uri, "x", str(tmp_path / "results"), comparison)
+    assert "no MLflow server answers there" in caplog.text
+    assert f"python -m benchmarks.leaderboard --tracking-uri {uri} --experiment x" in caplog.text
+    assert not (tmp_path / "results" / "leaderboard.md").exists()
 
 
 def test_sqlite_file_in_a_missing_folder_is_named(tmp_path):
@@ -138,6 +155,39 @@ def test_a_run_stopped_while_claiming_its_cell_ends_killed_not_running(tmp_path,
     (run,) = tracker.client.search_runs([tracker.experiment_id])
     assert run.info.status == "KILLED"
     assert "while claiming its cell" in run.data.tags["failure_reason"]
+
+
+def test_two_cells_of_a_new_dataset_starting_together_both_link_it(tmp_path):
+    """Parallel workers on a fresh store: both cells found no row for the dataset, both inserted
+    one, and the second insert failed its cell (a UNIQUE constraint). The test holds the SQLite
+    write lock while both cells read, so both reads find nothing before either inserts."""
+    db = tmp_path / "mlflow.db"
+    tracker = Tracker(f"sqlite:///{db}", "x")
+    runs = [tracker.client.create_run(tracker.experiment_id).info.run_id for _ in range(2)]
+    tracked = [TrackedRun(tracker.client, run_id) for run_id in runs]
+    errors: list[BaseException] = []
+
+    def link(run: TrackedRun) -> None:
+        try:
+            run.dataset_input("synthetic", "0123456789ab", None)
+        except BaseException as error:
+            errors.append(error)
+
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # reads go on, every insert waits
+    threads = [threading.Thread(target=link, args=(run,)) for run in tracked]
+    for thread in threads:
+        thread.start()
+    time.sleep(2.0)  # both reads done (not a measured duration: a late read finds the row)
+    writer.execute("COMMIT")
+    for thread in threads:
+        thread.join(timeout=120)
+    for run in tracked:
+        run.stop_heartbeat()
+    assert errors == []
+    for run_id in runs:
+        (given,) = tracker.client.get_run(run_id).inputs.dataset_inputs
+        assert (given.dataset.name, given.dataset.digest) == ("synthetic", "0123456789ab")
 
 
 def sweep_setup_error(caplog, *overrides: str) -> str:
