@@ -105,10 +105,11 @@ class ArrayCache:
         partial.write_text(json.dumps(content))
         os.replace(partial, path)
 
-    def read(self, field: str, row: int) -> np.ndarray | None:
-        """Row ``row`` of ``field`` (a copy), or None when the field is not cached."""
+    def read(self, field: str, row: int, copy: bool = True) -> np.ndarray | None:
+        """Row ``row`` of ``field`` (a copy, or the read-only map itself: a reader that takes a
+        few pixels reads only those pages), or None when the field is not cached."""
         if field not in self.cached:
             return None
         if field not in self._open:
             self._open[field] = np.load(self.folder / f"{field}.npy", mmap_mode="r")
-        return np.array(self._open[field][row])
+        return np.array(self._open[field][row]) if copy else self._open[field][row]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,10 +14,10 @@ from torch.utils.data import Dataset
 from datasets.array_cache import ArrayCache
 from datasets.files import DatasetError, read_array
 from datasets.registry import DatasetBundle, DatasetOptions
+from datasets.transforms import JointTrainTransform
 
 # Turns the raw array of a file into the field's tensor (image [3,H,W] float, labels per task).
 Decoder = Callable[[np.ndarray], torch.Tensor]
-Transform = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -45,29 +46,41 @@ class FileMultiTaskDataset(Dataset):
         self,
         samples: Sequence[SampleFiles],
         decoders: dict[str, Decoder],
-        transform: Transform | None = None,
+        transform: JointTrainTransform | None = None,
         arrays: ArrayCache | None = None,
+        pixelwise: bool = True,
     ):
+        """``pixelwise``: each decoder maps a pixel of its array to the same pixel of its
+        tensor (no resizing), so the transform may decode only the pixels its crop reads."""
         self.samples = list(samples)
         self.decoders = decoders
         self.transform = transform
         self.arrays = arrays
+        self.pixelwise = pixelwise
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         sample = self.samples[index]
-        fields = {}
-        for name, decode in self.decoders.items():
-            path = sample.paths[name]
-            try:
-                cached = self.arrays.read(name, index) if self.arrays is not None else None
-                fields[name] = decode(read_array(path) if cached is None else cached)
-            except (ValueError, IndexError, RuntimeError, TypeError) as error:
-                if isinstance(error, DatasetError) and str(path) in str(error):
-                    raise
-                raise DatasetError(f"cannot decode {path} as {name}: {error}") from error
+        cropping = self.transform is not None and self.pixelwise
+        arrays = {
+            name: self._array(name, index, sample.paths[name], copy=not cropping)
+            for name in self.decoders
+        }
+        if cropping:
+            squeezed = {name: np.squeeze(a) for name, a in arrays.items()}
+            size = squeezed["image"].shape[:2]
+            if all(a.ndim in (2, 3) and a.shape[:2] == size for a in squeezed.values()):
+                decoders = {
+                    name: functools.partial(self._decode, name, sample.paths[name])
+                    for name in squeezed
+                }
+                return self.transform.from_raw(squeezed, decoders)
+        fields = {
+            name: self._decode(name, sample.paths[name], _writable(array))
+            for name, array in arrays.items()
+        }
         size = fields["image"].shape[-2:]
         for name, value in fields.items():
             if value.shape[-2:] != size:
@@ -77,10 +90,28 @@ class FileMultiTaskDataset(Dataset):
                 )
         return self.transform(fields) if self.transform else fields
 
+    def _array(self, name: str, index: int, path: Path, copy: bool) -> np.ndarray:
+        cached = self.arrays.read(name, index, copy) if self.arrays is not None else None
+        return read_array(path) if cached is None else cached
+
+    def _decode(self, name: str, path: Path, array: np.ndarray) -> torch.Tensor:
+        """The field's tensor; a decoder's error names the file."""
+        try:
+            return self.decoders[name](array)
+        except (ValueError, IndexError, RuntimeError, TypeError) as error:
+            if isinstance(error, DatasetError) and str(path) in str(error):
+                raise
+            raise DatasetError(f"cannot decode {path} as {name}: {error}") from error
+
     def resolution(self) -> tuple[int, int]:
         """Image size of the first sample (read from disk)."""
         image = self.decoders["image"](read_array(self.samples[0].paths["image"]))
         return int(image.shape[-2]), int(image.shape[-1])
+
+
+def _writable(array: np.ndarray) -> np.ndarray:
+    """A copy of a read-only cache map (decoders hand their arrays to torch)."""
+    return array if array.flags.writeable else np.array(array)
 
 
 def channels_first(array: np.ndarray, what: str) -> torch.Tensor:
@@ -108,10 +139,10 @@ def image_from_array(array: np.ndarray) -> torch.Tensor:
 def labels_from_array(array: np.ndarray, num_classes: int, ignore: int = 255) -> torch.Tensor:
     """Class ids [H, W] int64; negative ids and ``ignore`` become ``ignore``; others checked."""
     labels = torch.from_numpy(np.ascontiguousarray(np.squeeze(array)).astype(np.int64))
-    labels[(labels < 0) | (labels == ignore)] = ignore
-    valid = labels[labels != ignore]
-    if valid.numel() and int(valid.max()) >= num_classes:
-        raise DatasetError(f"label {int(valid.max())} is out of range for {num_classes} classes")
+    labels.masked_fill_(labels < 0, ignore)
+    largest = int(labels.masked_fill(labels == ignore, -1).max()) if labels.numel() else -1
+    if largest >= num_classes:
+        raise DatasetError(f"label {largest} is out of range for {num_classes} classes")
     return labels
 
 
@@ -186,12 +217,12 @@ def build_file_bundle(
     where: str,
     limit: int | None = None,
     array_cache: str | None = None,
+    pixelwise: bool = True,
 ):
     """The DatasetBundle of a file dataset: augmentation on train (when ``crop`` is set),
     full resolution on val/test, at most ``limit`` samples per split, raw arrays kept under
-    ``array_cache`` (``datasets.array_cache``); an empty split is an error naming ``where``."""
-    from datasets.transforms import JointTrainTransform
-
+    ``array_cache`` (``datasets.array_cache``); an empty split is an error naming ``where``.
+    ``pixelwise``: see ``FileMultiTaskDataset``."""
     for split, samples in splits.items():
         if not samples:
             raise DatasetError(f"{where}: the {split} split has no samples")
@@ -209,6 +240,7 @@ def build_file_bundle(
             decoders,
             train_transform if split == "train" else None,
             _arrays(array_cache, samples, list(decoders)),
+            pixelwise,
         )
         for split, samples in splits.items()
     }

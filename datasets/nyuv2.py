@@ -68,11 +68,10 @@ class NYUv2Options(FileDatasetOptions):
 
 
 def normals_from_png(array: np.ndarray) -> torch.Tensor:
+    """Stored 0..255 per component as [-1, 1]; a pixel with any component 255 has none (0)."""
     normal = channels_first(array, "normal map")
     invalid = (normal == 255).any(dim=0)
-    vectors = normal.float() / 127.5 - 1.0
-    vectors[:, invalid] = 0.0
-    return vectors
+    return normal.float().div_(127.5).sub_(1.0).masked_fill_(invalid, 0.0)
 
 
 def normals_from_npy(array: np.ndarray) -> torch.Tensor:

@@ -278,4 +278,5 @@ def build_taskonomy(options: TaskonomyOptions) -> DatasetBundle:
         f"Taskonomy at {root} (splits from {split_file})",
         limit=options.limit,
         array_cache=options.array_cache,
+        pixelwise=options.resize is None,  # resized decoders change each field's size
     )

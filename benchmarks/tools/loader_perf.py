@@ -89,7 +89,7 @@ def nyuv2_loader_costs(samples: Path, count: int = 32) -> list[LoaderCost]:
     costs = []
     with tempfile.TemporaryDirectory() as tmp:
         replicate_nyuv2(samples, Path(tmp) / "data", copies=4)
-        for name, cache in (("files (today)", None), ("array cache", f"{tmp}/arrays")):
+        for name, cache in (("files", None), ("array cache", f"{tmp}/arrays")):
             options = {
                 "root": f"{tmp}/data",
                 "tasks": ["seg", "normal"],

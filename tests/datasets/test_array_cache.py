@@ -105,3 +105,24 @@ def test_prepare_data_builds_a_sweeps_array_cache_before_it_runs(tmp_path, capsy
     for folder in folders:
         names = {p.name for p in folder.glob("*.npy")}
         assert names == {"image.npy", "seg.npy", "normal.npy", "depth.npy"}
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_decoding_only_the_cropped_pixels_gives_what_decoding_whole_files_gives(name, tmp_path):
+    """Training samples decode only the pixels the augmentation reads (``from_raw``); decoding
+    every field whole first (``pixelwise=False``, as a resizing decoder needs) gives the same
+    tensors: labels exactly, bilinear fields to float rounding."""
+    writer, options = WRITERS[name]
+    writer(tmp_path / "data")
+    split = bundle(name, tmp_path / "data", str(tmp_path / "cache"), **options).splits["train"]
+    cropped = [sample for seed in range(8) for sample in samples(split, seed)]
+    split.pixelwise = False
+    whole = [sample for seed in range(8) for sample in samples(split, seed)]
+    for a, b in zip(cropped, whole, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape
+            if split.transform.is_bilinear(key):
+                assert torch.allclose(a[key], b[key], atol=1e-6)
+            else:
+                assert torch.equal(a[key], b[key])
