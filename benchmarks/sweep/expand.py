@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from benchmarks.cells.cell import Cell
 from benchmarks.cells.method_configs import load_method_config
+from benchmarks.sweep.loader_workers import with_loader_workers
 from core.tasks import TASK_KINDS
 from methods.lifecycle import MethodKind
 from methods.registry import get_method, list_methods
@@ -129,6 +130,7 @@ def expand_sweep(cfg: DictConfig) -> list[Cell]:
         for key in ("dataset", "model", "protocol")
     }
     base["dataset"] = _with_own_loss_weights(base["dataset"])
+    base["protocol"] = with_loader_workers(base["protocol"], cfg)
     sparsities = [
         _number("sparsity", s, float) for s in _as_list(cfg.sparsity, cfg.sweep.sparsities)
     ]

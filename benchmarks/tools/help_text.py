@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 
 from benchmarks import CONF_DIR
 from benchmarks.cells.config_files import find_config
+from benchmarks.sweep.loader_workers import RESOLVED_HELP
 from benchmarks.training.protocol import Protocol
 from core.options import describe_options
 from datasets.registry import DATASETS
@@ -118,7 +119,11 @@ def options_text() -> str:
     sections += _lines(yaml_meanings(CONF_DIR / "config.yaml"))
     sections += ["", "tracking.* (benchmarks/conf/tracking/mlflow.yaml):"]
     sections += _lines(yaml_meanings(CONF_DIR / "tracking" / "mlflow.yaml"), "tracking.")
-    protocol = [(n, "", h) for n, _, h in describe_options(Protocol) if n != "name"]
+    protocol = [
+        (n, "", "; ".join(filter(None, (h, RESOLVED_HELP.get(n)))))
+        for n, _, h in describe_options(Protocol)
+        if n != "name"
+    ]
     sections += ["", "protocol.* (values: benchmarks/conf/protocol/<name>.yaml):"]
     sections += _lines(protocol, "protocol.")
     for registry, group in ((MODELS, "model"), (DATASETS, "dataset")):

@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from benchmarks import CONF_DIR
 from benchmarks.sweep.expand import expand_sweep
+from benchmarks.sweep.loader_workers import loader_workers
 from methods.registry import get_method, list_methods
 
 GROUPS = ("dataset", "model", "method", "protocol", "tracking", "experiment")
@@ -216,7 +217,8 @@ def test_the_slurm_gpu_launcher_asks_each_job_for_a_gpu_cpus_and_memory():
         )
     launcher = cfg.hydra.launcher
     assert launcher.gpus_per_node == 1 and launcher.mem_gb >= 32
-    assert launcher.cpus_per_task > cfg.protocol.num_workers  # the loader's and the trainer's
+    assert cfg.protocol.num_workers == "auto"  # the job's CPUs, one kept for training
+    assert loader_workers("cuda", 1, launcher.cpus_per_task) == launcher.cpus_per_task - 1
     assert launcher.additional_parameters.requeue and launcher.max_num_timeout == 3  # slurm's
     assert "submitit" in launcher._target_ and cfg.device == "cuda"
 

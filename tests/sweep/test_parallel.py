@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from benchmarks.sweep.loader_workers import loader_workers
 from benchmarks.sweep.report import SweepReport
 from benchmarks.sweep.schedule import Schedule, cells_to_run
 from benchmarks.sweep.setup import execute_sweep, prepare_sweep
@@ -63,6 +64,32 @@ def test_auto_runs_cells_per_gpu_workers_on_every_visible_gpu(monkeypatch):
     assert resolve_workers("auto", "cuda") == 8
     assert resolve_workers("auto", "cuda", cells_per_gpu=2) == 16
     assert resolve_workers("auto", "cuda:3") == 1  # a chosen GPU: one worker on it
+
+
+@pytest.mark.parametrize(
+    ("device", "cells", "cores", "expected"),
+    [
+        ("cpu", 2, 64, 0),
+        ("cuda", 1, 8, 7),
+        ("cuda", 8, 64, 7),
+        ("cuda", 16, 64, 3),
+        ("cuda", 4, 2, 1),
+    ],
+)
+def test_auto_loader_workers_share_the_jobs_cores_among_its_gpu_cells(
+    device, cells, cores, expected
+):
+    """Issue 25: the presets read with 4 loader processes whatever the job had. On a GPU each
+    cell keeps one core for itself; the CPU's cores train (no loader processes there)."""
+    assert loader_workers(device, cells, cores) == expected
+
+
+def test_auto_loader_workers_are_resolved_when_the_sweep_expands():
+    (cell,) = smoke_cells("method=dense", "seed=0", "protocol.num_workers=auto", "device=cpu")
+    assert cell.protocol["num_workers"] == 0 and cell.protocol_options.num_workers == 0
+    (given,) = smoke_cells("method=dense", "seed=0", "protocol.num_workers=3")
+    assert given.protocol_options.num_workers == 3
+    assert given.cell_id == cell.cell_id  # a reading detail, not part of what the cell computes
 
 
 def test_workers_on_cuda_take_the_gpus_in_turn():

@@ -10,6 +10,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from benchmarks import CONF_DIR
+from benchmarks.sweep.loader_workers import AUTO, loader_workers
 from benchmarks.tools.config_docs import DOCUMENTS, main, render_document
 from benchmarks.training.protocol import Protocol
 from core.options import OptionError
@@ -32,6 +33,8 @@ def test_method_yaml_states_exactly_its_dataclass_defaults(name):
 def test_every_protocol_file_states_every_option(path):
     config = yaml.safe_load(path.read_text())
     assert set(config) == {f.name for f in dataclasses.fields(Protocol)}
+    if config["num_workers"] == AUTO:  # the sweep resolves it (benchmarks.sweep.loader_workers)
+        config["num_workers"] = loader_workers("cuda", 1, 8)
     assert Protocol.from_config(config).name == path.stem
 
 
