@@ -11,10 +11,12 @@ every group keeps at least one step of channels.
   is solved exactly by bisection).
 - ``shuffled_removal``: the matched random control of any of them: as many channels removed
   from each group, drawn at random.
-- ``union_removal``: DiSparse's rule. Each task keeps the top ``rho`` of each group it scores; a
-  shared group keeps the union of the tasks' keeps (a channel goes only when every task ranks it
-  prunable), a task's own group that task's keep; ``rho`` is solved by bisection, then single
-  steps of the lowest summed-score channels close the gap a whole ``rho`` step leaves.
+- ``union_removal``: DiSparse's rule. Each task keeps the top ``rho`` of the channels it scores,
+  ranked over the whole network (``ranking="network"``, as the authors rank weights) or within
+  each group (``"layer"``); a shared group keeps the union of the tasks' keeps (a channel goes
+  only when every task ranks it prunable), a task's own group that task's keep, every group at
+  least one step; ``rho`` is solved by bisection, then single steps of the lowest summed-score
+  channels close the gap a whole ``rho`` step leaves.
 """
 
 from __future__ import annotations
@@ -80,13 +82,36 @@ def ranked_removal(
     return {g.name: _removal_for(scores[g.name], keeps[g.name]) for g in graph.groups}
 
 
-def _union_keep(group: ChannelGroup, votes: list[torch.Tensor], rho: float, round_to: int):
-    """Channels kept when each voting task keeps its top ``rho`` (rounded up to an allowed count,
-    filled by the tasks' summed scores)."""
-    kept = torch.zeros(group.size, dtype=torch.bool)
-    per_task = max(1, math.ceil(rho * group.size))
-    for scores in votes:
-        kept[torch.argsort(scores, descending=True, stable=True)[:per_task]] = True
+RANKINGS = ("network", "layer")
+
+
+def task_keeps(
+    graph: ChannelGraph, scores: dict[str, torch.Tensor], rho: float, ranking: str
+) -> dict[str, torch.Tensor]:
+    """One task's kept channels in each group it scores when it keeps its top ``rho``: of all
+    those channels together (``network``), or of each group (``layer``)."""
+    if ranking == "layer":
+        keeps = {}
+        for name, group_scores in scores.items():
+            kept = torch.zeros(group_scores.numel(), dtype=torch.bool)
+            count = max(1, math.ceil(rho * group_scores.numel()))
+            kept[torch.argsort(group_scores, descending=True, stable=True)[:count]] = True
+            keeps[name] = kept
+        return keeps
+    names = [g.name for g in graph.groups if g.name in scores]
+    pooled = torch.cat([scores[name] for name in names])
+    kept = torch.zeros(pooled.numel(), dtype=torch.bool)
+    count = max(1, math.ceil(rho * pooled.numel()))
+    kept[torch.argsort(pooled, descending=True, stable=True)[:count]] = True
+    return dict(zip(names, kept.split([scores[name].numel() for name in names]), strict=True))
+
+
+def _rounded_union(
+    group: ChannelGroup, keeps: list[torch.Tensor], votes: list[torch.Tensor], round_to: int
+) -> torch.Tensor:
+    """The union of the voting tasks' keeps, grown to an allowed count (at least one step) by
+    the tasks' summed scores."""
+    kept = torch.stack(keeps).any(dim=0)
     allowed = min(k for k in keep_counts(group.size, round_to) if k >= int(kept.sum()))
     filler = torch.stack(votes).sum(dim=0).masked_fill(kept, math.inf)
     kept[torch.argsort(filler, descending=True, stable=True)[:allowed]] = True
@@ -98,16 +123,27 @@ def union_removal(
     task_scores: dict[str, dict[str, torch.Tensor]],
     sparsity: float,
     round_to: int,
+    ranking: str = "layer",
     iterations: int = 50,
 ) -> Removal:
-    """DiSparse's union of per-task channel keeps, the per-task ratio solved for ``sparsity``."""
+    """DiSparse's union of per-task channel keeps, the per-task ratio solved for ``sparsity``.
+    With ``ranking="network"`` each task's scores are compared across groups: give them on one
+    scale (``disparse_channel`` gives the mean score per weight of each channel)."""
 
-    def voters(group: ChannelGroup) -> list[torch.Tensor]:
-        tasks = list(task_scores) if group.owner == SHARED else [group.owner]
-        return [task_scores[t][group.name] for t in tasks]
+    def voters(group: ChannelGroup) -> list[str]:
+        return list(task_scores) if group.owner == SHARED else [group.owner]
 
     def keeps_at(rho: float) -> dict[str, torch.Tensor]:
-        return {g.name: _union_keep(g, voters(g), rho, round_to) for g in graph.groups}
+        tasks = {t: task_keeps(graph, s, rho, ranking) for t, s in task_scores.items()}
+        return {
+            g.name: _rounded_union(
+                g,
+                [tasks[t][g.name] for t in voters(g)],
+                [task_scores[t][g.name] for t in voters(g)],
+                round_to,
+            )
+            for g in graph.groups
+        }
 
     target = _target(graph, sparsity)
     low, high = 0.0, 1.0
@@ -122,7 +158,10 @@ def union_removal(
             high = middle
         else:
             low = middle
-    summed = {g.name: torch.stack(voters(g)).sum(dim=0) for g in graph.groups}
+    summed = {
+        g.name: torch.stack([task_scores[t][g.name] for t in voters(g)]).sum(dim=0)
+        for g in graph.groups
+    }
     best = _close_gap(graph, best, summed, target, round_to)
     return {name: [int(i) for i in torch.nonzero(~kept).flatten()] for name, kept in best.items()}
 

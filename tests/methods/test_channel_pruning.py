@@ -12,6 +12,7 @@ from methods.channel_selection import (
     keep_counts,
     ranked_removal,
     shuffled_removal,
+    task_keeps,
     union_removal,
 )
 from methods.masks import MaskSet, measure_sparsity, prunable_parameters
@@ -215,3 +216,51 @@ def test_structured_methods_prune_and_fine_tune_deeplab(name, tiny_tasks, tiny_b
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
     out = model.eval()(torch.zeros(1, 3, 16, 16))
     assert all(torch.isfinite(v).all() for v in out.values())
+
+
+def test_a_network_wide_ranking_keeps_each_tasks_top_channels_over_all_its_groups():
+    """rho = 0.5 of 8 channels in two groups: the four best overall, wherever they are."""
+    graph = graph_of(small_net(width=4))
+    first, second = graph.groups[0], graph.groups[1]
+    scores = {first.name: torch.tensor([9.0, 8.0, 7.0, 1.0]), second.name: torch.zeros(4)}
+    scores[second.name][2] = 7.5
+    network = task_keeps(graph, scores, 0.5, "network")
+    assert network[first.name].tolist() == [True, True, True, False]
+    assert network[second.name].tolist() == [False, False, True, False]
+    layer = task_keeps(graph, scores, 0.5, "layer")
+    assert layer[first.name].tolist() == [True, True, False, False]
+    assert int(layer[second.name].sum()) == 2
+
+
+def test_network_ranking_prunes_the_layers_every_task_scores_low_and_keeps_one_step_each():
+    model = small_net(width=8)
+    graph = graph_of(model)
+    rich = graph.groups[0].name  # both tasks score its channels far above every other's
+    task_scores = {}
+    for task in ("seg", "normal"):
+        voted = [g for g in graph.groups if g.owner in ("shared", task)]
+        task_scores[task] = {
+            g.name: torch.rand(g.size) + (100.0 if g.name == rich else 0.0) for g in voted
+        }
+    removal = union_removal(graph, task_scores, 0.6, round_to=1, ranking="network")
+    assert removal[rich] == []
+    assert all(len(removal[g.name]) < g.size for g in graph.groups)  # at least one kept
+    kept = graph.kept_weights({n: len(i) for n, i in removal.items()})
+    assert abs(1 - kept / graph.total_weights() - 0.6) < 0.01
+    layer = union_removal(graph, task_scores, 0.6, round_to=1, ranking="layer")
+    assert layer[rich] != []  # layer-uniform: the rich layer loses its share too
+
+
+def test_a_channels_weight_count_is_its_filter_and_the_next_layers_input_slices():
+    """disparse_channel ranks by mean score per weight: the count divides the summed score."""
+    model = small_net(width=4)
+    graph = graph_of(model)
+    group = graph.groups[0]
+    ones = {n: torch.ones_like(p) for n, p in prunable_parameters(model).items()}
+    by_hand = 0
+    for piece in group.slices:
+        weight = prunable_parameters(model)[piece.weight]
+        by_hand += weight[0].numel() if piece.dim == 0 else weight[:, 0].numel()
+    assert torch.equal(
+        group.channel_scores(ones), torch.full((group.size,), float(by_hand), dtype=torch.float64)
+    )
