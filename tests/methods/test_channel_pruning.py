@@ -264,3 +264,34 @@ def test_a_channels_weight_count_is_its_filter_and_the_next_layers_input_slices(
     assert torch.equal(
         group.channel_scores(ones), torch.full((group.size,), float(by_hand), dtype=torch.float64)
     )
+
+
+def test_channel_magnitude_with_batchnorm_ranks_as_torch_pruning_group_magnitude(context_factory):
+    """``batchnorm=true``: within every group the channels' order is that of Torch-Pruning's
+    default GroupMagnitudeImportance (p=2, BatchNorm gamma counted), computed by Torch-Pruning."""
+    import torch_pruning as tp
+
+    from methods.channel_magnitude import ChannelMagnitude
+    from methods.masks import PRUNABLE_MODULES
+
+    model = small_net(width=8)
+    for module in model.modules():  # gammas that differ from 1, so they change the order
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.weight.data.uniform_(0.1, 3.0)
+    graph = graph_of(model)
+    method = ChannelMagnitude(ChannelMagnitude.Options(batchnorm=True))
+    context = context_factory(model, 0.5)
+    ours = method.channel_scores(context, graph)
+    reference = tp.DependencyGraph().build_dependency(model.eval(), graph.example)
+    importance = tp.importance.GroupMagnitudeImportance(p=2)
+    names = {module: name for name, module in model.named_modules()}
+    compared = 0
+    for group in reference.get_all_groups(root_module_types=PRUNABLE_MODULES):
+        name = names[group[0].dep.target.module]
+        if name in ours:
+            theirs = importance(group).double()
+            assert torch.equal(torch.argsort(ours[name]), torch.argsort(theirs)), name
+            compared += 1
+    assert compared == len(graph.groups) > 3
+    plain = ChannelMagnitude(ChannelMagnitude.Options()).channel_scores(context, graph)
+    assert any(not torch.equal(torch.argsort(plain[n]), torch.argsort(ours[n])) for n in ours)
