@@ -110,7 +110,7 @@ def test_union_removal_keeps_a_shared_channel_any_task_ranks_high():
     assert abs(1 - kept / graph.total_weights() - 0.6) < 0.01
 
 
-@pytest.mark.parametrize("name", ["channel_magnitude", "channel_taylor", "disparse_channel"])
+@pytest.mark.parametrize("name", ["channel_magnitude", "channel_group_taylor", "disparse_channel"])
 def test_the_matched_random_control_keeps_every_groups_count_and_draws_the_channels(
     name, context_factory
 ):
@@ -197,7 +197,7 @@ def test_a_network_whose_couplings_torch_pruning_misses_is_refused_by_name(
 
 
 @pytest.mark.parametrize(
-    "name", ["channel_magnitude", "channel_taylor", "disparse_channel", "channel_random"]
+    "name", ["channel_magnitude", "channel_group_taylor", "disparse_channel", "channel_random"]
 )
 def test_structured_methods_prune_and_fine_tune_deeplab(name, tiny_tasks, tiny_bundle):
     """On the paper's network, in a tiny CPU cell: channels removed to the target, then a few
