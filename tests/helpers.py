@@ -202,3 +202,16 @@ def smoke_config(*overrides):
 
 def smoke_cells(*overrides):
     return expand_sweep(smoke_config(*overrides))
+
+
+def protocol_file(path: Path) -> dict:
+    """A protocol file's values, ``num_workers: auto`` resolved as the sweep resolves it in a
+    job with one GPU and 8 cores (``benchmarks.sweep.loader_workers``)."""
+    import yaml
+
+    from benchmarks.sweep.loader_workers import AUTO, loader_workers
+
+    config = yaml.safe_load(path.read_text())
+    if config.get("num_workers") == AUTO:
+        config["num_workers"] = loader_workers("cuda", 1, 8)
+    return config

@@ -10,11 +10,11 @@ import yaml
 from omegaconf import OmegaConf
 
 from benchmarks import CONF_DIR
-from benchmarks.sweep.loader_workers import AUTO, loader_workers
 from benchmarks.tools.config_docs import DOCUMENTS, main, render_document
 from benchmarks.training.protocol import Protocol
 from core.options import OptionError
 from methods.registry import get_method, list_methods
+from tests.helpers import protocol_file
 
 
 @pytest.mark.parametrize("name", list_methods())
@@ -31,10 +31,8 @@ def test_method_yaml_states_exactly_its_dataclass_defaults(name):
 
 @pytest.mark.parametrize("path", sorted((CONF_DIR / "protocol").glob("*.yaml")), ids=str)
 def test_every_protocol_file_states_every_option(path):
-    config = yaml.safe_load(path.read_text())
+    config = protocol_file(path)
     assert set(config) == {f.name for f in dataclasses.fields(Protocol)}
-    if config["num_workers"] == AUTO:  # the sweep resolves it (benchmarks.sweep.loader_workers)
-        config["num_workers"] = loader_workers("cuda", 1, 8)
     assert Protocol.from_config(config).name == path.stem
 
 

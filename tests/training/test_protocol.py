@@ -6,13 +6,12 @@ import dataclasses
 
 import pytest
 import torch
-import yaml
 
 from benchmarks import CONF_DIR
 from benchmarks.training.optim import make_optimizer, make_scheduler
 from benchmarks.training.protocol import Protocol
 from methods.registry import build_method
-from tests.helpers import TINY_PROTOCOL
+from tests.helpers import TINY_PROTOCOL, protocol_file
 
 
 def lr_after(protocol: Protocol, steps: int, at: int, lr: float | None = None) -> float:
@@ -27,9 +26,7 @@ def lr_after(protocol: Protocol, steps: int, at: int, lr: float | None = None) -
 
 
 def paper(name: str) -> Protocol:
-    return Protocol.from_config(
-        yaml.safe_load((CONF_DIR / "protocol" / f"{name}.yaml").read_text())
-    )
+    return Protocol.from_config(protocol_file(CONF_DIR / "protocol" / f"{name}.yaml"))
 
 
 @pytest.mark.parametrize(
