@@ -146,7 +146,7 @@ class JointTrainTransform:
         linear_rows, linear_cols = plan.linear()
         out = {}
         for name, value in fields.items():
-            planes = value if value.dim() == 3 else value[None]
+            planes = _planes(value)
             if self.is_bilinear(name):
                 block = bilinear(planes, linear_rows, linear_cols).to(value.dtype)
             else:
@@ -202,9 +202,8 @@ def _decoded_bilinear(
     top, left = (0, 0) if whole else (int(rows.low.min()), int(cols.low.min()))
     bottom = array.shape[0] if whole else int(rows.high.max()) + 1
     right = array.shape[1] if whole else int(cols.high.max()) + 1
-    window = decode(
-        np.array(array[top:bottom, left:right])
-    )  # a copy: the cache's maps are read-only
+    # a copy: the cache hands out its read-only maps
+    window = decode(np.array(array[top:bottom, left:right]))
     shifted_rows = Linear(rows.low - top, rows.high - top, rows.low_weight, rows.high_weight)
     shifted_cols = Linear(cols.low - left, cols.high - left, cols.low_weight, cols.high_weight)
     return window, bilinear(_planes(window), shifted_rows, shifted_cols).to(window.dtype)

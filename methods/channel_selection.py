@@ -85,35 +85,34 @@ def ranked_removal(
 RANKINGS = ("network", "layer")
 
 
+def _top(scores: torch.Tensor, rho: float) -> torch.Tensor:
+    """The top ``rho`` of ``scores`` (at least one) as a mask."""
+    kept = torch.zeros(scores.numel(), dtype=torch.bool)
+    count = max(1, math.ceil(rho * scores.numel()))
+    kept[torch.argsort(scores, descending=True, stable=True)[:count]] = True
+    return kept
+
+
 def task_keeps(
     graph: ChannelGraph, scores: dict[str, torch.Tensor], rho: float, ranking: str
 ) -> dict[str, torch.Tensor]:
     """One task's kept channels in each group it scores when it keeps its top ``rho``: of all
     those channels together (``network``), or of each group (``layer``)."""
     if ranking == "layer":
-        keeps = {}
-        for name, group_scores in scores.items():
-            kept = torch.zeros(group_scores.numel(), dtype=torch.bool)
-            count = max(1, math.ceil(rho * group_scores.numel()))
-            kept[torch.argsort(group_scores, descending=True, stable=True)[:count]] = True
-            keeps[name] = kept
-        return keeps
+        return {name: _top(group_scores, rho) for name, group_scores in scores.items()}
     names = [g.name for g in graph.groups if g.name in scores]
-    pooled = torch.cat([scores[name] for name in names])
-    kept = torch.zeros(pooled.numel(), dtype=torch.bool)
-    count = max(1, math.ceil(rho * pooled.numel()))
-    kept[torch.argsort(pooled, descending=True, stable=True)[:count]] = True
+    kept = _top(torch.cat([scores[name] for name in names]), rho)
     return dict(zip(names, kept.split([scores[name].numel() for name in names]), strict=True))
 
 
 def _rounded_union(
-    group: ChannelGroup, keeps: list[torch.Tensor], votes: list[torch.Tensor], round_to: int
+    group: ChannelGroup, keeps: list[torch.Tensor], summed: torch.Tensor, round_to: int
 ) -> torch.Tensor:
     """The union of the voting tasks' keeps, grown to an allowed count (at least one step) by
-    the tasks' summed scores."""
+    the tasks' ``summed`` scores."""
     kept = torch.stack(keeps).any(dim=0)
     allowed = min(k for k in keep_counts(group.size, round_to) if k >= int(kept.sum()))
-    filler = torch.stack(votes).sum(dim=0).masked_fill(kept, math.inf)
+    filler = summed.masked_fill(kept, math.inf)
     kept[torch.argsort(filler, descending=True, stable=True)[:allowed]] = True
     return kept
 
@@ -133,14 +132,16 @@ def union_removal(
     def voters(group: ChannelGroup) -> list[str]:
         return list(task_scores) if group.owner == SHARED else [group.owner]
 
+    summed = {  # the tasks' scores added: what fills a rounded union and closes the gap
+        g.name: torch.stack([task_scores[t][g.name] for t in voters(g)]).sum(dim=0)
+        for g in graph.groups
+    }
+
     def keeps_at(rho: float) -> dict[str, torch.Tensor]:
         tasks = {t: task_keeps(graph, s, rho, ranking) for t, s in task_scores.items()}
         return {
             g.name: _rounded_union(
-                g,
-                [tasks[t][g.name] for t in voters(g)],
-                [task_scores[t][g.name] for t in voters(g)],
-                round_to,
+                g, [tasks[t][g.name] for t in voters(g)], summed[g.name], round_to
             )
             for g in graph.groups
         }
@@ -158,10 +159,6 @@ def union_removal(
             high = middle
         else:
             low = middle
-    summed = {
-        g.name: torch.stack([task_scores[t][g.name] for t in voters(g)]).sum(dim=0)
-        for g in graph.groups
-    }
     best = _close_gap(graph, best, summed, target, round_to)
     return {name: [int(i) for i in torch.nonzero(~kept).flatten()] for name, kept in best.items()}
 

@@ -8,11 +8,16 @@ from typing import Any
 from omegaconf import DictConfig
 
 AUTO = "auto"
-# What ``auto`` means, appended to the option's help (``Protocol`` takes counts only).
+# What ``auto`` means, added to the option's help (``Protocol`` takes counts only).
 RESOLVED_HELP = {
     "num_workers": "auto: resolved where the sweep runs, 0 on the CPU, on a GPU the job's cores "
     "shared among the cells running at once, less one for each cell's own process"
 }
+
+
+def protocol_help(option: str, text: str) -> str:
+    """A protocol option's help, with what the sweep resolves for it."""
+    return "; ".join(filter(None, (text, RESOLVED_HELP.get(option))))
 
 
 def loader_workers(device_type: str, cells_at_once: int, cores: int) -> int:
@@ -32,12 +37,11 @@ def with_loader_workers(protocol: dict[str, Any], cfg: DictConfig) -> dict[str, 
         return protocol
     import torch
 
-    from benchmarks.sweep.workers import available_cores, positive_integer, resolve_workers
+    from benchmarks.sweep.workers import available_cores, cells_per_gpu, resolve_workers
 
     device = str(cfg.device)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    per_gpu = positive_integer("cells_per_gpu", cfg.get("cells_per_gpu", 1), "1")
-    cells = resolve_workers(cfg.workers, device, per_gpu)
+    cells = resolve_workers(cfg.workers, device, cells_per_gpu(cfg.get("cells_per_gpu", 1)))
     count = loader_workers(device.split(":")[0], cells, available_cores())
     return {**protocol, "num_workers": count}

@@ -26,6 +26,7 @@ from benchmarks.sweep.staleness import report_stale
 from benchmarks.sweep.workers import (
     WorkerSetup,
     available_cores,
+    cells_per_gpu,
     positive_integer,
     resolve_workers,
     run_sweep_parallel,
@@ -115,10 +116,6 @@ def prepare_sweep(cfg: DictConfig, cells: list[Cell] | None = None):
     for cell in cells:  # load (or render) each dataset now: a bad root fails before training
         resources.dataset(cell)
     return cells, resources, workers, threads
-
-
-def cells_per_gpu(value: object) -> int:
-    return positive_integer("cells_per_gpu", value, "1 (one cell per GPU)")
 
 
 def threads_per_cell(chosen: int | str | None, device, workers: int) -> int:

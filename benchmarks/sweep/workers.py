@@ -61,6 +61,10 @@ def positive_integer(option: str, value: object, alternative: str) -> int:
     return count
 
 
+def cells_per_gpu(value: object) -> int:
+    return positive_integer("cells_per_gpu", value, "1 (one cell per GPU)")
+
+
 def resolve_workers(workers: int | str, device: str, cells_per_gpu: int = 1) -> int:
     """``auto``: one per core on the CPU (measured fastest here); on ``cuda``, ``cells_per_gpu``
     per visible GPU (each worker pinned to one: ``worker_device``); one on a chosen ``cuda:N``."""

@@ -22,7 +22,7 @@ import yaml
 
 from benchmarks import CONF_DIR, PROJECT_ROOT
 from benchmarks.reporting.headline import headline_markdown
-from benchmarks.sweep.loader_workers import RESOLVED_HELP
+from benchmarks.sweep.loader_workers import protocol_help
 from benchmarks.tools.help_text import HELP_FILE, help_file
 from benchmarks.training.protocol import Protocol
 from methods.registry import METHODS, get_method, list_methods
@@ -70,8 +70,7 @@ def protocol_markdown() -> str:
         if f.name == "name":
             continue
         values = " | ".join(_value(p.get(f.name)) for p in protocols.values())
-        meaning = "; ".join(filter(None, (f.metadata["help"], RESOLVED_HELP.get(f.name))))
-        lines.append(f"| `{f.name}` | {meaning} | {values} |")
+        lines.append(f"| `{f.name}` | {protocol_help(f.name, f.metadata['help'])} | {values} |")
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from benchmarks import CONF_DIR
 from benchmarks.cells.config_files import find_config
-from benchmarks.sweep.loader_workers import RESOLVED_HELP
+from benchmarks.sweep.loader_workers import protocol_help
 from benchmarks.training.protocol import Protocol
 from core.options import describe_options
 from datasets.registry import DATASETS
@@ -120,9 +120,7 @@ def options_text() -> str:
     sections += ["", "tracking.* (benchmarks/conf/tracking/mlflow.yaml):"]
     sections += _lines(yaml_meanings(CONF_DIR / "tracking" / "mlflow.yaml"), "tracking.")
     protocol = [
-        (n, "", "; ".join(filter(None, (h, RESOLVED_HELP.get(n)))))
-        for n, _, h in describe_options(Protocol)
-        if n != "name"
+        (n, "", protocol_help(n, h)) for n, _, h in describe_options(Protocol) if n != "name"
     ]
     sections += ["", "protocol.* (values: benchmarks/conf/protocol/<name>.yaml):"]
     sections += _lines(protocol, "protocol.")
