@@ -18,7 +18,9 @@ def describe() -> str:
         parts += [f"== {name} ({cls.kind.value}) ==", cls.paper, *summary[:1]]
         rows = method_help(name)
         parts += [
-            tabulate(rows, headers=["option", "default", "meaning"]) if rows else "(no options)",
+            tabulate(rows, headers=["option", "default", "meaning"], disable_numparse=True)
+            if rows
+            else "(no options)",
             "",
         ]
     return "\n".join(parts)
