@@ -59,7 +59,7 @@ def test_sanity_experiment_adds_three_ablations_per_prune_at_init_method_one_per
     with initialize_config_module("benchmarks.conf", version_base="1.3"):
         cells = expand_sweep(compose("config", overrides=["experiment=sanity", "seed=0"]))
     static = [m for m in list_methods() if get_method(m).kind == MethodKind.STATIC]
-    criteria = ["channel_magnitude", "channel_group_taylor", "disparse_channel"]
+    criteria = ["channel_magnitude", "channel_group_taylor", "disparse_channel", "cosprune"]
     checks = {(c.method_name, c.method.get("sanity")) for c in cells}
     assert checks == {("dense", None), ("channel_random", None)} | {
         (m, s) for m in static for s in ("none", "shuffle", "reinit", "invert")
