@@ -116,12 +116,18 @@ def method_for(name: str) -> Method:
     return build_method(name, config)
 
 
-def run_lifecycle(name, tiny_tasks, bundle, sparsity, seed=0, logged=None, device="cpu"):
-    """A method's whole life as the runner drives it, on the tiny model: ``initial_masks``,
-    ``LIFECYCLE_STEPS`` training steps with ``on_backward`` after each backward pass, ``finish``."""
+TINY_MODEL = ("small_cnn", {"width": 4})
+
+
+def run_lifecycle(
+    name, tiny_tasks, bundle, sparsity, seed=0, logged=None, device="cpu", model=TINY_MODEL
+):
+    """A method's whole life as the runner drives it, on the tiny model (or ``model``: name and
+    options): ``initial_masks``, ``LIFECYCLE_STEPS`` training steps with ``on_backward`` after
+    each backward pass, ``finish``."""
     method = method_for(name)
     torch.manual_seed(seed)
-    parts = model_parts("small_cnn", {"width": 4})
+    parts = model_parts(*model)
     model = method.build_network(parts, tiny_tasks).to(device)
     ctx = make_context(model, bundle, sparsity, seed, device=device)
     masks = method.initial_masks(ctx)

@@ -1,0 +1,48 @@
+"""The newer backbones under every method: each compression method and architecture runs its
+whole lifecycle on them and ends at the requested sparsity, or refuses with the reason."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from methods.lifecycle import MethodKind
+from methods.masks import measure_sparsity
+from methods.networks.mobilenet import rounded_channels
+from methods.networks.registry import model_parts
+from methods.registry import get_method, list_methods
+from tests.helpers import run_lifecycle
+
+MOBILENET = ("mobilenet_v2", {"width": 0.25, "head_channels": 8})
+CHANNEL_METHODS = [m for m in list_methods() if get_method(m).kind == MethodKind.STRUCTURED]
+OTHER_METHODS = [m for m in list_methods() if m not in CHANNEL_METHODS]
+
+
+@pytest.mark.parametrize("name", OTHER_METHODS)
+def test_every_method_runs_on_mobilenet_v2(name, tiny_tasks, tiny_bundle):
+    masks, model, method = run_lifecycle(name, tiny_tasks, tiny_bundle, 0.7, model=MOBILENET)
+    expected = 0.7 if method.prunes else 0.0
+    assert abs(masks.sparsity() - expected) < 0.001, name
+    # every pruned weight is a real zero (a dynamic method's just-grown weight may be one too)
+    assert measure_sparsity(model)["overall"] >= masks.sparsity() - 1e-9
+    outputs = model.eval()(torch.randn(2, 3, 16, 24))
+    assert {t: y.shape[-2:] for t, y in outputs.items()} == {t.name: (16, 24) for t in tiny_tasks}
+
+
+@pytest.mark.parametrize("name", CHANNEL_METHODS)
+def test_channel_methods_refuse_depthwise_convolutions_with_the_reason(
+    name, tiny_tasks, tiny_bundle
+):
+    with pytest.raises(ValueError, match="grouped convolutions are not supported"):
+        run_lifecycle(name, tiny_tasks, tiny_bundle, 0.5, model=MOBILENET)
+
+
+def test_mobilenet_v2_follows_the_paper_table():
+    parts = model_parts("mobilenet_v2", {})
+    encoder = parts.make_encoder()
+    depthwise = [m for m in encoder.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert len(depthwise) == 17  # one per inverted residual block: 1+2+3+4+3+3+1
+    assert parts.stage_channels == (16, 24, 32, 96, 320)
+    features = encoder.eval()(torch.zeros(1, 3, 64, 64))
+    assert features.shape == (1, 320, 8, 8)  # output stride 8, the later strides dilated
+    assert [rounded_channels(c * 0.35) for c in (32, 16, 24, 320)] == [16, 8, 8, 112]
