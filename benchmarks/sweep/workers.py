@@ -21,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.sharedctypes import Synchronized
+from typing import NoReturn
 
 from benchmarks.cells.cell import Cell
 from benchmarks.sweep.progress import Progress
@@ -144,9 +145,19 @@ def _run_in_worker(cell: Cell) -> tuple[float, str | None]:
         return time.perf_counter() - started, TAKEN
     except Exception as error:  # recorded in MLflow by the tracker; the sweep goes on
         return time.perf_counter() - started, f"{type(error).__name__}: {error}"
+    except KeyboardInterrupt:  # SIGTERM or Ctrl-C: the run is marked KILLED by now
+        _exit_worker()
     finally:
         _IDLE.set()
     return time.perf_counter() - started, None
+
+
+def _exit_worker() -> NoReturn:
+    """Leave the pool at once: its queue already holds the next cells, which the worker would
+    otherwise start (a stopped sweep would wait for them to finish)."""
+    logging.getLogger(__name__).warning("stopped: this worker takes no other cell")
+    logging.shutdown()
+    os._exit(1)
 
 
 class WorkerPool:

@@ -47,6 +47,19 @@ def test_sigterm_marks_the_running_cell_killed(tmp_path):
     assert runs_by_status(tmp_path) == Counter({("0", "KILLED"): 1})
 
 
+def test_sigterm_stops_every_worker_and_no_queued_cell_starts(tmp_path):
+    seeds = ("sweep.seeds=[0,1,2,3,4,5]", "protocol.steps=5000")
+    process = start_and_wait_until_running(tmp_path, "0", *seeds, "workers=2")
+    deadline = time.monotonic() + 120
+    while runs_by_status(tmp_path)[("1", "RUNNING")] == 0:
+        assert time.monotonic() < deadline, "the second worker's cell never started"
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) != 0
+    # the two running cells end KILLED; the cells the pool had queued never start
+    assert runs_by_status(tmp_path) == Counter({("0", "KILLED"): 1, ("1", "KILLED"): 1})
+
+
 def test_sigterm_saves_a_checkpoint_and_the_rerun_resumes_from_it(tmp_path):
     checkpoints = ("seed=0", "protocol.steps=400", "protocol.checkpoint_every=50")
     process = start_and_wait_until_running(tmp_path, "0", *checkpoints)
