@@ -30,11 +30,19 @@ from methods.networks.parts import ModelParts, cut_stages
 
 
 def input_channels(block: nn.Module) -> int:
-    """Channels ``block`` reads: those of its first convolution."""
+    """Channels ``block`` reads: those of its first convolution, linear layer or layer norm (a
+    transformer block's first module)."""
     for module in block.modules():
         if isinstance(module, nn.Conv2d):
             return module.in_channels
-    raise ValueError(f"{type(block).__name__} has no convolution to read its input width from")
+        if isinstance(module, nn.Linear):
+            return module.in_features
+        if isinstance(module, nn.LayerNorm):
+            return module.normalized_shape[-1]
+    raise ValueError(
+        f"{type(block).__name__} has no convolution, linear layer or layer norm to read its "
+        "input width from"
+    )
 
 
 def attention_gate(in_channels: int, channels: int, reduction: int) -> nn.Sequential:

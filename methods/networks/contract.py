@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from methods.networks.attention import input_channels
 from methods.networks.parts import ModelParts, cut_stages
 
 PROBE_SIZE = 64  # height and width of the probe image: divisible by the usual total stride
@@ -79,12 +80,16 @@ def _check_stage_split(s: int, stage: nn.Sequential, parts: ModelParts, x, broke
             f"rule 4 (MTAN's stage rule): split_stage of stage {s} gives {tuple(after.shape)}, "
             f"the stage itself {tuple(whole)}"
         )
-    first_conv = next((m for m in last.modules() if isinstance(m, nn.Conv2d)), None)
-    if first_conv is None or first_conv.in_channels != before.shape[1]:
-        read = "no convolution" if first_conv is None else f"{first_conv.in_channels} channels"
+    try:
+        reads = input_channels(last)
+    except ValueError:
+        reads = None
+    if reads != before.shape[1]:
+        read = "nothing it names" if reads is None else f"{reads} channels"
         raise broken(
             f"rule 4 (MTAN's stage rule): the last block of stage {s} must start with a "
-            f"convolution reading all {before.shape[1]} channels of its input, it reads {read}"
+            f"convolution, linear layer or layer norm reading all {before.shape[1]} channels of "
+            f"its input, it reads {read}"
         )
     if after.shape[-2:] != before.shape[-2:]:
         raise broken(

@@ -14,13 +14,15 @@ from methods.registry import get_method, list_methods
 from tests.helpers import run_lifecycle
 
 MOBILENET = ("mobilenet_v2", {"width": 0.25, "head_channels": 8})
+VIT = ("vit", {"dim": 16, "depth": 2, "heads": 2, "head_channels": 8})
 CHANNEL_METHODS = [m for m in list_methods() if get_method(m).kind == MethodKind.STRUCTURED]
 OTHER_METHODS = [m for m in list_methods() if m not in CHANNEL_METHODS]
 
 
+@pytest.mark.parametrize("backbone", [MOBILENET, VIT], ids=["mobilenet_v2", "vit"])
 @pytest.mark.parametrize("name", OTHER_METHODS)
-def test_every_method_runs_on_mobilenet_v2(name, tiny_tasks, tiny_bundle):
-    masks, model, method = run_lifecycle(name, tiny_tasks, tiny_bundle, 0.7, model=MOBILENET)
+def test_every_method_runs_on_the_newer_backbones(name, backbone, tiny_tasks, tiny_bundle):
+    masks, model, method = run_lifecycle(name, tiny_tasks, tiny_bundle, 0.7, model=backbone)
     expected = 0.7 if method.prunes else 0.0
     assert abs(masks.sparsity() - expected) < 0.001, name
     # every pruned weight is a real zero (a dynamic method's just-grown weight may be one too)
@@ -37,6 +39,12 @@ def test_channel_methods_refuse_depthwise_convolutions_with_the_reason(
         run_lifecycle(name, tiny_tasks, tiny_bundle, 0.5, model=MOBILENET)
 
 
+@pytest.mark.parametrize("name", CHANNEL_METHODS)
+def test_channel_methods_stop_on_the_transformer_with_the_reason(name, tiny_tasks, tiny_bundle):
+    with pytest.raises(RuntimeError, match="Torch-Pruning does not handle this network"):
+        run_lifecycle(name, tiny_tasks, tiny_bundle, 0.5, model=VIT)
+
+
 def test_mobilenet_v2_follows_the_paper_table():
     parts = model_parts("mobilenet_v2", {})
     encoder = parts.make_encoder()
@@ -46,3 +54,13 @@ def test_mobilenet_v2_follows_the_paper_table():
     features = encoder.eval()(torch.zeros(1, 3, 64, 64))
     assert features.shape == (1, 320, 8, 8)  # output stride 8, the later strides dilated
     assert [rounded_channels(c * 0.35) for c in (32, 16, 24, 320)] == [16, 8, 8, 112]
+
+
+def test_the_transformer_keeps_the_image_layout_and_any_input_size():
+    parts = model_parts("vit", {"dim": 32, "heads": 4, "patch": 8, "grid": 4})
+    encoder = parts.make_encoder().eval()
+    assert encoder(torch.zeros(1, 3, 64, 48)).shape == (1, 32, 8, 6)  # grid 4x4 resized to 8x6
+    linears = [m for m in encoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 4 * 4  # qkv, proj and two MLP layers per block: prunable weights
+    head = parts.make_head(32, 3).eval()
+    assert head(torch.zeros(1, 32, 8, 6)).shape == (1, 3, 64, 48)  # three x2 upsamplings
