@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from methods.channel_graph import ChannelGraph, ChannelGroup
-from methods.channel_selection import Removal, keep_counts
+from methods.channel_selection import Removal, closest_count, keep_counts
 
 
 def _smallest_keep(group: ChannelGroup, round_to: int, min_channels: int) -> int:
@@ -70,14 +70,4 @@ def extend_global_removal(
     def kept(steps: int) -> int:
         return graph.kept_weights({n: len(c) for n, c in removal_after(steps).items()})
 
-    low, high = 0, len(order)  # kept falls as steps grow: find where it crosses the target
-    if kept(high) >= target_kept:
-        low = high
-    while high - low > 1:
-        middle = (low + high) // 2
-        if kept(middle) >= target_kept:
-            low = middle
-        else:
-            high = middle
-    best = min((low, high), key=lambda n: abs(kept(n) - target_kept))
-    return removal_after(best)
+    return removal_after(closest_count(kept, len(order), target_kept))

@@ -22,6 +22,7 @@ every group keeps at least one step of channels.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -47,6 +48,21 @@ def _target(graph: ChannelGraph, sparsity: float) -> int:
     return round((1.0 - sparsity) * graph.total_weights())
 
 
+def closest_count(kept: Callable[[int], int], most: int, target: int) -> int:
+    """The number of steps, 0 to ``most``, whose ``kept(steps)`` weights are closest to
+    ``target``, ``kept`` falling as steps grow (bisection for where it crosses the target)."""
+    low, high = 0, most  # kept(low) >= target; find the last such count of steps
+    if kept(high) >= target:
+        low = high
+    while high - low > 1:
+        middle = (low + high) // 2
+        if kept(middle) >= target:
+            low = middle
+        else:
+            high = middle
+    return min((low, high), key=lambda n: abs(kept(n) - target))
+
+
 def ranked_removal(
     graph: ChannelGraph, scores: dict[str, torch.Tensor], sparsity: float, round_to: int
 ) -> Removal:
@@ -67,18 +83,7 @@ def ranked_removal(
         keeps = keeps_after(taken)
         return graph.kept_weights({g.name: g.size - keeps[g.name] for g in graph.groups})
 
-    target = _target(graph, sparsity)
-    low, high = 0, len(steps)  # kept(low) >= target; find the last such count of steps
-    if kept(high) >= target:
-        low = high
-    while high - low > 1:
-        middle = (low + high) // 2
-        if kept(middle) >= target:
-            low = middle
-        else:
-            high = middle
-    taken = min((low, high), key=lambda n: abs(kept(n) - target))
-    keeps = keeps_after(taken)
+    keeps = keeps_after(closest_count(kept, len(steps), _target(graph, sparsity)))
     return {g.name: _removal_for(scores[g.name], keeps[g.name]) for g in graph.groups}
 
 
