@@ -2,13 +2,15 @@
 runs, measured side by side in one process.
 
 For each network (DeepLab-ResNet34 with ASPP heads at 256x256 and NYUv2's tasks, segmentation 40
-classes + normals; the default ``small_cnn`` at the default sweep's resolution), four models: the
+classes + normals; the default ``small_cnn``, and ``mobilenet_v2`` and ``vit`` as their
+experiments configure them, at the default sweep's resolution), four models: the
 dense network, an unstructured 90% mask (random, on dense kernels), and 50% and 70% of the
 prunable weights removed as whole channels (random channels, layer-uniform, the suite's
 structured surgery). Printed as ratios to dense: parameters kept, executed MACs, state dict and
 gzip MB, latency at batch 1 and 8 (all four timed interleaved, in random order per round, median
 of per-round ratios), a training step (forward, backward, optimiser; interleaved), and peak
-memory of a training forward and backward pass.
+memory of a training forward and backward pass. Where the suite cannot remove a network's
+channels (MobileNetV2's depthwise convolutions, the transformer's attention) the row says why.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class Network:
     train_batch: int
 
 
-INFERENCE_MODELS = ("deeplab_resnet34", "small_cnn")
+INFERENCE_MODELS = ("deeplab_resnet34", "small_cnn", "mobilenet_v2", "vit")
 
 
 def networks(
@@ -73,12 +75,29 @@ def networks(
             (3, *small_side),
             8,
         ),
+        Network(  # as experiment=mobilenet and experiment=vit run them
+            f"mobilenet_v2 (width 0.35), seg 7 + normal, {small_side[0]}x{small_side[1]}",
+            "mobilenet_v2",
+            {"width": 0.35, "head_channels": 32},
+            (make_task("seg", num_classes=7), make_task("normal")),
+            (3, *small_side),
+            8,
+        ),
+        Network(
+            f"vit (dim 64, depth 4), seg 7 + normal, {small_side[0]}x{small_side[1]}",
+            "vit",
+            {"head_channels": 16},
+            (make_task("seg", num_classes=7), make_task("normal")),
+            (3, *small_side),
+            8,
+        ),
     ]
     return [network for network in every if network.model in models]
 
 
-def variants(network: Network) -> dict[str, nn.Module]:
-    """Dense, unstructured 90% mask, 50% and 70% of the weights removed as channels."""
+def variants(network: Network) -> tuple[dict[str, nn.Module], dict[str, str]]:
+    """Dense, unstructured 90% mask, 50% and 70% of the weights removed as channels; and, for
+    a network whose channels cannot be removed, why (variant name -> reason)."""
     generator = torch.Generator().manual_seed(0)
 
     def fresh() -> nn.Module:
@@ -90,13 +109,19 @@ def variants(network: Network) -> dict[str, nn.Module]:
     with torch.no_grad():
         for weight in prunable_parameters(models["unstructured 90% mask"]).values():
             weight[torch.rand(weight.shape, generator=generator) < 0.9] = 0
+    refused = {}
     for sparsity in (0.5, 0.7):
+        name = f"{sparsity:.0%} of weights as channels"
         model = fresh()
-        graph = ChannelGraph(model, torch.zeros(1, *network.shape))
-        scores = {g.name: torch.rand(g.size, generator=generator) for g in graph.groups}
-        graph.prune(ranked_removal(graph, scores, sparsity, round_to=1))
-        models[f"{sparsity:.0%} of weights as channels"] = model
-    return models
+        try:
+            graph = ChannelGraph(model, torch.zeros(1, *network.shape))
+            scores = {g.name: torch.rand(g.size, generator=generator) for g in graph.groups}
+            graph.prune(ranked_removal(graph, scores, sparsity, round_to=1))
+        except (ValueError, RuntimeError) as error:  # the suite's channel pruning refuses it
+            refused[name] = str(error).split(" (see docs")[0]
+            continue
+        models[name] = model
+    return models, refused
 
 
 def training_step(model: nn.Module, network: Network) -> Callable[[], None]:
@@ -149,7 +174,7 @@ def interleaved_steps(steps: dict[str, Callable[[], None]], rounds: int) -> dict
 
 
 def measure(network: Network, plan: LatencyPlan, train_rounds: int) -> list[list[str]]:
-    models = variants(network)
+    models, refused = variants(network)
     sizes = {name: storage_sizes(model) for name, model in models.items()}
     macs = {name: count_macs(model, network.shape) for name, model in models.items()}
     kept = {
@@ -179,6 +204,7 @@ def measure(network: Network, plan: LatencyPlan, train_rounds: int) -> list[list
                 f"{memory[name] / MB:.0f} MB ({memory[name] / memory['dense']:.2f})",
             ]
         )
+    rows += [[name, f"refused: {reason}", "", "", "", "", ""] for name, reason in refused.items()]
     dense_ms = [statistics.median(latency[b]["dense"]) * 1e3 for b in (1, 8)]
     rows.append(
         [

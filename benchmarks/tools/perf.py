@@ -7,7 +7,8 @@
    estimated from those measured times.
 3. ``--inference``: what compression buys when the model runs (``benchmarks.tools.inference_perf``):
    dense, an unstructured 90% mask and 50% / 70% of the weights removed as channels, timed
-   interleaved, on deeplab_resnet34 at 256x256 and small_cnn.
+   interleaved, on deeplab_resnet34 at 256x256, small_cnn, mobilenet_v2 and vit (channel
+   removal refused where the suite cannot prune a network's channels, with the reason).
 4. ``--workers N``: the same list of cells (every method at 90%, seed 0, shortened training) run
    one after another in this process and then on N worker processes, each into its own
    throwaway store; prints both wall times and their ratio.
@@ -193,7 +194,8 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
         "--inference",
         action="store_true",
         help="also print what compression buys at inference: dense, unstructured 90%%, 50%% and "
-        "70%% of the weights as channels, on deeplab_resnet34 and small_cnn (several minutes)",
+        "70%% of the weights as channels, on deeplab_resnet34, small_cnn, mobilenet_v2 and vit "
+        "(several minutes)",
     )
     parser.add_argument(
         "--inference-models",
