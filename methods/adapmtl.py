@@ -36,7 +36,9 @@ benchmark's sparsity axis):
   weights of the step before it (the authors include the step's own loss; a one-step lag of a
   window-long mean). The training loss the runner logs stays unweighted by them.
 - The runner's masks stay dense while the thresholds train (the network computes densely, as the
-  authors'); a best-test-loss selection therefore never picks an AdapMTL state (the last is used).
+  authors', and the training FLOPs count dense steps); under ``protocol.checkpoint_selection=
+  best_test_loss`` (the paper presets) no AdapMTL state is eligible, so the last is reported and
+  its ``selected/`` metrics read step 0 and an infinite loss.
 - A resumed run restarts the loss-weight window (it is not part of the resumable checkpoint).
 """
 
