@@ -165,7 +165,8 @@ class CosPrune(PruneChannels):
         for group in graph.groups:
             earlier = before.get(group.name, [])
             extra = len(chosen.get(group.name, [])) - len(earlier)
-            left = torch.tensor([c for c in range(group.size) if c not in set(earlier)])
+            gone = set(earlier)
+            left = torch.tensor([c for c in range(group.size) if c not in gone])
             order = torch.randperm(len(left), generator=generator)[:extra]
             if earlier or extra:
                 drawn[group.name] = sorted(earlier + [int(left[i]) for i in order])
