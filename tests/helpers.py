@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from benchmarks.cells.cell import options
 from benchmarks.cells.method_configs import load_method_config
 from benchmarks.sweep.expand import expand_sweep
+from benchmarks.tracking.access import open_client
 from benchmarks.training.loop import LoopHooks, Objective, Phase, train
 from benchmarks.training.protocol import Protocol
 from methods.context import PruneContext
@@ -186,8 +187,9 @@ def sweep_command(
 
 
 def store_runs(uri: str) -> list[Run]:
-    """Every run of the benchmark's experiment in the store at ``uri`` ([] before it exists)."""
-    client = MlflowClient(uri)
+    """Every run of the benchmark's experiment in the store at ``uri`` ([] before it exists).
+    Safe to poll while a sweep creates the store: it opens under the sweep's creation lock."""
+    client = open_client(uri)
     experiment = client.get_experiment_by_name("mtl-sparse-bench")
     if experiment is None:
         return []

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from benchmarks.sweep.first_sigterm import install_first_sigterm_only
+
 PREEMPT_SIGNAL = "SUBMITIT_PREEMPT_SIGNAL"
 Handler = Callable[[int, FrameType | None], object]
 
@@ -36,12 +38,10 @@ def _submitits_handler() -> Handler | None:
 def sigterm_stops_the_sweep() -> Iterator[None]:
     """The suite's SIGTERM handling for the block (a checkpointing cell saves, then stops; its
     run is KILLED), and inside a submitit job the job handed back to submitit afterwards: it
-    checkpoints (Hydra's launcher resubmits the same job) and requeues. A second SIGTERM while it
-    does so (submitit's own interrupt sends two) is ignored."""
-    from benchmarks.training import preemption
-
+    checkpoints (Hydra's launcher resubmits the same job) and requeues. Any SIGTERM after the
+    first (submitit's own interrupt sends two) is ignored."""
     submitit = _submitits_handler()  # before ours replaces it
-    preemption.install()
+    install_first_sigterm_only()
     try:
         yield
     except KeyboardInterrupt as stopped:

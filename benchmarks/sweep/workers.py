@@ -24,6 +24,7 @@ from multiprocessing.sharedctypes import Synchronized
 from typing import NoReturn
 
 from benchmarks.cells.cell import Cell
+from benchmarks.sweep.first_sigterm import install_first_sigterm_only
 from benchmarks.sweep.progress import Progress
 from benchmarks.sweep.report import SweepReport
 from benchmarks.sweep.schedule import Schedule, cells_to_run
@@ -90,10 +91,9 @@ def _start_worker(setup: WorkerSetup, started: Synchronized) -> None:
     import torch
 
     from benchmarks.cells.resources import CellResources
-    from benchmarks.training import preemption
 
     global _RESOURCES
-    preemption.install()
+    install_first_sigterm_only()
     torch.set_num_threads(setup.threads)
     with started.get_lock():  # this worker's number: which GPU it takes
         index = started.value

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy
+from mlflow.tracking import MlflowClient
 
 from core.file_lock import exclusive
 
@@ -130,6 +131,17 @@ def creation_lock(uri: str) -> Iterator[None]:
     if not uri.startswith(SQLITE):
         yield
         return
-    path = Path(uri.removeprefix(SQLITE)).expanduser()
-    with exclusive(Path(f"{path}.lock")):
+    lock = Path(f"{Path(uri.removeprefix(SQLITE)).expanduser()}.lock")
+    if not os.access(lock.parent, os.W_OK):  # a reader of a read-only store creates nothing
         yield
+        return
+    with exclusive(lock):
+        yield
+
+
+def open_client(uri: str) -> MlflowClient:
+    """An ``MlflowClient`` on ``uri``. Opening a SQLite store creates its tables when it has none,
+    so a reader that opened a store a sweep was creating raced it ("table datasets already
+    exists"): it opens under the same lock."""
+    with creation_lock(uri):
+        return MlflowClient(tracking_uri=uri)

@@ -9,6 +9,7 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from benchmarks.tracking.access import open_client
 from benchmarks.tracking.schema import (
     BUDGET,
     CELL_ID,
@@ -42,7 +43,7 @@ KEPT_METRICS = (SPARSITY_ACHIEVED, MODEL_COST, HEALTH, BUDGET, INFERENCE, TIME, 
 
 def experiment_id(uri: str, experiment: str) -> str:
     """The id of MLflow experiment ``experiment`` in the store at ``uri`` (LookupError: none)."""
-    return _experiment_id(MlflowClient(uri), uri, experiment)
+    return _experiment_id(open_client(uri), uri, experiment)
 
 
 def _experiment_id(client: MlflowClient, uri: str, experiment: str) -> str:
@@ -104,7 +105,7 @@ def collect_runs(
     kept: the newest made by today's code when ``annotate`` says which are ``stale``, else the
     newest.
     """
-    client = MlflowClient(tracking_uri=uri)
+    client = open_client(uri)
     experiment_id = _experiment_id(client, uri, experiment)
     rows = [
         _row(run)
@@ -134,7 +135,7 @@ def collect_failures(uri: str, experiment: str, finished: set[str]) -> pd.DataFr
     """Cells with a FAILED or KILLED run and no finished one (``finished``: cell ids that
     did finish, as ``collect_runs`` read them): what the leaderboard is missing, with the
     newest failure's reason."""
-    client = MlflowClient(tracking_uri=uri)
+    client = open_client(uri)
     experiment_id = _experiment_id(client, uri, experiment)
     rows = []
     for status in ("FAILED", "KILLED"):

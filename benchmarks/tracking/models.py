@@ -40,6 +40,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from packaging.requirements import Requirement
 
+from benchmarks.tracking.access import open_client
 from benchmarks.tracking.schema import LOGGED_MODEL
 
 PROJECT = "mtl-sparse-bench"
@@ -204,7 +205,7 @@ class DamagedModelError(RuntimeError):
 def read_logged_model(uri: str, run_id: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """``(description, state)`` of the run's logged model: its two network files only."""
     try:
-        location = logged_model_location(MlflowClient(uri), run_id)
+        location = logged_model_location(open_client(uri), run_id)
     except mlflow.exceptions.MlflowException as error:
         raise NoLoggedModelError(f"{str(error)[:300]} ({OLDER})") from None
     source = f"{location}/data/{NETWORK_FOLDER}"

@@ -24,6 +24,7 @@ from benchmarks.tracking.access import (
     check_reachable,
     creation_lock,
     default_artifact_location,
+    open_client,
 )
 from benchmarks.tracking.claims import CellClaims, ended_if_stopped
 from benchmarks.tracking.client import StoreClient
@@ -92,7 +93,7 @@ def open_run(uri: str, run_id: str) -> str:
             )
     check_reachable(uri)
     try:
-        return MlflowClient(tracking_uri=uri).get_run(run_id).info.status
+        return open_client(uri).get_run(run_id).info.status
     except mlflow.exceptions.MlflowException as error:
         raise LookupError(f"no run {run_id} in the store {uri} ({error.message[:200]})") from None
 
@@ -100,7 +101,7 @@ def open_run(uri: str, run_id: str) -> str:
 def open_existing(uri: str, experiment: str) -> Tracker | None:
     """The store's MLflow experiment if it has one, else None (readers must not create it)."""
     check_reachable(uri)
-    if MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment) is None:
+    if open_client(uri).get_experiment_by_name(experiment) is None:
         return None
     return Tracker(uri, experiment)
 

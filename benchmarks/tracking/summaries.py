@@ -13,6 +13,7 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from benchmarks.tracking.access import open_client
 from benchmarks.tracking.store import all_runs
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def write_run_summaries(
     """Log ``summaries`` (run id -> {metric: value}) on their runs where the store holds another
     value or none; NaN values are skipped. Returns how many values were written; a store that
     refuses (read-only) is warned about, not fatal."""
-    client = MlflowClient(uri)
+    client = open_client(uri)
     stored = _stored_metrics(client, experiment_id, set(summaries))
     written = 0
     stamp = int(time.time() * 1000)

@@ -20,12 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def runs_by_status(tmp: Path) -> Counter:
-    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
-    experiment = client.get_experiment_by_name("mtl-sparse-bench")
-    if experiment is None:
-        return Counter()
-    runs = client.search_runs([experiment.experiment_id], max_results=100)
-    return Counter((r.data.tags["seed"], r.info.status) for r in runs)
+    return Counter((r.data.tags["seed"], r.info.status) for r in store_runs(sqlite_uri(tmp)))
 
 
 def start_and_wait_until_running(tmp: Path, seed: str, *overrides: str) -> subprocess.Popen:

@@ -72,9 +72,12 @@ def test_the_pyfunc_flavour_predicts_every_tasks_output(finished_store):
     run_id = finished_store.runs["channel_magnitude"].info.run_id
     model, shape = load_logged_network(finished_store.uri, run_id)
     images = np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
-    mlflow.set_tracking_uri(finished_store.uri)
     model_uri = finished_store.runs["channel_magnitude"].data.tags["model_uri"]
-    predicted = mlflow.pyfunc.load_model(model_uri).predict(images)
+    mlflow.set_tracking_uri(finished_store.uri)
+    try:
+        predicted = mlflow.pyfunc.load_model(model_uri).predict(images)
+    finally:  # it also sets $MLFLOW_TRACKING_URI, which later tests' tools would read
+        mlflow.set_tracking_uri(None)
     with torch.no_grad():
         expected = model(torch.from_numpy(images))
     assert predicted.keys() == expected.keys()
