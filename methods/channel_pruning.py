@@ -57,23 +57,6 @@ class ChannelScoringOptions(ChannelSanityOptions, ScoringBatchOptions, ChannelOp
     """Channel rounding, the batches scores are computed on, and the matched random control."""
 
 
-def sliceable(graph: ChannelGraph) -> ChannelGraph:
-    """``graph``, once every group's channels index whole, equal slices of each weight it spans;
-    otherwise Torch-Pruning coupled the channels through an operation the suite cannot follow (a
-    transformer's qkv projection reshaped into heads): stop with that reason, not a shape error
-    later."""
-    for group in graph.groups:
-        for piece in group.slices:
-            if piece.per_channel == 0 or len(piece.positions) != piece.per_channel * group.size:
-                raise RuntimeError(
-                    f"channel pruning of {type(graph.model).__name__}: Torch-Pruning does not "
-                    f"handle this network's couplings ({group.size} channels of {group.name} "
-                    f"reach {len(piece.positions)} positions of {piece.weight}; attention heads "
-                    "are not supported; see docs/methods.md, structured pruning)"
-                )
-    return graph
-
-
 class PruneChannels(PrunePretrained):
     """Channels removed from the trained dense model, then fine-tuning."""
 
@@ -93,7 +76,7 @@ class PruneChannels(PrunePretrained):
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
         example = next(ctx.batches(1))["image"][:1]
-        graph = sliceable(ChannelGraph(ctx.model, example))
+        graph = ChannelGraph(ctx.model, example)
         removal = self.select(ctx, graph)
         if getattr(self.options, "sanity", "none") == "shuffle":
             removal = shuffled_removal(graph, removal, ctx.generator)
