@@ -19,7 +19,7 @@ from methods.context import PruneContext
 from methods.lifecycle import MethodKind, PrunePretrained
 from methods.masks import MaskSet
 from methods.options import ScoringBatchOptions
-from methods.sanity import SanityOptions
+from methods.sanity import SCRATCH_CONTROLS, SanityOptions, ScratchOptions
 
 # A structured method's sparsity is met to within about one channel's weights (the contract
 # tests hold it to a point).
@@ -44,7 +44,12 @@ class ChannelSanityOptions(SanityOptions):
     of channels the criterion removes from every group and draws which ones at random (what
     ``shuffle`` does for weight masks)."""
 
-    CHECKS: ClassVar[tuple[str, ...]] = ("none", "shuffle")
+    CHECKS: ClassVar[tuple[str, ...]] = ("none", "shuffle", *SCRATCH_CONTROLS)
+
+
+@dataclass(frozen=True)
+class RandomChannelOptions(ScratchOptions, ChannelOptions):
+    """Channel rounding, and the scratch controls (random channels need no random control)."""
 
 
 @dataclass(frozen=True)
