@@ -56,13 +56,14 @@ from methods.lifecycle import PrunePretrained, TrainingState
 from methods.masks import MaskSet, prunable_parameters
 from methods.registry import register_method
 from methods.robustness_weighting import RobustnessWeights
+from methods.sanity import ScratchOptions
 from methods.soft_threshold import SoftThresholds, targeted_thresholds, threshold_logit
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class AdapMTLOptions:
+class AdapMTLOptions(ScratchOptions):
     headroom: float = field(
         default=0.5,
         metadata={
@@ -92,6 +93,7 @@ class AdapMTLOptions:
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.headroom < 0:
             raise ValueError(f"headroom must be >= 0, got {self.headroom}")
         if self.threshold_decay < 0:

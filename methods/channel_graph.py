@@ -83,6 +83,21 @@ class ChannelGraph:
             for group in (self._describe(g, owners) for g in self._all_groups())
             if group is not None
         ]
+        self._check_slices()
+
+    def _check_slices(self) -> None:
+        """Every group's channels index whole, equal slices of each weight it spans; otherwise
+        Torch-Pruning coupled them through an operation the suite cannot follow (a transformer's
+        qkv projection reshaped into heads): stop with that reason, not a shape error later."""
+        for group in self.groups:
+            for piece in group.slices:
+                if piece.per_channel == 0 or len(piece.positions) != piece.per_channel * group.size:
+                    raise RuntimeError(
+                        f"channel pruning of {type(self.model).__name__}: Torch-Pruning does not "
+                        f"handle this network's couplings ({group.size} channels of {group.name} "
+                        f"reach {len(piece.positions)} positions of {piece.weight}; attention "
+                        "heads are not supported; see docs/methods.md, structured pruning)"
+                    )
 
     def _all_groups(self):
         return self._graph.get_all_groups(root_module_types=PRUNABLE_MODULES)
@@ -96,13 +111,15 @@ class ChannelGraph:
             if not isinstance(module, PRUNABLE_MODULES):
                 continue
             handler = item.dep.handler
-            if self._graph.is_out_channel_pruning_fn(handler):
-                dim = OUTPUTS
+            if is_depthwise(module) or self._graph.is_out_channel_pruning_fn(handler):
+                dim = OUTPUTS  # a depthwise conv's one input per output goes with its output
             elif self._graph.is_in_channel_pruning_fn(handler):
                 dim = INPUTS
             else:
                 continue
             weight = f"{self._module_names[module]}.weight"
+            if any(piece.weight == weight and piece.dim == dim for piece in slices):
+                continue  # a depthwise conv reached as both consumer and producer
             per_channel = len(item.idxs) // size
             slices.append(ChannelSlice(weight, dim, tuple(int(i) for i in item.idxs), per_channel))
         if not any(piece.dim == INPUTS for piece in slices):
@@ -166,10 +183,24 @@ class ChannelGraph:
             self.model.train(was_training)
 
 
+def is_depthwise(module: nn.Module) -> bool:
+    """A depthwise conv (MobileNet's): one group per channel, as many outputs as inputs, so
+    removing a channel removes one output filter of one input."""
+    return (
+        isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d)
+        and module.groups > 1
+        and module.groups == module.in_channels == module.out_channels
+    )
+
+
 def _weight_shape(model: nn.Module, weight: str) -> tuple[int, ...]:
     module = model.get_submodule(weight.rsplit(".", 1)[0])
-    if isinstance(module, nn.Conv2d | nn.Conv1d | nn.Conv3d) and module.groups != 1:
-        raise ValueError(f"{weight}: grouped convolutions are not supported by channel pruning")
+    grouped = isinstance(module, nn.Conv2d | nn.Conv1d | nn.Conv3d) and module.groups != 1
+    if grouped and not is_depthwise(module):
+        raise ValueError(
+            f"{weight}: grouped convolutions other than depthwise ones (groups = in = out "
+            "channels) are not supported by channel pruning"
+        )
     if isinstance(module, nn.ConvTranspose2d):
         raise ValueError(f"{weight}: transposed convolutions are not supported by channel pruning")
     return tuple(module.weight.shape)

@@ -19,7 +19,7 @@ from methods.context import PruneContext
 from methods.lifecycle import MethodKind, PrunePretrained
 from methods.masks import MaskSet
 from methods.options import ScoringBatchOptions
-from methods.sanity import SanityOptions
+from methods.sanity import SCRATCH_CONTROLS, SanityOptions, ScratchOptions
 
 # A structured method's sparsity is met to within about one channel's weights (the contract
 # tests hold it to a point).
@@ -44,7 +44,12 @@ class ChannelSanityOptions(SanityOptions):
     of channels the criterion removes from every group and draws which ones at random (what
     ``shuffle`` does for weight masks)."""
 
-    CHECKS: ClassVar[tuple[str, ...]] = ("none", "shuffle")
+    CHECKS: ClassVar[tuple[str, ...]] = ("none", "shuffle", *SCRATCH_CONTROLS)
+
+
+@dataclass(frozen=True)
+class RandomChannelOptions(ScratchOptions, ChannelOptions):
+    """Channel rounding, and the scratch controls (random channels need no random control)."""
 
 
 @dataclass(frozen=True)
@@ -55,23 +60,6 @@ class ScoredChannelOptions(ChannelSanityOptions, ChannelOptions):
 @dataclass(frozen=True)
 class ChannelScoringOptions(ChannelSanityOptions, ScoringBatchOptions, ChannelOptions):
     """Channel rounding, the batches scores are computed on, and the matched random control."""
-
-
-def sliceable(graph: ChannelGraph) -> ChannelGraph:
-    """``graph``, once every group's channels index whole, equal slices of each weight it spans;
-    otherwise Torch-Pruning coupled the channels through an operation the suite cannot follow (a
-    transformer's qkv projection reshaped into heads): stop with that reason, not a shape error
-    later."""
-    for group in graph.groups:
-        for piece in group.slices:
-            if piece.per_channel == 0 or len(piece.positions) != piece.per_channel * group.size:
-                raise RuntimeError(
-                    f"channel pruning of {type(graph.model).__name__}: Torch-Pruning does not "
-                    f"handle this network's couplings ({group.size} channels of {group.name} "
-                    f"reach {len(piece.positions)} positions of {piece.weight}; attention heads "
-                    "are not supported; see docs/methods.md, structured pruning)"
-                )
-    return graph
 
 
 class PruneChannels(PrunePretrained):
@@ -93,7 +81,7 @@ class PruneChannels(PrunePretrained):
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
         example = next(ctx.batches(1))["image"][:1]
-        graph = sliceable(ChannelGraph(ctx.model, example))
+        graph = ChannelGraph(ctx.model, example)
         removal = self.select(ctx, graph)
         if getattr(self.options, "sanity", "none") == "shuffle":
             removal = shuffled_removal(graph, removal, ctx.generator)

@@ -7,14 +7,14 @@ from __future__ import annotations
 import torch
 
 from methods.channel_graph import ChannelGraph
-from methods.channel_pruning import ChannelOptions, PruneChannels
+from methods.channel_pruning import PruneChannels, RandomChannelOptions
 from methods.context import PruneContext
 from methods.registry import register_method
 
 
 @register_method("channel_random")
 class ChannelRandom(PruneChannels):
-    Options = ChannelOptions
+    Options = RandomChannelOptions
     paper = "random channels: the control of structured pruning"
 
     def channel_scores(self, ctx: PruneContext, graph: ChannelGraph) -> dict[str, torch.Tensor]:

@@ -29,7 +29,7 @@ import torch
 
 from methods.channel_global import extend_global_removal
 from methods.channel_graph import OUTPUTS, ChannelGraph, ChannelGroup
-from methods.channel_pruning import ChannelScoringOptions, PruneChannels, sliceable
+from methods.channel_pruning import ChannelScoringOptions, PruneChannels
 from methods.channel_selection import Removal
 from methods.context import PruneContext
 from methods.masks import MaskSet, owners_of, prunable_parameters
@@ -123,7 +123,7 @@ class CosPrune(PruneChannels):
 
     def make_masks(self, ctx: PruneContext) -> MaskSet:
         example = next(ctx.batches(1))["image"][:1]
-        graph = sliceable(ChannelGraph(ctx.model, example))
+        graph = ChannelGraph(ctx.model, example)
         shared = [g for g in graph.groups if g.owner == SHARED]
         total = graph.total_weights()
         o = self.options

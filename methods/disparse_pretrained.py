@@ -27,13 +27,14 @@ from methods.disentangled import DisentangledSelection
 from methods.lifecycle import PrunePretrained
 from methods.options import ScoringOptions
 from methods.registry import register_method
+from methods.sanity import ScratchOptions
 from methods.scoring import accumulated_gradients, connection_sensitivity, magnitude_scores
 
 SCORES = ("magnitude", "grad_magnitude_sq", "snip")
 
 
 @dataclass(frozen=True)
-class DiSparsePretrainedOptions(ScoringOptions):
+class DiSparsePretrainedOptions(ScratchOptions, ScoringOptions):
     score: str = field(
         default="magnitude",
         metadata={

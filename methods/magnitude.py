@@ -7,14 +7,14 @@ import torch
 
 from methods.context import PruneContext
 from methods.lifecycle import PrunePretrained
-from methods.options import PruningOptions
+from methods.options import PretrainedPruningOptions
 from methods.registry import register_method
 from methods.scoring import magnitude_scores
 
 
 @register_method("magnitude")
 class MagnitudePruning(PrunePretrained):
-    Options = PruningOptions
+    Options = PretrainedPruningOptions
     paper = "Han et al., Learning both Weights and Connections, NeurIPS 2015"
 
     def scores(self, ctx: PruneContext) -> dict[str, torch.Tensor]:

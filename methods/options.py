@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from methods.budgets import check_budget
+from methods.sanity import ScratchOptions
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,11 @@ class PruningOptions:
 
     def __post_init__(self) -> None:
         check_budget(self.budget)
+
+
+@dataclass(frozen=True)
+class PretrainedPruningOptions(ScratchOptions, PruningOptions):
+    """The layer budget, and the scratch controls of a method that prunes the trained model."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class ScoringOptions(ScoringBatchOptions, PruningOptions):
 
 
 @dataclass(frozen=True)
-class IterativeOptions(PruningOptions):
+class IterativeOptions(ScratchOptions, PruningOptions):
     """Rounds of magnitude pruning from the trained dense model (``imp``, ``lth``)."""
 
     rounds: int = field(default=3, metadata={"help": "pruning rounds (ignored if fraction is set)"})

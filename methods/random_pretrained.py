@@ -7,14 +7,14 @@ import torch
 
 from methods.context import PruneContext
 from methods.lifecycle import PrunePretrained
-from methods.options import PruningOptions
+from methods.options import PretrainedPruningOptions
 from methods.registry import register_method
 from methods.scoring import random_scores
 
 
 @register_method("random_pretrained")
 class RandomPretrained(PrunePretrained):
-    Options = PruningOptions
+    Options = PretrainedPruningOptions
     paper = "random pruning of a trained model (baseline row in Sun et al., CVPR 2022)"
 
     def scores(self, ctx: PruneContext) -> dict[str, torch.Tensor]:

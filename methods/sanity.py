@@ -9,6 +9,12 @@ survives the check, the method was only choosing how dense each layer is:
   (the choice may depend on the initial values it was made for);
 - ``invert``: keep the weights the method ranks lowest (the complement of its selection at the
   complementary sparsity, so exactly as many weights survive).
+
+A method that starts from the trained dense model has the scratch controls of Liu et al.
+(Rethinking the Value of Network Pruning, ICLR 2019) instead: its pruned network (mask or
+smaller architecture) re-initialised and trained from scratch, for as many steps as dense
+(``scratch_e``) or for the training FLOPs of the method's whole pipeline (``scratch_b``); the
+cell runner does it after the method finishes (``benchmarks.cells.scratch``).
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from methods.masks import MaskSet
 if TYPE_CHECKING:
     from methods.lifecycle import Method
 
-SANITY_CHECKS = ("none", "shuffle", "reinit", "invert")
+PRUNE_AT_INIT_CHECKS = ("none", "shuffle", "reinit", "invert")
+SCRATCH_CONTROLS = ("scratch_e", "scratch_b")
+SANITY_CHECKS = (*PRUNE_AT_INIT_CHECKS, *SCRATCH_CONTROLS)
 
 
 @dataclass(frozen=True)
@@ -33,14 +41,18 @@ class SanityOptions:
     """Mix into a prune-at-init method's options (first among the bases); ``CHECKS`` are the
     ablations the method supports (the sweep runs only those of ``sweep.sanity_checks``)."""
 
-    CHECKS: ClassVar[tuple[str, ...]] = SANITY_CHECKS
+    CHECKS: ClassVar[tuple[str, ...]] = PRUNE_AT_INIT_CHECKS
 
     sanity: str = field(
         default="none",
         metadata={
-            "help": "sanity-check ablation (Frankle et al. 2021): none, shuffle (masks permuted "
-            "within each layer), reinit (weights re-drawn after pruning) or invert (keep the "
-            "lowest-ranked weights)"
+            "help": "ablation: none; for prune-at-init methods (Frankle et al. 2021) shuffle "
+            "(masks permuted within each layer), reinit (weights re-drawn after pruning) or "
+            "invert (keep the lowest-ranked weights); for methods that start from the trained "
+            "dense model (Liu et al. 2019) scratch_e (the pruned network re-initialised and "
+            "trained as many steps as dense) or scratch_b (as many training FLOPs as the "
+            "method's whole pipeline, at most twice dense's steps); channel criteria also "
+            "shuffle (as many channels per group, drawn at random)"
         },
     )
 
@@ -49,6 +61,14 @@ class SanityOptions:
         parent = getattr(super(), "__post_init__", None)
         if parent is not None:
             parent()
+
+
+@dataclass(frozen=True)
+class ScratchOptions(SanityOptions):
+    """Mix into the options of a method that starts from the trained dense model: its scratch
+    controls."""
+
+    CHECKS: ClassVar[tuple[str, ...]] = ("none", *SCRATCH_CONTROLS)
 
 
 def shuffled_within_layers(masks: MaskSet, generator: torch.Generator) -> MaskSet:

@@ -8,6 +8,7 @@ order and records what the run produced.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import tempfile
 import time
@@ -21,6 +22,7 @@ from benchmarks.cells.cell import Cell
 from benchmarks.cells.phases import PhasesPlan, TrainingPhases
 from benchmarks.cells.resources import CellResources
 from benchmarks.cells.resume import ResumePoint, find_resume_point
+from benchmarks.cells.scratch import cut_to_shapes, scratch_steps
 from benchmarks.cells.source import SourceModel, source_cell
 from benchmarks.tracking.claims import CellTakenError
 from benchmarks.tracking.run_log import TrackedRun, delete_artifacts
@@ -29,9 +31,11 @@ from benchmarks.tracking.schema import (
     RESUME_CHECKPOINT,
     RESUMED_AT,
     RESUMED_FROM,
+    SCRATCH_STEPS,
     SNAPSHOTS,
     SPARSITY_AT_START,
     TIME,
+    TRAIN_FLOPS,
 )
 from benchmarks.training.loop import Objective
 from benchmarks.training.protocol import Protocol
@@ -39,7 +43,8 @@ from benchmarks.training.stream import BatchStream
 from datasets.registry import DatasetBundle
 from methods.context import PruneContext
 from methods.lifecycle import Method, backward_hook
-from methods.masks import measure_sparsity
+from methods.masks import MaskSet, measure_sparsity
+from methods.sanity import SCRATCH_CONTROLS
 
 log = logging.getLogger(__name__)
 SCORING_ORDER_SEED = 7919  # added to the cell's seed: scoring batches apart from training order
@@ -224,6 +229,9 @@ def run_cell(resources: CellResources, cell: Cell) -> str:
         hook = backward_hook(method, ctx, masks, steps)
         phases.train_for(masks, steps, lr, hook, select=True, readouts=readouts)
         method.finish(ctx, masks)
+        control = cell.method.get("sanity", "none")
+        if control in SCRATCH_CONTROLS:
+            _retrain_from_scratch(setup, masks, control, resume)
         train_s = time.perf_counter() - train_started
         source_cost = setup.source.training_cost() if setup.source is not None else None
         records.log_results(run, phases, masks, method, source_cost)
@@ -235,6 +243,30 @@ def run_cell(resources: CellResources, cell: Cell) -> str:
         records.log_artifacts(run, cell, setup.model, masks, bundle)
         _drop_resume_checkpoints(resources, run, cell)
         return run.run_id
+
+
+def _retrain_from_scratch(
+    setup: CellSetup, masks: MaskSet, control: str, resume: ResumePoint | None
+) -> None:
+    """The scratch control ``control`` (``benchmarks.cells.scratch``): the pruned network
+    re-initialised and trained again. A run resumed inside this phase takes its step count from
+    the killed run (the pipeline's cost it was computed from is not known again until then)."""
+    phases = setup.phases
+    steps = None
+    if resume is not None:
+        steps = setup.resources.tracker.run_metrics(resume.run_id).get(SCRATCH_STEPS)
+    if steps is None:
+        source = setup.source.training_cost() if setup.source is not None else {}
+        pipeline = source.get(TRAIN_FLOPS, math.nan) + phases.training_cost["flops"]
+        step_flops = phases.cost.step_flops(masks)
+        steps = scratch_steps(control, setup.protocol.steps, pipeline, step_flops)
+    steps = int(steps)
+    log.info("  %s: the pruned network re-initialised, trained %d steps", control, steps)
+    trained = setup.model.state_dict()
+    setup.model.load_state_dict(cut_to_shapes(setup.fresh_init(), trained))
+    masks.apply(setup.model)
+    phases.run.metrics({SCRATCH_STEPS: steps}, phases.steps_done)
+    phases.train_for(masks, steps, select=True)
 
 
 def _drop_resume_checkpoints(resources: CellResources, run: TrackedRun, cell: Cell) -> None:

@@ -4,7 +4,6 @@ never from the store. Also MLflow's pyfunc loader of those models (``_load_pyfun
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -13,23 +12,11 @@ import torch
 
 from benchmarks.cells.builders import cell_method, cell_model_parts
 from benchmarks.cells.cell import Cell
+from benchmarks.cells.network_record import FORMAT
 from benchmarks.tracking.models import DamagedModelError, read_logged_model, read_network_files
 from core.tasks import TaskSpec
-from datasets.registry import DatasetBundle
 from methods.channel_graph import shrink_to_shapes
 from methods.networks.base import MultiTaskNet
-
-FORMAT = 1  # network.json's layout
-
-
-def network_description(cell: Cell, bundle: DatasetBundle) -> dict[str, Any]:
-    """What the network is rebuilt from: the cell as configured, its tasks, its image shape."""
-    return {
-        "format": FORMAT,
-        "cell": cell.as_dict(),
-        "tasks": [asdict(task) for task in bundle.tasks],
-        "image_shape": list(bundle.image_shape),
-    }
 
 
 def rebuild_network(

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from benchmarks.cells.cell import Cell, flatten
-from benchmarks.cells.logged_network import network_description
+from benchmarks.cells.network_record import network_description
 from benchmarks.cells.phases import TrainingPhases
 from benchmarks.cells.task_masks import figure_title, log_task_mask_analysis
 from benchmarks.inference.cost import MASKED_KERNEL, inference_cost, kernel_of

@@ -2,6 +2,10 @@
 weights matter, or only the layer densities it implies? And does a channel criterion's choice of
 channels matter, or only the channel counts it implies (its ``shuffle``: matched random channels)?
 
+And the scratch controls of Liu et al. (ICLR 2019) for methods that start from the trained
+dense model: does the trained model's pruning and fine-tuning beat the same pruned network
+trained from scratch (``scratch_e``: dense's steps; ``scratch_b``: the pipeline's FLOPs)?
+
 For each method and target sparsity with ablated runs: delta-m of the method and of each
 ablation (mean ± 95% interval over seeds, paired by seed against dense), and the paired t-test
 p-value of method vs ablation. "only layer densities" when shuffling the masks within layers
@@ -18,8 +22,18 @@ from tabulate import tabulate
 from benchmarks.reporting.statistics import ALPHA, paired_p_value, t_interval
 from methods.sanity import SANITY_CHECKS
 
-ABLATIONS = SANITY_CHECKS[1:]  # shuffle, reinit, invert
+ABLATIONS = SANITY_CHECKS[1:]  # shuffle, reinit, invert, scratch_e, scratch_b
 NOT_ABLATED = SANITY_CHECKS[0]
+CHOICE_VERDICTS = (  # against the shuffled control: beats, not separable, loses
+    "yes: its choice beats the shuffled control",
+    "no: only its per-layer counts count",
+    "no: only its per-layer counts count",
+)
+SCRATCH_VERDICTS = (  # against scratch_b
+    "yes: it beats scratch_b",
+    "no: not separable from scratch_b",
+    "no: scratch_b beats it",
+)
 
 
 def is_ablated(runs: pd.DataFrame) -> pd.Series:
@@ -51,14 +65,20 @@ def _cell(values: dict[int, float], original: dict[int, float] | None) -> str:
     return text
 
 
-def _verdict(original: dict[int, float], shuffled: dict[int, float]) -> str:
-    p = paired_p_value(original, shuffled)
-    if not shuffled or math.isnan(p):
+def _verdict(
+    original: dict[int, float], control: dict[int, float], beats: str, otherwise: str, loses: str
+) -> str:
+    """``beats`` when the method is significantly better than its control, ``loses`` when
+    significantly worse, else ``otherwise``."""
+    if not control:
+        return "-"
+    p = paired_p_value(original, control)
+    if math.isnan(p):
         return "- (needs 2+ seeds of both)"
-    gain = sum(original[s] - shuffled[s] for s in original if s in shuffled)
-    if p < ALPHA and gain > 0:
-        return "yes: its choice beats the shuffled control"
-    return "no: only its per-layer counts count"
+    gain = sum(original[s] - control[s] for s in original if s in control)
+    if p >= ALPHA:
+        return otherwise
+    return beats if gain > 0 else loses
 
 
 def render_sanity_table(runs: pd.DataFrame, ablated: pd.DataFrame) -> list[str]:
@@ -66,17 +86,18 @@ def render_sanity_table(runs: pd.DataFrame, ablated: pd.DataFrame) -> list[str]:
     if ablated.empty:
         return []
     header = ["method", "sparsity %", "seeds", "method Δm", *(f"{a} Δm" for a in ABLATIONS)]
-    header.append("per-weight choice matters?")
+    header += ["per-weight choice matters?", "the trained weights matter?"]
     body = []
     for (method, level), rows in ablated.groupby(["method", "sparsity"], sort=True):
         original = seed_values(runs[(runs["method"] == method) & (runs["sparsity"] == level)])
         by_check = {a: seed_values(rows[rows["sanity"] == a]) for a in ABLATIONS}
         line = [method, f"{100 * level:g}", len(original), _cell(original, None)]
         line += [_cell(by_check[a], original) for a in ABLATIONS]
-        line.append(_verdict(original, by_check["shuffle"]))
+        line.append(_verdict(original, by_check["shuffle"], *CHOICE_VERDICTS))
+        line.append(_verdict(original, by_check["scratch_b"], *SCRATCH_VERDICTS))
         body.append(line)
     return [
-        "### Sanity checks (Frankle et al., ICLR 2021; matched random channels)",
+        "### Sanity checks (Frankle et al., ICLR 2021; matched random channels; scratch controls)",
         "",
         tabulate(body, headers=header, tablefmt="github", disable_numparse=True),
         "",
@@ -85,6 +106,9 @@ def render_sanity_table(runs: pd.DataFrame, ablated: pd.DataFrame) -> list[str]:
         "random weights; for a channel criterion: as many channels removed from each group, drawn "
         "at random); reinit: same masks, weights re-drawn after pruning; invert: the "
         "lowest-ranked weights kept. A method whose shuffled masks do as well only chooses how "
-        "dense each layer is.",
+        "dense each layer is. scratch_e / scratch_b (Liu et al., ICLR 2019): the method's pruned "
+        "network re-initialised and trained from scratch for dense's steps / for the training "
+        "FLOPs of the method's whole pipeline (at most twice dense's steps); a method that does "
+        "not beat scratch_b gains nothing from the trained weights it started from.",
         "",
     ]

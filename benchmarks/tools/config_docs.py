@@ -49,11 +49,14 @@ def method_options_markdown(shipped: bool = True) -> str:
     installed plugins add: default and meaning."""
     lines = ["| method | option | default | meaning |", "|---|---|---|---|"]
     for name in [n for n in list_methods() if METHODS.shipped(n) == shipped]:
-        fields = dataclasses.fields(get_method(name).Options)
+        options = get_method(name).Options
+        fields = dataclasses.fields(options)
         if not fields:
             lines.append(f"| `{name}` | | | no options |")
         for f in fields:
             help_text = f.metadata.get("help", "").replace("|", "\\|")
+            if f.name == "sanity":  # which of the ablations this method has
+                help_text += f" (this method: {', '.join(options.CHECKS)})"
             lines.append(f"| `{name}` | `{f.name}` | `{_value(f.default)}` | {help_text} |")
     return "\n".join(lines)
 

@@ -10,7 +10,7 @@ structured surgery). Printed as ratios to dense: parameters kept, executed MACs,
 gzip MB, latency at batch 1 and 8 (all four timed interleaved, in random order per round, median
 of per-round ratios), a training step (forward, backward, optimiser; interleaved), and peak
 memory of a training forward and backward pass. Where the suite cannot remove a network's
-channels (MobileNetV2's depthwise convolutions, the transformer's attention) the row says why.
+channels (the transformer's attention) the row says why.
 """
 
 from __future__ import annotations

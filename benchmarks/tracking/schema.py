@@ -48,6 +48,7 @@ SPARSITY_AT_START = "sparsity_at_start/"
 SPARSITY_LAYER = "sparsity_layer/"
 MODEL_COST, HEALTH, BUDGET, TIME, SELECTED = "model/", "health/", "budget/", "time/", "selection/"
 TRAIN_STEPS, TRAIN_FLOPS = "budget/train_steps", "budget/train_flops"
+SCRATCH_STEPS = "budget/scratch_steps"  # a scratch control's retraining steps (its own phase)
 INFERENCE = "inference/"  # the final model's inference cost (benchmarks.inference.cost), + tags
 KERNEL_TAG = f"{INFERENCE}kernel"
 CONSTANT = "constant/"  # test metrics of each task's best constant prediction (the starved floor)

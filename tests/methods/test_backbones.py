@@ -32,11 +32,24 @@ def test_every_method_runs_on_the_newer_backbones(name, backbone, tiny_tasks, ti
 
 
 @pytest.mark.parametrize("name", CHANNEL_METHODS)
-def test_channel_methods_refuse_depthwise_convolutions_with_the_reason(
-    name, tiny_tasks, tiny_bundle
-):
-    with pytest.raises(ValueError, match="grouped convolutions are not supported"):
-        run_lifecycle(name, tiny_tasks, tiny_bundle, 0.5, model=MOBILENET)
+def test_channel_methods_make_mobilenet_v2_physically_smaller(name, tiny_tasks, tiny_bundle):
+    """Depthwise convs shrink with the expansion conv before them and the projection after."""
+    torch.manual_seed(0)
+    dense = model_parts(*MOBILENET).hard_sharing(tiny_tasks)
+    masks, model, _ = run_lifecycle(name, tiny_tasks, tiny_bundle, 0.5, model=MOBILENET)
+    assert abs(masks.sparsity() - 0.5) < 0.02, name
+    assert parameter_count(model) < parameter_count(dense)
+    depthwise = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert all(m.groups == m.in_channels == m.out_channels for m in depthwise)
+    assert sum(m.out_channels for m in depthwise) < sum(
+        m.out_channels for m in dense.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1
+    )
+    outputs = model.eval()(torch.randn(2, 3, 16, 24))
+    assert {t: y.shape[-2:] for t, y in outputs.items()} == {t.name: (16, 24) for t in tiny_tasks}
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize("name", CHANNEL_METHODS)

@@ -295,3 +295,29 @@ def test_channel_magnitude_with_batchnorm_ranks_as_torch_pruning_group_magnitude
     assert compared == len(graph.groups) > 3
     plain = ChannelMagnitude(ChannelMagnitude.Options()).channel_scores(context, graph)
     assert any(not torch.equal(torch.argsort(plain[n]), torch.argsort(ours[n])) for n in ours)
+
+
+def test_a_depthwise_channel_costs_its_filter_the_producers_filter_and_the_consumers_inputs():
+    """MobileNetV2 at width 0.25: each of block 2's 48 expanded channels costs an 8-input
+    expansion filter, a 3x3 depthwise filter (9) and one input of the 8-channel projection;
+    block 17's 240 a 40-input expansion filter, a depthwise filter and one input of the
+    80-channel projection. The surgery removes exactly that."""
+    torch.manual_seed(0)
+    model = model_parts("mobilenet_v2", {"width": 0.25, "head_channels": 8}).hard_sharing(TASKS)
+    graph = graph_of(model)
+    total = graph.total_weights()
+    assert graph.kept_weights({"encoder.2.block.3": 1}) == total - (8 + 9 + 8)
+    assert graph.kept_weights({"encoder.17.block.3": 2}) == total - 2 * (40 + 9 + 80)
+    graph.prune({"encoder.2.block.3": [47], "encoder.17.block.3": [0, 100]})
+    assert sum(p.numel() for p in prunable_parameters(model).values()) == total - 25 - 258
+    depthwise = model.get_submodule("encoder.17.block.3")
+    assert depthwise.weight.shape == (238, 1, 3, 3) and depthwise.groups == 238
+    assert model.get_submodule("encoder.2.block.0").weight.shape == (47, 8, 1, 1)
+
+
+def test_grouped_convolutions_other_than_depthwise_are_refused_by_name():
+    model = small_net()
+    old = model.encoder[1][0]
+    model.encoder[1][0] = torch.nn.Conv2d(old.in_channels, old.out_channels, 3, padding=1, groups=2)
+    with pytest.raises(ValueError, match=r"encoder\.1\.0\.weight: grouped convolutions other"):
+        graph_of(model)

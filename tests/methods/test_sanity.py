@@ -55,15 +55,21 @@ def test_reinit_keeps_the_masks_and_redraws_the_weights(tiny_model, tiny_bundle)
     assert all(torch.equal(tiny_model.state_dict()[k], redrawn[k]) for k in redrawn)
 
 
-def test_sanity_experiment_adds_three_ablations_per_prune_at_init_method_one_per_criterion():
+def test_sanity_experiment_adds_each_methods_ablations_and_scratch_controls():
+    """Three ablations per prune-at-init method; the two scratch controls per method that starts
+    from the trained dense model; a criterion's matched random channels too."""
     with initialize_config_module("benchmarks.conf", version_base="1.3"):
         cells = expand_sweep(compose("config", overrides=["experiment=sanity", "seed=0"]))
     static = [m for m in list_methods() if get_method(m).kind == MethodKind.STATIC]
+    pretrained = ["magnitude", "random_pretrained", "disparse_pretrained", "imp", "lth", "adapmtl"]
     criteria = ["channel_magnitude", "channel_group_taylor", "disparse_channel", "cosprune"]
+    scratch = ("none", "scratch_e", "scratch_b")
     checks = {(c.method_name, c.method.get("sanity")) for c in cells}
-    assert checks == {("dense", None), ("channel_random", None)} | {
+    assert checks == {("dense", None)} | {
         (m, s) for m in static for s in ("none", "shuffle", "reinit", "invert")
-    } | {(m, s) for m in criteria for s in ("none", "shuffle")}
+    } | {(m, s) for m in [*pretrained, "channel_random"] for s in scratch} | {
+        (m, s) for m in criteria for s in (*scratch, "shuffle")
+    }
     assert {c.sparsity for c in cells if c.method_name != "dense"} == {0.9}
 
 
@@ -88,5 +94,28 @@ def test_table_says_whether_the_weight_choice_beats_shuffled_masks(shuffled, ver
     )
     text = "\n".join(render_sanity_table(original, ablated))
     row = next(line for line in text.splitlines() if line.startswith("| snip"))
-    assert row.split("|")[-2].strip().startswith(verdict)
+    assert row.split("|")[-3].strip().startswith(verdict)  # then the scratch verdict: "-"
     assert "-11.00 ± 2.48" in row  # mean of -10, -11, -12; t(0.975, 2) * 1 / sqrt(3) = 2.48
+
+
+@pytest.mark.parametrize(
+    ("scratch", "verdict"),
+    [
+        ([-20.0, -22.0, -21.5], "yes: it beats scratch_b"),
+        ([-10.5, -10.2, -12.1], "no: not separable from scratch_b"),
+        ([-5.0, -6.1, -6.9], "no: scratch_b beats it"),
+    ],
+)
+def test_table_says_whether_the_trained_weights_beat_scratch_b(scratch, verdict):
+    original = runs_frame("magnitude", "none", [-10.0, -11.0, -12.0])
+    ablated = pd.concat(
+        [
+            runs_frame("magnitude", "scratch_e", [-9.0, -9.0, -9.5]),
+            runs_frame("magnitude", "scratch_b", scratch),
+        ]
+    )
+    text = "\n".join(render_sanity_table(original, ablated))
+    row = next(line for line in text.splitlines() if line.startswith("| magnitude"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[-1] == verdict
+    assert cells[-2] == "-"  # no shuffled control: no verdict on the weight choice
