@@ -7,6 +7,14 @@ of a residual add or of a summed ASPP, every head that reads the encoder. One su
 ``ChannelGroup``, named by its root conv. A group whose channels reach a task's output (the
 prediction convs) has no consumer and is never pruned.
 
+Multi-head attention (a module with ``qkv`` and ``proj`` linear layers and a ``heads`` count,
+the layout Torch-Pruning's ``num_heads`` option and timm's ViT use) is grouped by the suite, not
+traced: its channels are whole heads, a head spanning its query, key and value rows of ``qkv``
+and its input columns of ``proj``, removed here (``remove_heads``) as Torch-Pruning's
+``prune_num_heads`` does. A transformer's token width (the residual stream, which every block,
+the patch embedding, its position embedding and the layer norms share) is one traced group, as
+in Torch-Pruning's ViT examples, which prune the embedding dimension too.
+
 Weights are counted the way sparsity is (conv and linear weights only), exactly: a module keeps
 (outputs left) x (inputs left) x (kernel size) weights; ``ChannelGraph.prune`` checks that the
 surgery removed exactly what was counted, so a network Torch-Pruning cannot handle fails loudly
@@ -74,36 +82,49 @@ class ChannelGraph:
         was_training = model.training
         model.eval()
         try:
-            self._graph = tp.DependencyGraph().build_dependency(model, example, verbose=False)
+            self._graph = tp.DependencyGraph().build_dependency(
+                model, example, unwrapped_parameters=_channel_maps(model), verbose=False
+            )
         finally:
             model.train(was_training)
         owners = owners_of(model, self._shapes)
+        self._attention = {
+            name: module for name, module in model.named_modules() if is_attention(module)
+        }
         self.groups = [
             group
             for group in (self._describe(g, owners) for g in self._all_groups())
             if group is not None
         ]
+        self.groups += [head_group(n, m, owners) for n, m in self._attention.items()]
         self._check_slices()
 
     def _check_slices(self) -> None:
         """Every group's channels index whole, equal slices of each weight it spans; otherwise
-        Torch-Pruning coupled them through an operation the suite cannot follow (a transformer's
-        qkv projection reshaped into heads): stop with that reason, not a shape error later."""
+        Torch-Pruning coupled them through an operation the suite cannot follow (a reshape the
+        suite does not know, as attention's heads would be without ``is_attention``): stop with
+        that reason, not a shape error later."""
         for group in self.groups:
             for piece in group.slices:
                 if piece.per_channel == 0 or len(piece.positions) != piece.per_channel * group.size:
                     raise RuntimeError(
                         f"channel pruning of {type(self.model).__name__}: Torch-Pruning does not "
                         f"handle this network's couplings ({group.size} channels of {group.name} "
-                        f"reach {len(piece.positions)} positions of {piece.weight}; attention "
-                        "heads are not supported; see docs/methods.md, structured pruning)"
+                        f"reach {len(piece.positions)} positions of {piece.weight}; see "
+                        "docs/methods.md, structured pruning)"
                     )
 
     def _all_groups(self):
         return self._graph.get_all_groups(root_module_types=PRUNABLE_MODULES)
 
+    def _traced_by_the_suite(self, module: nn.Module) -> bool:
+        """An attention's ``qkv``: its channels are the suite's head group, not Torch-Pruning's."""
+        return any(module is attention.qkv for attention in self._attention.values())
+
     def _describe(self, group, owners: dict[str, str]) -> ChannelGroup | None:
         root = group[0].dep.target.module
+        if self._traced_by_the_suite(root):
+            return None
         size = len(group[0].idxs)
         slices = []
         for item in group:
@@ -153,9 +174,11 @@ class ChannelGraph:
         for group in self._all_groups():  # regrouped after each removal, as Torch-Pruning does
             root = group[0].dep.target.module
             idxs = removed.get(self._module_names[root], [])
-            if idxs:
+            if idxs and not self._traced_by_the_suite(root):
                 handler = group[0].dep.handler
                 self._graph.get_pruning_group(root, handler, sorted(idxs)).prune()
+        for name, attention in self._attention.items():
+            remove_heads(attention, removed.get(f"{name}.qkv", []))
         left = sum(dense_weight_counts(self.model).values())
         if left != expected:
             raise RuntimeError(
@@ -193,6 +216,67 @@ def is_depthwise(module: nn.Module) -> bool:
     )
 
 
+def _channel_maps(model: nn.Module) -> list[tuple[nn.Parameter, int]]:
+    """Parameters outside any layer shaped (1, channels, ...), as a ViT's position embedding
+    added to the (batch, channels, height, width) map: Torch-Pruning removes their channels on
+    dim 1 (left alone, it would take the last dimension)."""
+    layers = (*PRUNABLE_MODULES, nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+    return [
+        (parameter, 1)
+        for module in model.modules()
+        if not isinstance(module, layers)
+        for parameter in module.parameters(recurse=False)
+        if parameter.dim() >= 2 and parameter.shape[0] == 1
+    ]
+
+
+def is_attention(module: nn.Module) -> bool:
+    """Multi-head attention as the suite prunes it: ``qkv`` (queries, keys and values stacked,
+    each head's columns contiguous within them) and ``proj`` linear layers, and ``heads``."""
+    return (
+        isinstance(getattr(module, "qkv", None), nn.Linear)
+        and isinstance(getattr(module, "proj", None), nn.Linear)
+        and isinstance(getattr(module, "heads", None), int)
+    )
+
+
+def _head_rows(attention: nn.Module, heads: list[int]) -> list[int]:
+    """The rows of ``qkv`` that ``heads`` own, head by head: its query, key and value rows."""
+    inner = attention.qkv.out_features // 3
+    width = inner // attention.heads
+    return [part * inner + h * width + j for h in heads for part in range(3) for j in range(width)]
+
+
+def head_group(name: str, attention: nn.Module, owners: dict[str, str]) -> ChannelGroup:
+    """The heads of one attention module as a channel group named by its ``qkv``."""
+    heads = attention.heads
+    width = attention.qkv.out_features // 3 // heads
+    rows = ChannelSlice(
+        f"{name}.qkv.weight", OUTPUTS, tuple(_head_rows(attention, list(range(heads)))), 3 * width
+    )
+    columns = ChannelSlice(f"{name}.proj.weight", INPUTS, tuple(range(heads * width)), width)
+    return ChannelGroup(f"{name}.qkv", owners[f"{name}.qkv.weight"], heads, (rows, columns))
+
+
+def remove_heads(attention: nn.Module, heads: list[int]) -> None:
+    """Remove ``heads`` from an attention module in place: their ``qkv`` rows (weight and bias),
+    their ``proj`` input columns, and the count."""
+    if not heads:
+        return
+    kept = [h for h in range(attention.heads) if h not in set(heads)]
+    width = attention.qkv.out_features // 3 // attention.heads
+    rows = torch.tensor(_head_rows(attention, kept))
+    columns = torch.tensor([h * width + j for h in kept for j in range(width)])
+    qkv, proj = attention.qkv, attention.proj
+    with torch.no_grad():
+        qkv.weight = nn.Parameter(qkv.weight[rows].clone())
+        if qkv.bias is not None:
+            qkv.bias = nn.Parameter(qkv.bias[rows].clone())
+        proj.weight = nn.Parameter(proj.weight[:, columns].clone())
+    qkv.out_features, proj.in_features = len(rows), len(columns)
+    attention.heads = len(kept)
+
+
 def _weight_shape(model: nn.Module, weight: str) -> tuple[int, ...]:
     module = model.get_submodule(weight.rsplit(".", 1)[0])
     grouped = isinstance(module, nn.Conv2d | nn.Conv1d | nn.Conv3d) and module.groups != 1
@@ -219,7 +303,8 @@ def shrink_to_shapes(
         graph = ChannelGraph(model, example)
     removed = {}
     for group in graph.groups:
-        kept = shapes.get(f"{group.name}.weight", (group.size,))[0]
+        root = next(p for p in group.slices if p.weight == f"{group.name}.weight")
+        kept = shapes.get(root.weight, (group.size * root.per_channel,))[0] // root.per_channel
         if kept < group.size:
             removed[group.name] = list(range(group.size - kept))
     graph.prune(removed)

@@ -127,6 +127,10 @@ class CosPrune(PruneChannels):
         shared = [g for g in graph.groups if g.owner == SHARED]
         total = graph.total_weights()
         o = self.options
+        fewest = {g.name: g.size - min(g.size, o.min_channels) for g in shared}
+        most = 1.0 - graph.kept_weights(fewest) / total
+        if most < ctx.sparsity:  # out of reach: say so before any training
+            self.check_reached(most, ctx.sparsity)
         removal: Removal = {}
         for round_index in range(1, o.rounds + 1):
             target = round((1.0 - ctx.sparsity * round_index / o.rounds) * total)

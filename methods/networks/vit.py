@@ -7,7 +7,8 @@ position embedding (interpolated to the image's grid, so any input size works), 
 the feature map's layout (batch, channels, height, width) at its input and output, so the
 encoder is a sequence of stages like the CNNs' (one block per stage after the first, which also
 holds the embedding) and MTAN and the fusion architectures run on it. Attention and MLP use
-``nn.Linear`` layers: unstructured methods prune them as any other weight.
+``nn.Linear`` layers: unstructured methods prune them as any other weight; channel pruning
+removes whole attention heads and MLP hidden units (``methods.channel_graph``).
 
 Each task head: 3x3 conv-BN-ReLU, then (x2 bilinear upsampling, 3x3 conv-BN-ReLU) until the
 patch grid is back at the image's resolution, then a 1x1 conv to the task's channels.
@@ -51,14 +52,15 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        batch, count, dim = tokens.shape
-        qkv = self.qkv(tokens).reshape(batch, count, 3, self.heads, dim // self.heads)
+        batch, count, _ = tokens.shape
+        # the heads' width from qkv, not from the tokens: channel pruning removes whole heads
+        qkv = self.qkv(tokens).reshape(batch, count, 3, self.heads, -1)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)
         # written out, not F.scaled_dot_product_attention: its CPU kernel has no second
         # derivative, which GraSP's Hessian-gradient product needs
         weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
         mixed = weights @ v
-        return self.proj(mixed.transpose(1, 2).reshape(batch, count, dim))
+        return self.proj(mixed.transpose(1, 2).reshape(batch, count, -1))
 
 
 class TransformerBlock(nn.Module):

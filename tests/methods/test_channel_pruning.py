@@ -20,6 +20,7 @@ from methods.networks import model_parts
 from methods.registry import build_method
 
 TASKS = (make_task("seg", num_classes=7), make_task("normal"))
+VIT_OPTIONS = {"dim": 16, "depth": 2, "heads": 2, "head_channels": 8}
 
 
 def small_net(width: int = 4):
@@ -321,3 +322,50 @@ def test_grouped_convolutions_other_than_depthwise_are_refused_by_name():
     model.encoder[1][0] = torch.nn.Conv2d(old.in_channels, old.out_channels, 3, padding=1, groups=2)
     with pytest.raises(ValueError, match=r"encoder\.1\.0\.weight: grouped convolutions other"):
         graph_of(model)
+
+
+def test_an_attention_head_costs_its_query_key_value_rows_and_its_proj_columns():
+    """ViT at dim 16 with 2 heads (width 8) and 2 blocks: a head is 3 x 8 rows of the 16-input
+    qkv and 8 input columns of the 16-output proj, 3*8*16 + 16*8 = 512 weights; an MLP unit one
+    16-input row and one 16-output column, 32; a token channel (the residual stream) a 4x4x3
+    patch filter, per block a qkv column (48), a proj row (16) and the MLP's column and row (32
+    each), and a 3x3 input slice of each task head's 8-channel first conv: 48 + 2*128 + 2*72."""
+    torch.manual_seed(0)
+    model = model_parts("vit", VIT_OPTIONS).hard_sharing(TASKS)
+    graph = graph_of(model)
+    names = {g.name: g.size for g in graph.groups}
+    assert names["encoder.1.attention.qkv"] == 2 and names["encoder.2.mlp.0"] == 32
+    assert names["encoder.2.mlp.2"] == 16  # the residual stream, rooted at the last block
+    total = graph.total_weights()
+    assert graph.kept_weights({"encoder.1.attention.qkv": 1}) == total - 512
+    assert graph.kept_weights({"encoder.2.mlp.0": 3}) == total - 3 * 32
+    assert graph.kept_weights({"encoder.2.mlp.2": 1}) == total - 448
+    # together: the head's rows lose the token channel's column too (3*8 + 16 - 8 overlaps)
+    both = {"encoder.1.attention.qkv": 1, "encoder.2.mlp.2": 1}
+    assert graph.kept_weights(both) == total - 512 - 448 + 24 + 8
+    graph.prune(
+        {"encoder.1.attention.qkv": [0], "encoder.2.mlp.0": [5, 6, 7], "encoder.2.mlp.2": [3]}
+    )
+    left = sum(p.numel() for p in prunable_parameters(model).values())
+    assert left == total - 512 - 448 + 24 + 8 - 3 * (32 - 2)  # the units' column and row
+    attention = model.get_submodule("encoder.1.attention")
+    assert attention.heads == 1 and attention.qkv.weight.shape == (24, 15)
+    assert model.get_submodule("encoder.2.mlp.2").weight.shape == (15, 29)
+    assert model.get_submodule("encoder.0").position.shape == (1, 15, 8, 8)
+
+
+def test_removing_a_head_leaves_attention_as_if_its_output_were_zeroed():
+    """Independent of the surgery's index arithmetic: dense attention whose proj ignores head
+    0's columns computes what the attention with head 0 removed computes."""
+    torch.manual_seed(0)
+    model = model_parts("vit", VIT_OPTIONS).hard_sharing(TASKS).eval()
+    attention = model.get_submodule("encoder.1.attention")
+    tokens = torch.randn(2, 5, 16)
+    with torch.no_grad():
+        reference = attention.proj.weight.clone()
+        attention.proj.weight[:, :8] = 0  # head 0's 8 output columns
+        expected = attention(tokens)
+        attention.proj.weight.copy_(reference)
+    graph_of(model).prune({"encoder.1.attention.qkv": [0]})
+    with torch.no_grad():
+        assert torch.allclose(attention(tokens), expected, atol=1e-6)

@@ -138,6 +138,22 @@ def test_rounds_train_between_them_and_only_shared_channels_go(tiny_model, conte
     assert all(after[n][0] == heads[n][0] for n in heads)
 
 
+def test_a_target_the_shared_channels_cannot_reach_fails_before_any_training(
+    tiny_model, context_factory
+):
+    """Removing the shared encoder's channels, every group down to one, reaches 96.8% of the
+    small CNN's weights: at 98% cosprune says so without training its rounds first."""
+    graph = _graph(tiny_model)
+    shared = {g.name: g.size - 1 for g in graph.groups if g.owner == SHARED}
+    reachable = 1 - graph.kept_weights(shared) / graph.total_weights()
+    assert reachable < 0.98
+    ctx = context_factory(tiny_model, 0.98)
+    ctx.train = lambda *args, **kwargs: pytest.fail("cosprune trained for an unreachable target")
+    method = build_method("cosprune", {"rounds": 3, "round_steps": 2, "scoring_batches": 1})
+    with pytest.raises(ValueError, match=f"sparsity {reachable:.4f}, not the 0.9800.*min_channels"):
+        method.make_masks(ctx)
+
+
 @pytest.mark.parametrize("option,value", [("rounds", 0), ("round_steps", -1), ("min_channels", 0)])
 def test_bad_options_name_themselves(option, value):
     with pytest.raises(ValueError, match=option):

@@ -3,10 +3,15 @@ cannot be removed where the suite refuses it."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+import torch
 
 from benchmarks.tools.inference_perf import networks, variants
 from methods.masks import prunable_parameters
+from methods.networks.parts import ModelParts
+from methods.networks.registry import MODELS, model_parts
 
 
 def _network(model: str):
@@ -14,7 +19,7 @@ def _network(model: str):
     return network
 
 
-@pytest.mark.parametrize("model", ["small_cnn", "mobilenet_v2"])
+@pytest.mark.parametrize("model", ["small_cnn", "mobilenet_v2", "vit"])
 def test_all_four_variants_hold_the_weights_they_say(model):
     models, refused = variants(_network(model))
     assert not refused
@@ -28,9 +33,29 @@ def test_all_four_variants_hold_the_weights_they_say(model):
     assert stored["70% of weights as channels"] == pytest.approx(0.3 * stored["dense"], rel=0.03)
 
 
-def test_the_transformers_channel_removal_is_refused_with_the_reason():
-    models, refused = variants(_network("vit"))
-    reason = "Torch-Pruning does not handle this network's couplings"
+def test_a_network_whose_channels_cannot_be_removed_is_measured_dense_with_the_reason():
+    @dataclasses.dataclass(frozen=True)
+    class NoOptions:
+        pass
+
+    def grouped(options: NoOptions) -> ModelParts:
+        """small_cnn with a conv of two groups (channel pruning takes depthwise ones only)."""
+        parts = model_parts("small_cnn", {"width": 4})
+
+        def make_encoder() -> torch.nn.Sequential:
+            encoder = parts.make_encoder()
+            old = encoder[1][0]
+            encoder[1][0] = torch.nn.Conv2d(old.in_channels, old.out_channels, 3, 1, 1, groups=2)
+            return encoder
+
+        return dataclasses.replace(parts, make_encoder=make_encoder)
+
+    MODELS.register("grouped_cnn", NoOptions)(grouped)
+    try:
+        network = dataclasses.replace(_network("small_cnn"), model="grouped_cnn", options={})
+        models, refused = variants(network)
+    finally:
+        MODELS.remove("grouped_cnn")
     assert set(models) == {"dense", "unstructured 90% mask"}
     assert set(refused) == {"50% of weights as channels", "70% of weights as channels"}
-    assert all(reason in text for text in refused.values())
+    assert all("grouped convolutions other than depthwise" in text for text in refused.values())
