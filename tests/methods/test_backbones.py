@@ -15,8 +15,11 @@ from methods.registry import get_method, list_methods
 from tests.helpers import run_lifecycle
 
 MOBILENET = ("mobilenet_v2", {"width": 0.25, "head_channels": 8})
-# 8 heads: a head is 1.3% of the weights, so channel methods get within a point of a target
-VIT = ("vit", {"dim": 16, "depth": 2, "heads": 8, "head_channels": 8})
+VIT = ("vit", {"dim": 16, "depth": 2, "heads": 2, "head_channels": 8})
+# Channel removal needs fine steps: at dim 64 with 16 heads a token channel is 1.5% of the
+# weights and a head 1.3%, so the closest step is within a point of any target, whatever the
+# scores (at dim 16 a token channel is 4.7%: a method missed 30% by 1.2 points)
+VIT_FOR_CHANNELS = ("vit", {"dim": 64, "depth": 2, "heads": 16, "head_channels": 8})
 CHANNEL_METHODS = [m for m in list_methods() if get_method(m).kind == MethodKind.STRUCTURED]
 OTHER_METHODS = [m for m in list_methods() if m not in CHANNEL_METHODS]
 
@@ -57,11 +60,11 @@ def parameter_count(model: torch.nn.Module) -> int:
 @pytest.mark.parametrize("name", CHANNEL_METHODS)
 def test_channel_methods_remove_the_transformers_heads_and_mlp_units(name, tiny_tasks, tiny_bundle):
     """Whole attention heads, MLP hidden units and token channels go. At 30%: cosprune
-    prunes the shared encoder only, whose attention and MLP layers hold 43% of this ViT's
+    prunes the shared encoder only, whose attention and MLP layers hold most of this ViT's
     weights."""
     torch.manual_seed(0)
-    dense = model_parts(*VIT).hard_sharing(tiny_tasks)
-    masks, model, _ = run_lifecycle(name, tiny_tasks, tiny_bundle, 0.3, model=VIT)
+    dense = model_parts(*VIT_FOR_CHANNELS).hard_sharing(tiny_tasks)
+    masks, model, _ = run_lifecycle(name, tiny_tasks, tiny_bundle, 0.3, model=VIT_FOR_CHANNELS)
     assert abs(masks.sparsity() - 0.3) < 0.01, name
     assert parameter_count(model) < parameter_count(dense)
     assert sum(_widths(model)) < sum(_widths(dense)), name  # heads or MLP units removed
