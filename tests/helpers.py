@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_module
-from mlflow.entities import Run
+from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
 from benchmarks.cells.cell import options
@@ -200,6 +200,28 @@ def finished_runs(tmp: Path):
     client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
     experiment = client.get_experiment_by_name("mtl-sparse-bench")
     return client, client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+def copy_run(
+    client: MlflowClient,
+    experiment_id: str,
+    source: Run,
+    tags: dict[str, str] | None = None,
+    metrics: dict[str, float] | None = None,
+    start_time: int | None = None,
+) -> str:
+    """A finished copy of ``source`` in ``client``'s store, with ``tags`` and ``metrics``
+    changed (a run another code version, setting or result would have logged); its run id."""
+    run = client.create_run(experiment_id, start_time=start_time or source.info.start_time)
+    all_tags = {**source.data.tags, **(tags or {})}
+    client.log_batch(
+        run.info.run_id,
+        params=[Param(k, v) for k, v in source.data.params.items()],
+        tags=[RunTag(k, v) for k, v in all_tags.items() if not k.startswith("mlflow.")],
+        metrics=[Metric(k, v, 0, 0) for k, v in {**source.data.metrics, **(metrics or {})}.items()],
+    )
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
 
 
 def smoke_config(*overrides):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import math
-from html import escape
+from html import escape, unescape
 from importlib.resources import files
 
 import pandas as pd
@@ -21,6 +21,7 @@ from benchmarks.reporting.agreement import (
     tau_line,
 )
 from benchmarks.reporting.critical_difference import Diagram
+from benchmarks.reporting.kept_sections import KeptSection, kept_note
 from benchmarks.reporting.readout_table import READOUT_NOTE, READOUT_TITLE, readout_tables
 from benchmarks.reporting.reference import SOURCE
 from benchmarks.reporting.settings import (
@@ -252,10 +253,18 @@ def render_page(
     experiment: str,
     experiment_id: str,
     ui: str = MLFLOW_UI,
+    kept: list[KeptSection] | None = None,
 ) -> str:
-    """The whole page: every setting's plots and tables, with the page's CSS and script inline."""
-    toc = " ".join(f'<a href="#{escape(s.slug)}">{escape(s.slug)}</a>' for s, _, _ in sections)
-    body = "\n".join(_section(*section, comparison, experiment_id, ui) for section in sections)
+    """The whole page: every setting's plots and tables, with the page's CSS and script inline;
+    ``kept``: sections of the previous page (``--update``), placed among them by title."""
+    blocks = [
+        (s.title, s.slug, _section(s, t, d, comparison, experiment_id, ui)) for s, t, d in sections
+    ]
+    blocks += [(unescape(k.title), k.slug, k.text) for k in kept or []]
+    blocks.sort(key=lambda block: block[0])
+    toc = " ".join(f'<a href="#{escape(slug)}">{escape(slug)}</a>' for _, slug, _ in blocks)
+    body = "\n".join(text for _, _, text in blocks)
+    note = f'\n<p class="note">{escape(kept_note(kept or []))}</p>' if kept else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Leaderboard: multitask model compression</title>
@@ -266,7 +275,7 @@ def render_page(
 the {escape(comparison.baseline_label)} baseline ({escape(comparison.variant)}). Click a column
 header to sort; type in the filter or untick a kind to hide rows and their points. Run links
 open the MLflow UI at {escape(ui)}: start it with
-<code>mlflow ui --backend-store-uri {escape(uri)}</code>.</p>
+<code>mlflow ui --backend-store-uri {escape(uri)}</code>.</p>{note}
 <nav>{toc}</nav>
 {body}
 <div id="tooltip"></div>

@@ -22,6 +22,13 @@ from benchmarks.cells.stored import describe, rekey_store
 from benchmarks.reporting.critical_difference import Diagram, critical_difference
 from benchmarks.reporting.delta_m import VARIANTS
 from benchmarks.reporting.html_page import MLFLOW_UI, render_page
+from benchmarks.reporting.kept_sections import (
+    first_line,
+    html_sections,
+    kept,
+    kept_note,
+    markdown_sections,
+)
 from benchmarks.reporting.plots import (
     delta_m_rows,
     frontier_rows,
@@ -73,6 +80,7 @@ def write_leaderboard(
     results_dir: str | Path,
     comparison: Comparison | None = None,
     mlflow_ui: str = MLFLOW_UI,
+    update: bool = False,
 ) -> str:
     """Rebuild every table from the store, write files under ``results_dir`` (markdown, CSV,
     plots and the browsable ``leaderboard.html``, whose run links open ``mlflow_ui``); returns
@@ -80,6 +88,8 @@ def write_leaderboard(
 
     ``comparison``: the baseline delta-m is measured against and its variant; files of other
     than the default (dense, all_metrics) carry a suffix naming them (``Comparison.suffix``).
+    ``update``: the index pages keep the sections of settings this store does not hold, as the
+    folder's previous pages show them (``kept_sections``); without it they list only the store's.
     """
     comparison = comparison or Comparison()
     suffix = comparison.suffix
@@ -106,15 +116,24 @@ def write_leaderboard(
             text = write_setting(files, folder, name, setting, table, comparison, failed, diagram)
             sections.append(text)
             pages.append((setting, table, diagram))
+        orphan_lines = []
         if not failures.empty:  # settings where nothing finished
             orphans = failures[~failures[SETTING_ID].isin(set(frame[SETTING_ID]))]
-            sections += failure_lines(orphans)
-        full = "\n".join(sections)
-        page = render_page(pages, comparison, uri, experiment, experiment_key, mlflow_ui)
-        files.write_text(folder / f"leaderboard{suffix}.html", page)
+            orphan_lines = failure_lines(orphans)
+        markdown_page = out / f"leaderboard{suffix}.md"
+        html_page = out / f"leaderboard{suffix}.html"
+        rebuilt = {str(s.runs[SETTING_ID].iloc[0]) for s in settings}
+        kept_markdown = kept(markdown_sections(markdown_page), rebuilt) if update else []
+        kept_html = kept(html_sections(html_page), rebuilt) if update else []
+        sections = sorted([*sections, *(k.text for k in kept_markdown)], key=first_line)
+        full = "\n".join([*sections, *orphan_lines])
+        page = render_page(pages, comparison, uri, experiment, experiment_key, mlflow_ui, kept_html)
+        files.write_text(folder / html_page.name, page)
+        note = f"{kept_note(kept_markdown)}\n\n" if kept_markdown else ""
         files.write_text(
-            folder / f"leaderboard{suffix}.md",
-            f"# Leaderboard\n\nGenerated from {uri} (MLflow experiment {experiment}).\n\n{full}",
+            folder / markdown_page.name,
+            f"# Leaderboard\n\nGenerated from {uri} (MLflow experiment {experiment}).\n\n"
+            f"{note}{full}",
         )
     return full
 
@@ -211,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         help="write even where the folder holds the leaderboard of another store",
     )
     parser.add_argument(
+        "--update",
+        action="store_true",
+        help="rewrite only the settings this store holds and keep the others' files and their "
+        "sections of leaderboard.md/.html as the folder has them, named as kept (for a store "
+        "that holds only the experiments you recomputed)",
+    )
+    parser.add_argument(
         "--baseline",
         default="dense",
         choices=BASELINES,
@@ -237,7 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.replace:
             check_same_store(folder, uri)
-        print(write_leaderboard(uri, args.experiment, folder, comparison, args.mlflow_ui))
+        board = write_leaderboard(
+            uri, args.experiment, folder, comparison, args.mlflow_ui, update=args.update
+        )
+        print(board)
     except LookupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

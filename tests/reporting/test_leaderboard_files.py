@@ -8,7 +8,6 @@ import os
 
 import pandas as pd
 import pytest
-from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from benchmarks.cells.stored import describe
@@ -16,7 +15,7 @@ from benchmarks.reporting import leaderboard
 from benchmarks.sweep.hydra_callbacks import LeaderboardAfterMultirun
 from benchmarks.tracking.collect import collect_runs
 from benchmarks.tracking.schema import CODE_FINGERPRINT
-from tests.helpers import smoke_config
+from tests.helpers import copy_run, smoke_config
 
 PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 # The NYUv2-like setting's metrics that enter delta-m, and whether higher is better (by hand).
@@ -124,16 +123,8 @@ def test_a_run_of_todays_code_is_shown_over_a_newer_stale_run_of_its_cell(finish
     copies = {}
     for age, fingerprint in (("older", source.data.tags[CODE_FINGERPRINT]), ("newer", "edited")):
         start = source.info.start_time + (1000 if age == "newer" else 0)
-        run = client.create_run(experiment, start_time=start)
-        tags = {**source.data.tags, CODE_FINGERPRINT: fingerprint}
-        client.log_batch(
-            run.info.run_id,
-            params=[Param(k, v) for k, v in source.data.params.items()],
-            tags=[RunTag(k, v) for k, v in tags.items() if not k.startswith("mlflow.")],
-            metrics=[Metric(k, v, 0, 0) for k, v in source.data.metrics.items()],
-        )
-        client.set_terminated(run.info.run_id, "FINISHED")
-        copies[age] = run.info.run_id
+        tags = {CODE_FINGERPRINT: fingerprint}
+        copies[age] = copy_run(client, experiment, source, tags=tags, start_time=start)
     (row,) = collect_runs(client.tracking_uri, "mtl-sparse-bench", describe).to_dict("records")
     assert row["run_id"] == copies["older"] and not row["stale"]
 
