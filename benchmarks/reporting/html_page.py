@@ -264,7 +264,7 @@ def render_page(
     blocks.sort(key=lambda block: block[0])
     toc = " ".join(f'<a href="#{escape(slug)}">{escape(slug)}</a>' for _, slug, _ in blocks)
     body = "\n".join(text for _, _, text in blocks)
-    note = f'\n<p class="note">{escape(kept_note(kept or []))}</p>' if kept else ""
+    note = f'\n<p class="note">{escape(kept_note(kept))}</p>' if kept else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Leaderboard: multitask model compression</title>

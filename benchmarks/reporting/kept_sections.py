@@ -78,8 +78,6 @@ def kept(previous: list[KeptSection], rebuilt_ids: set[str]) -> list[KeptSection
 
 def kept_note(sections: list[KeptSection]) -> str:
     """The index's line that names the settings shown as a previous generation wrote them."""
-    if not sections:
-        return ""
     titles = "; ".join(s.title for s in sections)
     return (
         f"Kept from this folder's previous leaderboard (not in this store, written with "

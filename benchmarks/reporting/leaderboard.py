@@ -102,7 +102,7 @@ def write_leaderboard(
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)  # staged files of leaderboards killed midway
-    sections, pages = [], []
+    sections, pages, rebuilt = [], [], set()
     settings = split_settings(with_shared_cells(frame), comparison)
     experiment_key = experiment_id(uri, experiment)
     write_run_summaries(uri, experiment_key, run_summaries(settings, comparison))
@@ -110,6 +110,7 @@ def write_leaderboard(
         for setting in settings:
             table = aggregate(setting)
             setting_id = str(setting.runs[SETTING_ID].iloc[0])
+            rebuilt.add(setting_id)
             failed = failures[failures[SETTING_ID] == setting_id] if not failures.empty else None
             name = f"{setting.slug}{suffix}"
             diagram = critical_difference(setting.runs, setting.title.split(" [")[0])
@@ -122,7 +123,6 @@ def write_leaderboard(
             orphan_lines = failure_lines(orphans)
         markdown_page = out / f"leaderboard{suffix}.md"
         html_page = out / f"leaderboard{suffix}.html"
-        rebuilt = {str(s.runs[SETTING_ID].iloc[0]) for s in settings}
         kept_markdown = kept(markdown_sections(markdown_page), rebuilt) if update else []
         kept_html = kept(html_sections(html_page), rebuilt) if update else []
         sections = sorted([*sections, *(k.text for k in kept_markdown)], key=first_line)
