@@ -10,6 +10,8 @@ the layer-uniform rule.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from methods.channel_graph import ChannelGraph, ChannelGroup
@@ -34,9 +36,15 @@ def extend_global_removal(
     target_kept: int,
     round_to: int = 1,
     min_channels: int = 1,
+    close_within: int | None = None,
 ) -> Removal:
     """``removed`` plus the lowest-scored channels of the groups in ``scores`` (ranked across
-    groups) so that the weights left are as close as possible to ``target_kept``."""
+    groups) so that the weights left are as close as possible to ``target_kept``.
+
+    The rank order alone lands within about one channel of the target, and a large channel at
+    the crossing can leave more than a method's tolerance. When that gap exceeds
+    ``close_within`` weights, channels too large for it are passed over for smaller ones ranked
+    after them (``_closing_picks``); ``None`` keeps the rank order whatever the gap."""
     groups = {g.name: g for g in graph.groups if g.name in scores}
     candidates = []  # (score, group, channel) not removed yet, lowest first
     for name, group_scores in scores.items():
@@ -54,9 +62,9 @@ def extend_global_removal(
             taken[name] += 1
             order.append((name, channel))
 
-    def removal_after(steps: int) -> Removal:
+    def removal_of(picks: list[tuple[str, int]]) -> Removal:
         picked: dict[str, list[int]] = {n: list(removed.get(n, [])) for n in removed}
-        for name, channel in order[:steps]:
+        for name, channel in picks:
             picked.setdefault(name, []).append(channel)
         rounded = {}
         for name, channels in picked.items():  # earlier removals first, then in rank order
@@ -67,7 +75,29 @@ def extend_global_removal(
             rounded[name] = sorted(channels[:count])
         return rounded
 
-    def kept(steps: int) -> int:
-        return graph.kept_weights({n: len(c) for n, c in removal_after(steps).items()})
+    def kept_by(picks: list[tuple[str, int]]) -> int:
+        return graph.kept_weights({n: len(c) for n, c in removal_of(picks).items()})
 
-    return removal_after(closest_count(kept, len(order), target_kept))
+    steps = closest_count(lambda n: kept_by(order[:n]), len(order), target_kept)
+    if close_within is None or abs(kept_by(order[:steps]) - target_kept) <= close_within:
+        return removal_of(order[:steps])
+    return removal_of(_closing_picks(order, kept_by, target_kept))
+
+
+def _closing_picks(
+    order: list[tuple[str, int]], kept_by: Callable[[list[tuple[str, int]]], int], target: int
+) -> list[tuple[str, int]]:
+    """The rank-order prefix that still keeps at least ``target`` weights, then each later
+    channel, in rank order, whose removal brings the weights left closer to ``target``: the
+    channels too large for the gap are passed over, the smaller ones after them close it."""
+    steps = closest_count(lambda n: kept_by(order[:n]), len(order), target)
+    while steps and kept_by(order[:steps]) < target:
+        steps -= 1
+    picks = list(order[:steps])
+    distance = abs(kept_by(picks) - target)
+    for candidate in order[steps:]:
+        trial = abs(kept_by([*picks, candidate]) - target)
+        if trial < distance:
+            picks.append(candidate)
+            distance = trial
+    return picks

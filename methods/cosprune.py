@@ -15,9 +15,12 @@ taken out of the network at the end, which the runner then fine-tunes. Task head
 Where it departs from the authors': they accumulate the cosine over the training iterations
 between two pruning steps (at the weights of each iteration) and remove a fixed number of filters
 per step; here each round scores at fixed weights on its own batches and removes what takes it to
-its step of sparsity. A filter that spans several convolutions (a residual group) takes its
-gradient over all of them. ``sanity=shuffle`` removes, in every round, as many channels from each
-group as the criterion would, drawn at random among those left.
+its step of sparsity. When the last round's rank order would end further from the target than the
+tolerance every structured row is held to (a large channel at the crossing), it passes over the
+channels too large for the gap for smaller ones ranked after them
+(``methods.channel_global.extend_global_removal``). A filter that spans several convolutions (a
+residual group) takes its gradient over all of them. ``sanity=shuffle`` removes, in every round, as
+many channels from each group as the criterion would, drawn at random among those left.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import torch
 
 from methods.channel_global import extend_global_removal
 from methods.channel_graph import OUTPUTS, ChannelGraph, ChannelGroup
-from methods.channel_pruning import ChannelScoringOptions, PruneChannels
+from methods.channel_pruning import CHANNEL_TOLERANCE, ChannelScoringOptions, PruneChannels
 from methods.channel_selection import Removal
 from methods.context import PruneContext
 from methods.masks import MaskSet, owners_of, prunable_parameters
@@ -135,8 +138,15 @@ class CosPrune(PruneChannels):
         for round_index in range(1, o.rounds + 1):
             target = round((1.0 - ctx.sparsity * round_index / o.rounds) * total)
             scores = cosine_scores(ctx, shared, o.scoring_batches)
+            last = round_index == o.rounds  # only the last round's sparsity is the row's
             chosen = extend_global_removal(
-                graph, scores, removal, target, o.round_to, o.min_channels
+                graph,
+                scores,
+                removal,
+                target,
+                o.round_to,
+                o.min_channels,
+                close_within=int(CHANNEL_TOLERANCE * total) if last else None,
             )
             if o.sanity == "shuffle":
                 chosen = self._drawn_alike(graph, removal, chosen, ctx.generator)

@@ -85,6 +85,29 @@ def test_global_removal_ranks_across_groups_with_floors_and_hits_the_target(tiny
     assert all(set(removal[n]) <= set(again[n]) for n in removal)  # later rounds extend
 
 
+def test_a_large_channel_at_the_crossing_is_passed_over_for_smaller_ones(tiny_model):
+    """The small CNN at width 4: a channel of encoder.5 carries 288 weights, one of encoder.1
+    108, and 1% of the 9116 weights is 91. Ranked lowest, encoder.5's channels alone leave the
+    target 144 weights away (one or two of them); closing the gap skips the rest of encoder.5
+    for one channel of encoder.1, 36 weights away."""
+    graph = _graph(tiny_model)
+    total = graph.total_weights()
+    assert total == 9116
+    rank = {"encoder.5.0": 0.0, "encoder.1.0": 1.0}
+    scores = {
+        g.name: rank.get(g.name, 2.0) + torch.arange(g.size, dtype=torch.float64) / 100
+        for g in graph.groups
+        if g.owner == SHARED
+    }
+    target = total - 432  # one and a half of encoder.5's channels
+    ranked = extend_global_removal(graph, scores, {}, target)
+    assert ranked == {"encoder.5.0": [0]}
+    assert extend_global_removal(graph, scores, {}, target, close_within=144) == ranked
+    closed = extend_global_removal(graph, scores, {}, target, close_within=91)
+    assert closed == {"encoder.5.0": [0], "encoder.1.0": [0]}
+    assert graph.kept_weights({n: len(c) for n, c in closed.items()}) == total - 288 - 108
+
+
 def test_global_removal_keeps_multiples_of_round_to(tiny_model):
     graph = _graph(tiny_model)
     scores = {
