@@ -47,7 +47,7 @@ from benchmarks.reporting.settings import (
     with_shared_cells,
 )
 from benchmarks.reporting.staged import StagedFiles, new_generation, remove_leftovers
-from benchmarks.reporting.tables import failure_lines, render_setting
+from benchmarks.reporting.tables import TABLELESS_FAILURES, failure_lines, render_setting
 from benchmarks.tracking.arguments import (
     add_store_arguments,
     results_folder_of,
@@ -120,7 +120,7 @@ def write_leaderboard(
         orphan_lines = []
         if not failures.empty:  # settings where nothing finished
             orphans = failures[~failures[SETTING_ID].isin(set(frame[SETTING_ID]))]
-            orphan_lines = failure_lines(orphans)
+            orphan_lines = failure_lines(orphans, TABLELESS_FAILURES)
         markdown_page = out / f"leaderboard{suffix}.md"
         html_page = out / f"leaderboard{suffix}.html"
         kept_markdown = kept(markdown_sections(markdown_page), rebuilt) if update else []

@@ -274,11 +274,16 @@ def missing_baseline_lines(setting: Setting, comparison: Comparison) -> list[str
     ]
 
 
-def failure_lines(failures: pd.DataFrame) -> list[str]:
+SETTING_FAILURES = "Cells that failed (no finished run, so absent from the tables above)"
+# The index's closing block: failed cells of settings that have no table (nothing finished).
+TABLELESS_FAILURES = "Cells that failed in settings with no finished run"
+
+
+def failure_lines(failures: pd.DataFrame, title: str = SETTING_FAILURES) -> list[str]:
     """Markdown lines naming the cells whose runs failed or were killed (never finished)."""
     if failures.empty:
         return []
-    lines = ["", "### Cells that failed (no finished run, so absent from the tables above)", ""]
+    lines = ["", f"### {title}", ""]
     for _, row in failures.sort_values(["method", "sparsity", "seed"]).iterrows():
         reason = str(row["reason"] or "no reason recorded").splitlines()[0][:300]
         lines.append(

@@ -113,3 +113,25 @@ def test_without_update_the_index_lists_only_the_stores_settings(stores):
     assert set(markdown_sections(results / "leaderboard.md")) == {OTHER}
     assert set(html_sections(results / "leaderboard.html")) == {OTHER}
     assert "Kept from" not in (results / "leaderboard.md").read_text()
+
+
+def test_failures_of_settings_with_no_table_are_not_kept_inside_a_section(stores, finished_store):
+    """The index closes with the failed cells of settings where nothing finished; ``--update``
+    keeps the sections before it, not that list, which the new store's failures replace."""
+    folder, _, recomputed = stores
+    runs = list(finished_store.runs.values())
+    uri = store_with(f"sqlite:///{folder}/failed.db", runs, originals=runs)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("mtl-sparse-bench").experiment_id
+    tags = {"model": "third_model", SETTING_ID: "fedcba987654", CELL_ID: "third-cell"}
+    client.set_terminated(copy_run(client, experiment, runs[0], tags=tags), "FAILED")
+    results = folder / "with_failure"
+    write(uri, results)
+    assert (
+        "### Cells that failed in settings with no finished run"
+        in (results / "leaderboard.md").read_text()
+    )
+
+    write(recomputed, results, "--update", "--replace")
+
+    assert "Cells that failed" not in (results / "leaderboard.md").read_text()
