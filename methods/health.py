@@ -8,21 +8,35 @@ of the masks, computed here without data:
 - ``disconnected_tasks``: tasks whose output no path of kept weights reaches; ``dead_outputs``:
   single output channels no path reaches (random pruning at 90% left a normal component with
   no weight in its 1x1 classifier: that task's error tripled, yet no layer was empty). Counted by a
-  forward pass of a float64 copy in which every kept weight is 1, every pruned one 0, every
-  other parameter (biases, BatchNorm, mixing weights) is made non-negative and BatchNorm uses
-  unit statistics, on an all-ones input: the output of a task is then positive exactly when some
-  path of kept weights leads to it (ReLU, pooling, attention and sums keep positive values
-  positive, and zeros stay zero only where no path arrives).
+  forward pass of a float64 copy in which every kept weight is 1, every pruned one 0, biases and
+  the parameters a module declares as added (``ADDED_PARAMETERS``, such as a ViT's position
+  embedding: a constant, not a path from the input) are 0, every other parameter (BatchNorm,
+  mixing and attention weights) is made non-negative, BatchNorm uses unit statistics and
+  LayerNorm only scales by its weights (its mean subtraction would turn path counts negative),
+  on an all-ones input: the output of a task is then positive exactly when some path of kept
+  weights leads to it (ReLU, GELU, pooling, attention and sums keep positive values positive,
+  and zeros stay zero only where no path arrives).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 
 import torch
 from torch import nn
 
 from methods.masks import MaskSet
+
+# A module's attribute naming its parameters that are added to its activations (a position
+# embedding), not multiplied with them.
+ADDED_PARAMETERS = "added_parameters"
+
+
+def _scale_only(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    """LayerNorm without its normalisation: each feature scaled by its weight (non-negative
+    here), so a positive path count stays positive and a zero stays zero."""
+    return x if norm.weight is None else x * norm.weight
 
 
 def collapsed_layers(masks: MaskSet) -> list[str]:
@@ -39,10 +53,15 @@ def path_outputs(
 ) -> dict[str, torch.Tensor]:
     """Each task's output of the 0/1 path-count copy: positive exactly where a path arrives."""
     work = copy.deepcopy(model).double().eval()
+    added = {
+        f"{prefix}.{name}" if prefix else name
+        for prefix, module in work.named_modules()
+        for name in getattr(module, ADDED_PARAMETERS, ())
+    }
     for name, param in work.named_parameters():
         if name in masks.masks:
             param.copy_(masks.masks[name].to(param.device, param.dtype))
-        elif name.endswith("bias"):
+        elif name.endswith("bias") or name in added:
             param.zero_()
         else:
             param.abs_()  # BatchNorm scale, mixing and attention weights: keep paths positive
@@ -52,6 +71,8 @@ def path_outputs(
             module.running_var.fill_(1.0)
             if module.weight is not None:
                 module.weight.fill_(1.0)
+        elif isinstance(module, nn.LayerNorm):
+            module.forward = functools.partial(_scale_only, module)
     device = next(work.parameters()).device
     return work(torch.ones((1, *input_shape), dtype=torch.float64, device=device))
 

@@ -31,6 +31,8 @@ class PatchEmbedding(nn.Module):
     """Patches embedded by a strided conv, plus a learned position embedding on a
     ``grid`` x ``grid`` layout, resized bilinearly to the image's patch grid."""
 
+    added_parameters = ("position",)  # a constant added to the tokens (``methods.health``)
+
     def __init__(self, dim: int, patch: int, grid: int):
         super().__init__()
         self.project = nn.Conv2d(3, dim, patch, stride=patch)

@@ -18,6 +18,8 @@ from methods.health import (
 )
 from methods.masks import MaskSet
 from methods.networks import hard_sharing_network
+from methods.registry import build_method
+from tests.helpers import make_context
 
 SHAPE = (3, 16, 24)
 
@@ -57,12 +59,6 @@ def test_a_dead_channel_chain_cuts_off_every_task_with_no_empty_layer(tiny_model
     assert cut_off(tiny_model, masks) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: the path check counts a path through the ViT's position embedding "
-    "(made non-negative like a scale, though it is added) and lets LayerNorm's mean subtraction "
-    "negate path counts; results/README.md says what it does to the ViT's marks",
-)
 def test_a_vit_whose_patch_embedding_is_pruned_away_is_cut_off():
     torch.manual_seed(0)
     tasks = (make_task("seg", num_classes=3), make_task("normal"))
@@ -71,6 +67,26 @@ def test_a_vit_whose_patch_embedding_is_pruned_away_is_cut_off():
     embedding = "encoder.0.project.weight"
     masks.set_mask(embedding, torch.zeros_like(masks.masks[embedding]))
     assert cut_off(model, masks) == ["seg", "normal"]
+
+
+def input_moves(model, masks) -> dict[str, bool]:
+    """Per task: whether the pruned network's output changes with its input (a path exists)."""
+    masks.apply(model)
+    model.eval()
+    with torch.no_grad():
+        first, second = model(torch.randn(2, *SHAPE)), model(torch.randn(2, *SHAPE))
+    return {task: not torch.allclose(first[task], second[task]) for task in first}
+
+
+@pytest.mark.parametrize("sparsity,seed", [(0.7, 0), (0.7, 1), (0.9, 0)])
+def test_on_a_vit_the_path_check_agrees_with_what_the_input_moves(sparsity, seed, tiny_bundle):
+    """SynFlow's masks on the ViT: the check once marked both tasks cut off where the
+    segmentation output still followed the input (LayerNorm negated its path counts)."""
+    torch.manual_seed(seed)
+    model = hard_sharing_network("vit", {}, tiny_bundle.tasks)
+    masks = build_method("synflow", {}).make_masks(make_context(model, tiny_bundle, sparsity, seed))
+    reported = cut_off(model, masks)
+    assert reported == [task for task, moved in input_moves(model, masks).items() if not moved]
 
 
 def test_health_check_leaves_the_network_untouched(tiny_model):
